@@ -1,0 +1,33 @@
+"""Contrastive pretraining: feature corruption and the row, link and context objectives."""
+
+from __future__ import annotations
+
+from relcontrast.pretraining.context import ContextObjective
+from relcontrast.pretraining.corruption import (
+    CORRUPTION_MODES,
+    column_order,
+    corrupt_tensor_frame,
+    distinct_value_pools,
+)
+from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
+from relcontrast.pretraining.link import LinkObjective
+from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
+from relcontrast.pretraining.objectives import OBJECTIVES, ContrastiveLoss
+from relcontrast.pretraining.row import RowObjective
+
+__all__ = [
+    "CORRUPTION_MODES",
+    "LOSS_NORMALIZATIONS",
+    "OBJECTIVES",
+    "ContextObjective",
+    "ContrastiveLoss",
+    "InfoNCEResult",
+    "LinkObjective",
+    "LossNormalizer",
+    "ProjectionHead",
+    "RowObjective",
+    "column_order",
+    "corrupt_tensor_frame",
+    "distinct_value_pools",
+    "info_nce",
+]

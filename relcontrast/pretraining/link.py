@@ -1,0 +1,105 @@
+"""Link-level objective: a row against the row its foreign key references."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
+from relcontrast.pretraining.row import node_ids
+
+__all__ = ["LinkObjective", "is_link_edge_type"]
+
+EdgeType = tuple[str, str, str]
+
+
+def is_link_edge_type(edge_type: EdgeType) -> bool:
+    """Whether an edge type runs from a row to the row it references (``(A, "f2p_c", B)``)."""
+    return edge_type[1].startswith("f2p_")
+
+
+class LinkObjective(nn.Module):
+    r"""Link-level InfoNCE over foreign keys, one group per edge type ``(A, "f2p_c", B)``.
+
+    The anchor of edge :math:`(a, b)` is :math:`g^{src}_e(z_a)`, its positive
+    :math:`g^{dst}_e(z_b)`; its negatives are other ``B`` rows of the batch,
+    :math:`g^{dst}_e(z_{b'})`. One pair of :class:`ProjectionHead` per edge type, as each
+    foreign key is its own relation. Reverse edge types (``rev_f2p_c``) carry the same pairs
+    and are not used.
+
+    **True links are never negatives, without any adjacency matrix.** A foreign key
+    references exactly one row, so the only ``B`` nodes ``a`` links to are copies of ``b``
+    itself: the same database row may occur several times in a batch (disjoint sampled
+    subgraphs), and those copies share ``b``'s global id ``n_id``. Each positive gets
+    ``K = min(num_negatives, N_B - 1)`` negative candidates, evenly spread over the ``B``
+    nodes after ``b`` (deterministic, so the loss needs no random state; batches are random
+    already), and every candidate whose ``n_id`` equals ``b``'s is masked out of the softmax.
+    Cost is ``O(E K)`` for the ``E <= max_edges`` positives, never ``O(N_A N_B)``; ``K`` in
+    the loss normalisation is the number of unmasked negatives of each positive.
+
+    Parameters
+    ----------
+    edge_types : sequence of tuple of str
+        Every edge type of the graph; those that are not ``f2p_`` edge types are ignored.
+    channels : int
+    temperature : float, default=0.1
+    num_negatives : int, default=64
+        Negatives per positive; None: every other ``B`` node (``[E, N_B]`` logits).
+    max_edges : int, default=1024
+        At most this many positives per edge type (evenly spread over its edges).
+    """
+
+    def __init__(self, edge_types: Sequence[EdgeType], channels: int, *,
+                 temperature: float = 0.1, num_negatives: int | None = 64,
+                 max_edges: int | None = 1024):
+        super().__init__()
+        self.edge_types = [tuple(et) for et in edge_types if is_link_edge_type(et)]
+        self.temperature = float(temperature)
+        self.num_negatives = num_negatives
+        self.max_edges = max_edges
+        self.src_heads = nn.ModuleList(ProjectionHead(channels) for _ in self.edge_types)
+        self.dst_heads = nn.ModuleList(ProjectionHead(channels) for _ in self.edge_types)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for head in [*self.src_heads, *self.dst_heads]:
+            head.reset_parameters()
+
+    def forward(self, z: Mapping[str, Tensor],
+                batch: HeteroData) -> dict[EdgeType, InfoNCEResult]:
+        """Per ``f2p`` edge type: the InfoNCE of every sampled positive edge.
+
+        Parameters
+        ----------
+        z : dict of str to Tensor of shape [num_nodes, channels]
+            Clean backbone embeddings.
+        batch : HeteroData
+            Its ``edge_index`` (local ids, row 0 the referencing row) gives the positives, its
+            ``n_id`` the duplicates to mask.
+
+        Returns
+        -------
+        dict of tuple to InfoNCEResult
+            Edge types without edges, or whose referenced type has fewer than 2 nodes, are
+            left out.
+        """
+        out = {}
+        for et, src_head, dst_head in zip(self.edge_types, self.src_heads, self.dst_heads,
+                                          strict=True):
+            src, _, dst = et
+            if et not in batch.edge_types or src not in z or dst not in z:
+                continue
+            edge_index = batch[et].edge_index
+            if edge_index.size(1) == 0 or z[dst].size(0) < 2:
+                continue
+            keep = spread_index(edge_index.size(1), self.max_edges, edge_index.device)
+            edge_index = edge_index[:, keep].to(z[src].device)  # [2, E]
+            out[et] = info_nce(src_head(z[src][edge_index[0]]), dst_head(z[dst]), edge_index[1],
+                               temperature=self.temperature, key_ids=node_ids(batch, dst),
+                               num_negatives=self.num_negatives)
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(num_edge_types={len(self.edge_types)})"

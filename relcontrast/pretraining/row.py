@@ -1,0 +1,84 @@
+"""Row-level objective: a row's corrupted embedding against its clean embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
+
+__all__ = ["RowObjective", "node_ids"]
+
+
+def node_ids(batch: HeteroData, node_type: str) -> Tensor | None:
+    """Global node ids (``n_id``) of a node type of the batch, None if it has none."""
+    if node_type not in batch.node_types or "n_id" not in batch[node_type]:
+        return None
+    return batch[node_type].n_id
+
+
+class RowObjective(nn.Module):
+    r"""Row-level InfoNCE: corrupted view of a row versus its clean view, per node type.
+
+    For a node type with :math:`N \ge 2` nodes in the batch, the anchor of node :math:`i` is
+    :math:`g_t(z^{corrupt}_i)`, its positive :math:`g_t(z^{clean}_i)` and its negatives
+    :math:`g_t(z^{clean}_j)` for the other nodes :math:`j` of the type (all of them,
+    :math:`K = N - 1`, except copies of the same database row: nodes with the same ``n_id``
+    are not negatives of each other). :math:`g_t` is one :class:`ProjectionHead` per node
+    type, shared by both views: tables live in different regions of the embedding space, and
+    a head per table lets each discard what its own invariance does not need.
+
+    Parameters
+    ----------
+    node_types : sequence of str
+    channels : int
+        Embedding size of the backbone.
+    temperature : float, default=0.1
+    max_anchors : int, default=1024
+        At most this many anchors per node type (evenly spread over the batch), bounding the
+        ``[anchors, N]`` logit matrix; every node still serves as a negative.
+    """
+
+    def __init__(self, node_types: Sequence[str], channels: int, *, temperature: float = 0.1,
+                 max_anchors: int | None = 1024):
+        super().__init__()
+        self.node_types = list(node_types)
+        self.temperature = float(temperature)
+        self.max_anchors = max_anchors
+        self.heads = nn.ModuleList(ProjectionHead(channels) for _ in self.node_types)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for head in self.heads:
+            head.reset_parameters()
+
+    def forward(self, z_clean: Mapping[str, Tensor], z_corrupt: Mapping[str, Tensor],
+                batch: HeteroData) -> dict[str, InfoNCEResult]:
+        """Per node type: the InfoNCE of every anchor.
+
+        Parameters
+        ----------
+        z_clean, z_corrupt : dict of str to Tensor of shape [num_nodes, channels]
+            Backbone embeddings of the batch with clean and with corrupted features.
+        batch : HeteroData
+            The batch (its ``n_id`` masks duplicate rows).
+
+        Returns
+        -------
+        dict of str to InfoNCEResult
+            Node types with fewer than 2 nodes are left out.
+        """
+        out = {}
+        for nt, head in zip(self.node_types, self.heads, strict=True):
+            if nt not in z_clean or nt not in z_corrupt or z_clean[nt].size(0) < 2:
+                continue
+            n = z_clean[nt].size(0)
+            anchors = spread_index(n, self.max_anchors, z_clean[nt].device)
+            out[nt] = info_nce(head(z_corrupt[nt][anchors]), head(z_clean[nt]), anchors,
+                               temperature=self.temperature, key_ids=node_ids(batch, nt))
+        return out
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(num_node_types={len(self.node_types)})"
