@@ -1,0 +1,587 @@
+"""Tables -> per-table TensorFrames and time-sorted neighbour stores.
+
+:func:`build_graph` turns a :class:`~relcontrast.database.RelationalDatabase` into a
+:class:`RelationalGraph`: one torch-frame :class:`~torch_frame.TensorFrame` of feature columns
+per table (row ``i`` is node ``i``), node times in seconds, and for every foreign key two edge
+types (``(A, "f2p_<col>", B)`` from a row to the row it references, and the reverse
+``(B, "rev_f2p_<col>", A)``), each stored as a :class:`NeighborStore`. :func:`infer_column_types`
+proposes the torch-frame semantic type of each column; :class:`HashingTextEncoder` is the
+default text embedder (no download).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch_frame
+from torch import Tensor
+from torch_frame.config import TextEmbedderConfig
+from torch_frame.data import Dataset
+
+from relcontrast.database import RelationalDatabase
+
+__all__ = [
+    "CONST_COLUMN",
+    "HashingTextEncoder",
+    "NeighborStore",
+    "RelationalGraph",
+    "build_graph",
+    "infer_column_types",
+]
+
+logger = logging.getLogger("relcontrast.graph")
+
+EdgeType = tuple[str, str, str]
+
+#: Name of the constant numerical column given to tables without feature columns.
+CONST_COLUMN = "__const__"
+
+# Column type inference thresholds (documented in :func:`infer_column_types`).
+_MAX_INFER_ROWS = 10_000
+_MAX_INT_CATEGORIES = 10
+_MIN_STR_CATEGORIES = 10
+_MAX_STR_CATEGORIES = 100
+_MAX_REPEAT_RATIO = 0.5
+_MAX_CATEGORY_RATIO = 0.2
+_MAX_CATEGORY_TOKENS = 3.0
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+
+_SUPPORTED_STYPES = (
+    torch_frame.numerical,
+    torch_frame.categorical,
+    torch_frame.multicategorical,
+    torch_frame.timestamp,
+    torch_frame.text_embedded,
+    torch_frame.embedding,
+)
+_NS_PER_SECOND = 1_000_000_000
+
+
+def _did_you_mean(name, options) -> str:
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+# -- column type inference ------------------------------------------------------------------
+def _is_listlike(value) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset, np.ndarray))
+
+
+def _infer_one(values: pd.Series) -> torch_frame.stype | None:
+    """Semantic type of one column from its (sampled) values, or None to drop it."""
+    non_null = values.dropna()
+    if len(non_null) == 0:
+        return None
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return torch_frame.timestamp if non_null.nunique() > 1 else None
+    if pd.api.types.is_bool_dtype(dtype):
+        return torch_frame.categorical if non_null.nunique() > 1 else None
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return torch_frame.numerical if non_null.nunique() > 1 else None
+    if isinstance(dtype, pd.CategoricalDtype):
+        return torch_frame.categorical if non_null.nunique() > 1 else None
+    objs = None
+    if not pd.api.types.is_numeric_dtype(dtype):
+        objs = non_null.to_numpy(dtype=object)
+    if objs is None or all(isinstance(v, (int, float, np.integer, np.floating))
+                           and not isinstance(v, (bool, np.bool_)) for v in objs):
+        arr = non_null.to_numpy(dtype=np.float64)
+        arr = arr[np.isfinite(arr)]
+        n_distinct = len(np.unique(arr))
+        if n_distinct <= 1:
+            return None
+        if np.all(arr == np.round(arr)) and n_distinct <= _MAX_INT_CATEGORIES:
+            return torch_frame.categorical
+        return torch_frame.numerical
+    # Other object / string columns.
+    if all(_is_listlike(v) for v in objs):
+        items = {x for v in objs for x in v if not _is_missing(x)}
+        return torch_frame.multicategorical if items else None
+    if all(isinstance(v, (bool, np.bool_)) for v in objs):
+        return torch_frame.categorical if len(set(objs)) > 1 else None
+    if all(isinstance(v, pd.Timestamp) for v in objs):
+        return torch_frame.timestamp if len(set(objs)) > 1 else None
+    strings = [v if isinstance(v, str) else str(v) for v in objs]
+    n_distinct = len(set(strings))
+    if n_distinct <= 1:
+        return None
+    if all(_ISO_DATE.match(s) for s in strings):
+        parsed = pd.to_datetime(pd.Series(strings), errors="coerce", format="mixed")
+        if parsed.notna().all():
+            return torch_frame.timestamp
+    ratio = n_distinct / len(strings)
+    if n_distinct <= _MIN_STR_CATEGORIES:
+        return torch_frame.categorical
+    if n_distinct <= _MAX_STR_CATEGORIES and ratio <= _MAX_REPEAT_RATIO:
+        return torch_frame.categorical
+    mean_tokens = float(np.mean([len(s.split()) for s in strings]))
+    if ratio <= _MAX_CATEGORY_RATIO and mean_tokens <= _MAX_CATEGORY_TOKENS:
+        return torch_frame.categorical
+    return torch_frame.text_embedded
+
+
+def _is_missing(x) -> bool:
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def infer_column_types(
+    df: pd.DataFrame, *, exclude: Sequence[str] = (), random_state: int = 0
+) -> dict[str, torch_frame.stype]:
+    """Propose a torch-frame semantic type for every column of ``df``.
+
+    The proposal is deterministic: tables with more than 10,000 rows are inferred from 10,000
+    rows drawn without replacement by ``numpy.random.default_rng(random_state)``.
+
+    Rules, applied to the non-null values of each column:
+
+    - all null or a single distinct value: dropped (absent from the result);
+    - datetime dtype, or strings that all parse as ISO 8601 dates (``YYYY-MM-DD...``):
+      ``timestamp``;
+    - bool (dtype or Python bools) and pandas ``category`` dtype: ``categorical``;
+    - numeric (numeric dtype, or Python / NumPy numbers in an object column):
+      ``categorical`` if every value is an integer and there are at most 10 distinct values,
+      else ``numerical``; timedeltas: ``numerical``;
+    - lists / tuples / sets / arrays: ``multicategorical``;
+    - other values (compared as strings): ``categorical`` if at most 10 distinct values, or
+      at most 100 distinct values each seen twice on average (distinct / non-null <= 0.5),
+      or distinct / non-null <= 0.2 with at most 3 whitespace tokens on average (short,
+      repeated labels); otherwise ``text_embedded`` (names, free text).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table. It is not modified.
+    exclude : sequence of str, default=()
+        Columns to leave out (e.g. primary and foreign keys).
+    random_state : int, default=0
+        Seed of the row sample for tables with more than 10,000 rows.
+
+    Returns
+    -------
+    dict of str to torch_frame.stype
+        ``{column: stype}`` in the column order of ``df``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from relcontrast.graph import infer_column_types
+    >>> df = pd.DataFrame({"id": [1, 2, 3], "price": [1.5, 2.0, 7.25],
+    ...                    "stars": [1, 5, 5], "flag": ["a", "a", "a"]})
+    >>> {c: s.value for c, s in infer_column_types(df, exclude=["id"]).items()}
+    {'price': 'numerical', 'stars': 'categorical'}
+    """
+    excluded = set(exclude)
+    if len(df) > _MAX_INFER_ROWS:
+        rng = np.random.default_rng(random_state)
+        rows = np.sort(rng.choice(len(df), _MAX_INFER_ROWS, replace=False))
+        df = df.iloc[rows]
+    out = {}
+    for col in df.columns:
+        if col in excluded:
+            continue
+        stype = _infer_one(df[col])
+        if stype is not None:
+            out[col] = stype
+    return out
+
+
+# -- text ----------------------------------------------------------------------------------
+class HashingTextEncoder:
+    """Embed texts by hashing word and character n-grams; needs no download.
+
+    A text's vector is the sum of a word (1-2)-gram and a character (2-4)-gram
+    :class:`~sklearn.feature_extraction.text.HashingVectorizer` (each L2-normalised), L2
+    normalised again. Missing values and empty texts give the zero vector.
+
+    Parameters
+    ----------
+    n_features : int, default=64
+        Output dimension.
+
+    Examples
+    --------
+    >>> from relcontrast.graph import HashingTextEncoder
+    >>> HashingTextEncoder(n_features=16)(["red car", None]).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(self, n_features: int = 64):
+        if not isinstance(n_features, (int, np.integer)) or n_features < 1:
+            raise ValueError(f"n_features must be a positive int, got {n_features!r}.")
+        self.n_features = int(n_features)
+
+    def _vectorizers(self):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        common = dict(n_features=self.n_features, alternate_sign=True, norm="l2",
+                      lowercase=True, dtype=np.float32)
+        return (HashingVectorizer(analyzer="word", ngram_range=(1, 2), **common),
+                HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), **common))
+
+    def __call__(self, texts: Sequence[Any]) -> Tensor:
+        texts = ["" if _is_missing(t) else str(t) for t in texts]
+        out = np.zeros((len(texts), self.n_features), dtype=np.float32)
+        if texts:
+            for vec in self._vectorizers():
+                out += vec.transform(texts).toarray()  # [num_texts, n_features]
+        norm = np.linalg.norm(out, axis=1, keepdims=True)  # [num_texts, 1]
+        out = np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
+        return torch.from_numpy(out)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.n_features == self.n_features
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.n_features))
+
+    def __repr__(self) -> str:
+        return f"HashingTextEncoder(n_features={self.n_features})"
+
+
+# -- neighbour store -----------------------------------------------------------------------
+class NeighborStore:
+    """In-neighbours of every destination node of one edge type, sorted by time.
+
+    For destination node ``v`` its in-neighbours (source nodes ``u`` with an edge ``u -> v``)
+    are ``col[rowptr[v]:rowptr[v + 1]]``, in ascending order of ``u``'s time (then of ``u``).
+    ``key[e] = dst(e) * num_ranks + rank(time(src(e)))`` is sorted, so the neighbours of a
+    batch of nodes with time <= a per-node bound are prefixes found by one
+    :func:`torch.searchsorted` (:meth:`eligible_end`).
+
+    Attributes
+    ----------
+    rowptr : LongTensor [num_dst + 1]
+    col : LongTensor [num_edges]
+        Source node of each edge.
+    key : LongTensor [num_edges]
+    src_times : LongTensor [num_distinct_times]
+        Sorted distinct source times in seconds; ``[0]`` for an untimed source table.
+    """
+
+    def __init__(self, src: np.ndarray, dst: np.ndarray, num_dst: int,
+                 src_time: np.ndarray | None):
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        if src_time is None:
+            times = np.zeros(1, dtype=np.int64)
+            rank = np.zeros(len(src), dtype=np.int64)
+        else:
+            times = np.unique(src_time)
+            rank = np.searchsorted(times, src_time[src]).astype(np.int64)
+        num_ranks = len(times) + 1  # the largest rank is num_ranks - 2: no key collisions
+        order = np.lexsort((src, rank, dst))
+        self.col = torch.from_numpy(src[order].copy())
+        self.key = torch.from_numpy(dst[order] * num_ranks + rank[order])
+        counts = np.bincount(dst, minlength=num_dst)
+        rowptr = np.zeros(num_dst + 1, dtype=np.int64)
+        np.cumsum(counts, out=rowptr[1:])
+        self.rowptr = torch.from_numpy(rowptr)
+        self.src_times = torch.from_numpy(times)
+        self.num_ranks = num_ranks
+        self.timed = src_time is not None
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.col.numel())
+
+    def degree(self, dst: Tensor) -> Tensor:
+        """Number of in-neighbours of each node in ``dst``."""
+        return self.rowptr[dst + 1] - self.rowptr[dst]
+
+    def eligible_end(self, dst: Tensor, bound: Tensor | None) -> Tensor:
+        """End (exclusive) in ``col`` of the in-neighbours of ``dst`` with time <= ``bound``.
+
+        ``bound`` holds seconds per node of ``dst`` (``None``: no bound). Untimed source
+        nodes are always eligible. The start is ``rowptr[dst]``.
+        """
+        if bound is None or not self.timed:
+            return self.rowptr[dst + 1]
+        rank = torch.searchsorted(self.src_times, bound, right=True) - 1
+        return torch.searchsorted(self.key, dst * self.num_ranks + rank, right=True)
+
+    def edge_index(self) -> Tensor:
+        """All edges as global ``[2, num_edges]`` (row 0 source, row 1 destination)."""
+        dst = torch.repeat_interleave(torch.arange(len(self.rowptr) - 1),
+                                      self.rowptr.diff())  # [num_edges]
+        return torch.stack([self.col, dst])  # [2, num_edges]
+
+    def __repr__(self) -> str:
+        return f"NeighborStore(num_dst={len(self.rowptr) - 1}, num_edges={self.num_edges})"
+
+
+# -- graph ---------------------------------------------------------------------------------
+class RelationalGraph:
+    """A relational database as a heterogeneous graph with TensorFrame node features.
+
+    Built by :func:`build_graph`; read-only by convention.
+
+    Attributes
+    ----------
+    node_types : tuple of str
+        Table names.
+    edge_types : tuple of (str, str, str)
+        For foreign key column ``c`` of table ``A`` referencing ``B``: ``(A, "f2p_c", B)``
+        (messages from a row to the row it references) and ``(B, "rev_f2p_c", A)``.
+    num_nodes : dict of str to int
+    tf_dict : dict of str to TensorFrame
+        Feature columns per table; row ``i`` is node ``i``.
+    col_stats_dict : dict of str to dict
+        torch-frame column statistics per table (``{column: {StatType: value}}``).
+    col_types : dict of str to dict of str to torch_frame.stype
+        The semantic type used for every feature column.
+    time_dict : dict of str to LongTensor
+        Node times in seconds since the epoch, for timed tables only.
+    neighbors : dict of edge type to NeighborStore
+        In-neighbours of every destination node, sorted by time.
+    """
+
+    def __init__(self, *, node_types, edge_types, num_nodes, tf_dict, col_stats_dict,
+                 col_types, time_dict, neighbors):
+        self.node_types = tuple(node_types)
+        self.edge_types = tuple(edge_types)
+        self.num_nodes = dict(num_nodes)
+        self.tf_dict = dict(tf_dict)
+        self.col_stats_dict = dict(col_stats_dict)
+        self.col_types = dict(col_types)
+        self.time_dict = dict(time_dict)
+        self.neighbors = dict(neighbors)
+
+    def metadata(self) -> tuple[list[str], list[EdgeType]]:
+        """``(node_types, edge_types)`` as PyG's ``HeteroData.metadata()`` gives them."""
+        return list(self.node_types), list(self.edge_types)
+
+    def reverse_edge_type(self, edge_type: EdgeType) -> EdgeType:
+        """The edge type with the same links in the opposite direction."""
+        src, rel, dst = edge_type
+        rev = rel[len("rev_"):] if rel.startswith("rev_") else f"rev_{rel}"
+        return (dst, rev, src)
+
+    def edge_index(self, edge_type: EdgeType) -> Tensor:
+        """All edges of ``edge_type`` as global ``[2, num_edges]`` indices."""
+        return self.neighbors[tuple(edge_type)].edge_index()
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())
+        num_edges = sum(s.num_edges for s in self.neighbors.values())
+        return (f"RelationalGraph({nodes}; {len(self.edge_types)} edge types, "
+                f"{num_edges} edges)")
+
+
+def _parse_overrides(db: RelationalDatabase, column_types) -> dict[str, dict]:
+    if column_types is None:
+        return {}
+    if not isinstance(column_types, Mapping):
+        raise TypeError(
+            f"column_types must be a dict {{table: {{column: stype}}}}, got "
+            f"{type(column_types).__name__}."
+        )
+    names = {s.value: s for s in _SUPPORTED_STYPES}
+    out = {}
+    for table, cols in column_types.items():
+        if table not in db.table_names:
+            raise ValueError(
+                f"column_types names unknown table {table!r}; tables are "
+                f"{list(db.table_names)}.{_did_you_mean(table, db.table_names)}"
+            )
+        if not isinstance(cols, Mapping):
+            raise TypeError(
+                f"column_types[{table!r}] must be a dict {{column: stype}}, got "
+                f"{type(cols).__name__}."
+            )
+        frame = db.frame(table)
+        spec = db.schema[table]
+        parsed = {}
+        for col, stype in cols.items():
+            if col not in frame.columns:
+                raise ValueError(
+                    f"column_types[{table!r}] names unknown column {col!r}; table {table!r} "
+                    f"has columns {list(frame.columns)}.{_did_you_mean(col, frame.columns)}"
+                )
+            if col in spec.key_columns:
+                raise ValueError(
+                    f"column_types[{table!r}][{col!r}]: {col!r} is a primary or foreign key "
+                    f"of table {table!r}; keys are never features. Remove it from "
+                    f"column_types."
+                )
+            if stype is None:
+                parsed[col] = None
+                continue
+            if isinstance(stype, str):
+                if stype not in names:
+                    raise ValueError(
+                        f"column_types[{table!r}][{col!r}] = {stype!r} is not a supported "
+                        f"stype; use one of {sorted(names)} (or None to drop the column)."
+                        f"{_did_you_mean(stype, names)}"
+                    )
+                stype = names[stype]
+            if not isinstance(stype, torch_frame.stype) or stype not in _SUPPORTED_STYPES:
+                raise ValueError(
+                    f"column_types[{table!r}][{col!r}] = {stype!r} is not a supported stype; "
+                    f"use one of {sorted(names)} (or None to drop the column)."
+                )
+            parsed[col] = stype
+        out[table] = parsed
+    return out
+
+
+def _to_datetime(ser: pd.Series) -> pd.Series:
+    if isinstance(ser.dtype, pd.DatetimeTZDtype):
+        return ser.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(ser.dtype):
+        return ser
+    parsed = pd.to_datetime(ser, errors="coerce", format="mixed")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def _convert_column(ser: pd.Series, stype: torch_frame.stype) -> pd.Series:
+    """A copy of ``ser`` in the form torch-frame materialises for ``stype``."""
+    if stype == torch_frame.timestamp:
+        return _to_datetime(ser)
+    if stype == torch_frame.numerical:
+        if pd.api.types.is_timedelta64_dtype(ser.dtype):
+            return ser.dt.total_seconds()
+        if pd.api.types.is_bool_dtype(ser.dtype) or isinstance(ser.dtype, pd.CategoricalDtype):
+            return pd.to_numeric(ser.astype(object), errors="coerce").astype(np.float64)
+        return pd.to_numeric(ser, errors="coerce").astype(np.float64)
+    if (stype == torch_frame.categorical and pd.api.types.is_numeric_dtype(ser.dtype)
+            and not pd.api.types.is_bool_dtype(ser.dtype)):
+        return ser.copy()
+    def convert(v):
+        missing = not _is_listlike(v) and _is_missing(v)
+        if stype == torch_frame.categorical:
+            return None if missing else str(v)
+        if stype == torch_frame.multicategorical:
+            if missing:
+                return None
+            return [str(x) for x in v] if _is_listlike(v) else [str(v)]
+        if stype == torch_frame.text_embedded:
+            return "" if missing else str(v)
+        return None if missing else list(v)  # embedding: a list of floats per row
+
+    return pd.Series([convert(v) for v in ser.to_numpy(dtype=object)], index=ser.index,
+                     name=ser.name, dtype=object)
+
+
+def build_graph(
+    db: RelationalDatabase,
+    *,
+    column_types: Mapping[str, Mapping[str, Any]] | None = None,
+    text_encoder: Callable[[list[str]], Tensor] | None = None,
+    random_state: int = 0,
+) -> RelationalGraph:
+    """Materialise ``db`` as a :class:`RelationalGraph`.
+
+    Every table becomes a TensorFrame of its non-key columns (the time column is kept as a
+    ``timestamp`` feature, as RelBench does); a table with no feature column gets one constant
+    numerical column ``"__const__"``. The database's frames are never modified.
+
+    Parameters
+    ----------
+    db : RelationalDatabase
+    column_types : dict of str to dict, default=None
+        ``{table: {column: stype}}`` overriding :func:`infer_column_types` for the named
+        columns; an stype may be given by name (``"categorical"``), and ``None`` drops the
+        column. Key columns cannot be features.
+    text_encoder : callable, default=None
+        Maps a list of str to a float tensor ``[num_texts, dim]``; missing texts are passed
+        as ``""``. Defaults to :class:`HashingTextEncoder` ``(n_features=64)``.
+    random_state : int, default=0
+        Seed of the row sample used by column type inference.
+
+    Returns
+    -------
+    RelationalGraph
+
+    Examples
+    --------
+    >>> from relcontrast import RelationalDatabase
+    >>> from relcontrast.graph import build_graph
+    >>> from relcontrast.testing import make_synthetic_database
+    >>> graph = build_graph(RelationalDatabase(*make_synthetic_database()))
+    >>> graph.edge_types[0]
+    ('users', 'f2p_referrer', 'users')
+    >>> sorted(graph.time_dict)
+    ['items', 'orders', 'reviews', 'users']
+    """
+    if not isinstance(db, RelationalDatabase):
+        raise TypeError(
+            f"build_graph expects a RelationalDatabase, got {type(db).__name__}; wrap tables "
+            f"and schema with RelationalDatabase(tables, schema)."
+        )
+    overrides = _parse_overrides(db, column_types)
+    encoder = HashingTextEncoder() if text_encoder is None else text_encoder
+    text_cfg = TextEmbedderConfig(text_embedder=encoder, batch_size=None)
+
+    tf_dict, col_stats_dict, col_types, time_dict, num_nodes = {}, {}, {}, {}, {}
+    for name in db.table_names:
+        frame = db.frame(name)
+        spec = db.schema[name]
+        n = len(frame)
+        num_nodes[name] = n
+        types = infer_column_types(frame, exclude=spec.key_columns, random_state=random_state)
+        time_ns = db.time_ns(name)
+        if (spec.time_column is not None and spec.time_column not in spec.key_columns
+                and n and len(np.unique(time_ns)) > 1):
+            types[spec.time_column] = torch_frame.timestamp
+        for col, stype in overrides.get(name, {}).items():
+            if stype is None:
+                types.pop(col, None)
+            else:
+                types[col] = stype
+        types = {c: types[c] for c in frame.columns if c in types}  # column order
+        if time_ns is not None:
+            time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, _NS_PER_SECOND))
+
+        data = {}
+        for col, stype in types.items():
+            if col == spec.time_column and stype == torch_frame.timestamp:
+                data[col] = pd.Series(time_ns.astype("datetime64[ns]"), name=col)
+            else:
+                data[col] = _convert_column(frame[col], stype).reset_index(drop=True)
+        if not types:
+            types = {CONST_COLUMN: torch_frame.numerical}
+            data = {CONST_COLUMN: pd.Series(np.ones(n, dtype=np.float64))}
+        df = pd.DataFrame(data, index=pd.RangeIndex(n))
+        with warnings.catch_warnings():  # torch-frame reads pandas' read-only arrays
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            warnings.filterwarnings("ignore", message=r"Series\.dt\.dayofweek is deprecated")
+            dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize()
+        tf_dict[name] = dataset.tensor_frame
+        col_stats_dict[name] = dataset.col_stats
+        col_types[name] = dict(types)
+        logger.debug("table %r: %d rows, columns %s", name, n,
+                     {c: s.value for c, s in types.items()})
+
+    edge_types, neighbors = [], {}
+    for fk in db.foreign_keys:
+        src_time = db.time_ns(fk.table)
+        dst_time = db.time_ns(fk.referenced_table)
+        src_time = None if src_time is None else np.floor_divide(src_time, _NS_PER_SECOND)
+        dst_time = None if dst_time is None else np.floor_divide(dst_time, _NS_PER_SECOND)
+        fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
+        rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
+        neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
+                                       num_nodes[fk.referenced_table], src_time)
+        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time)
+        edge_types += [fwd, rev]
+
+    return RelationalGraph(
+        node_types=db.table_names, edge_types=edge_types, num_nodes=num_nodes,
+        tf_dict=tf_dict, col_stats_dict=col_stats_dict, col_types=col_types,
+        time_dict=time_dict, neighbors=neighbors,
+    )
+

@@ -1,0 +1,15 @@
+"""Subgraph samplers over a :class:`~relcontrast.graph.RelationalGraph`.
+
+:class:`NeighborSampler` (temporal, per-hop fan-out, one disjoint subgraph per seed) serves
+fine-tuning and transform; :class:`HGSampler` (type-balanced, time-aware HGSampling) serves
+pretraining. Both return a :class:`~torch_geometric.data.HeteroData` batch with every node and
+edge type of the graph, and draw randomness only from the ``torch.Generator`` they are given.
+"""
+
+from __future__ import annotations
+
+from relcontrast.sampling._common import NO_TIME_BOUND
+from relcontrast.sampling.hgsampling import HGSampler
+from relcontrast.sampling.neighbor import NeighborSampler
+
+__all__ = ["NO_TIME_BOUND", "HGSampler", "NeighborSampler"]

@@ -1,0 +1,257 @@
+"""Temporal neighbour sampling with a per-hop fan-out, one disjoint subgraph per seed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from relcontrast.graph import RelationalGraph
+from relcontrast.sampling._common import (
+    NO_TIME_BOUND,
+    assemble_batch,
+    check_generator,
+    check_seeds,
+    lookup,
+    segment_offsets,
+)
+
+__all__ = ["NeighborSampler"]
+
+_STRATEGIES = ("uniform", "last")
+# A node with more than this many times the fan-out eligible neighbours is sampled by drawing
+# with replacement (then deduplicating) instead of ranking all its neighbours.
+_DENSE_FACTOR = 4
+
+
+def _choose_uniform(cnt: Tensor, k: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """``k`` distinct offsets in ``[0, cnt[r])`` per row ``r`` (every ``cnt[r] > k``),
+    uniformly without replacement. Returns ``(row, offset)``."""
+    rows_c, offs_c = [], []
+    dense = torch.nonzero(cnt <= _DENSE_FACTOR * k).flatten()
+    if dense.numel():  # rank all neighbours by a random key
+        seg, off = segment_offsets(cnt[dense])
+        rows_c.append(dense[seg])
+        offs_c.append(off)
+    pending = torch.nonzero(cnt > _DENSE_FACTOR * k).flatten()
+    draws = 2 * k
+    while pending.numel():  # distinct values among i.i.d. draws: a uniform random subset
+        c = cnt[pending]
+        width = int(c.max())
+        row = torch.arange(pending.numel()).repeat_interleave(draws)  # [num_pending * draws]
+        u = torch.rand(row.numel(), generator=generator, dtype=torch.float64)
+        off = torch.minimum((u * c[row]).long(), c[row] - 1)
+        key = torch.unique(row * width + off)
+        row, off = key // width, key % width
+        ok = torch.bincount(row, minlength=pending.numel()) >= k
+        keep = ok[row]
+        rows_c.append(pending[row[keep]])
+        offs_c.append(off[keep])
+        pending = pending[~ok]
+        draws *= 2
+    row, off = torch.cat(rows_c), torch.cat(offs_c)
+    rand = torch.rand(row.numel(), generator=generator, dtype=torch.float64)
+    order = torch.argsort(row.double() + rand)
+    row, off = row[order], off[order]
+    counts = torch.bincount(row, minlength=cnt.numel())
+    rank = torch.arange(row.numel()) - (torch.cumsum(counts, 0) - counts)[row]
+    keep = rank < k
+    return row[keep], off[keep]
+
+
+class NeighborSampler:
+    """Temporal neighbour sampler: per hop, up to a fan-out of neighbours per edge type.
+
+    Every seed gets its own (disjoint) subgraph, as PyG's temporal ``NeighborLoader`` does:
+    a database row appears once per seed tree that reaches it, and ``batch[nt].batch`` holds
+    the seed each node belongs to. At hop ``h``, for every edge type into a frontier node,
+    up to ``num_neighbors[h]`` of its in-neighbours with time <= the seed's time are sampled
+    (rows of untimed tables are always eligible); a node reached again within its seed tree
+    is not added twice (its edge is). Only sampled edges (neighbour -> frontier node) are
+    returned. Seeds themselves are taken as given, whatever their own time.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+    num_neighbors : sequence of int, default=(128, 64)
+        Fan-out per hop and edge type; -1 takes all eligible neighbours.
+    strategy : {"uniform", "last"}, default="uniform"
+        ``"uniform"``: uniformly without replacement among the eligible neighbours;
+        ``"last"``: the most recent eligible neighbours.
+    temporal : bool, default=True
+        If False, seed times are recorded but never restrict the neighbours.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from relcontrast import RelationalDatabase
+    >>> from relcontrast.graph import build_graph
+    >>> from relcontrast.sampling import NeighborSampler
+    >>> from relcontrast.testing import make_synthetic_database
+    >>> graph = build_graph(RelationalDatabase(*make_synthetic_database()))
+    >>> sampler = NeighborSampler(graph, num_neighbors=(4, 2))
+    >>> seed_time = graph.time_dict["users"][:8] + 86400 * 100
+    >>> batch = sampler.sample("users", torch.arange(8), seed_time,
+    ...                        torch.Generator().manual_seed(0))
+    >>> batch["users"].batch_size
+    8
+    """
+
+    def __init__(
+        self,
+        graph: RelationalGraph,
+        num_neighbors: Sequence[int] = (128, 64),
+        strategy: str = "uniform",
+        temporal: bool = True,
+    ):
+        if not isinstance(graph, RelationalGraph):
+            raise TypeError(
+                f"graph must be a RelationalGraph (see relcontrast.graph.build_graph), got "
+                f"{type(graph).__name__}."
+            )
+        if isinstance(num_neighbors, int) or not all(
+            isinstance(k, int) and k >= -1 for k in num_neighbors
+        ):
+            raise ValueError(
+                f"num_neighbors must be a sequence of ints >= 0 (or -1 for all), one per hop, "
+                f"e.g. (128, 64); got {num_neighbors!r}."
+            )
+        if strategy not in _STRATEGIES:
+            raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}.")
+        self.graph = graph
+        self.num_neighbors = tuple(int(k) for k in num_neighbors)
+        self.strategy = strategy
+        self.temporal = bool(temporal)
+        in_edges = defaultdict(list)
+        for et in graph.edge_types:
+            in_edges[et[2]].append(et)
+        self._in_edges = dict(in_edges)
+
+    def __repr__(self) -> str:
+        return (f"NeighborSampler(num_neighbors={self.num_neighbors}, "
+                f"strategy={self.strategy!r}, temporal={self.temporal})")
+
+    def _choose(self, start: Tensor, end: Tensor, k: int,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Sampled neighbours of every frontier node: ``(frontier row, position in col)``."""
+        cnt = (end - start).clamp_(min=0)
+        if k < 0:
+            row, off = segment_offsets(cnt)
+            return row, start[row] + off
+        if k == 0:
+            return cnt[:0], cnt[:0]
+        take = cnt.clamp(max=k)
+        if self.strategy == "last":
+            row, off = segment_offsets(take)
+            return row, end[row] - take[row] + off
+        full = cnt <= k
+        row, off = segment_offsets(torch.where(full, cnt, 0))
+        big = torch.nonzero(~full).flatten()
+        if big.numel():
+            row_b, off_b = _choose_uniform(cnt[big], k, generator)
+            row, off = torch.cat([row, big[row_b]]), torch.cat([off, off_b])
+        return row, start[row] + off
+
+    def sample(
+        self,
+        seed_type: str,
+        seed_index: Tensor,
+        seed_time: Tensor | None,
+        generator: torch.Generator | None,
+    ) -> HeteroData:
+        """Sample the subgraphs of a batch of seeds.
+
+        Parameters
+        ----------
+        seed_type : str
+            Table of the seeds.
+        seed_index : LongTensor [batch_size]
+            Node indices (row positions) of the seeds; repeats are separate seeds.
+        seed_time : LongTensor [batch_size] or None
+            Seconds since the epoch; neighbours later than their seed's time are never
+            sampled. None: no time bound.
+        generator : torch.Generator
+            The only source of randomness (may be None for ``strategy="last"``).
+
+        Returns
+        -------
+        HeteroData
+            Per node type ``tf``, ``n_id``, ``batch``, ``time`` (timed tables),
+            ``ref_time`` (the seed's time, or ``NO_TIME_BOUND``), ``batch_size`` and
+            ``seed_time``; per edge type ``edge_index`` of local indices.
+        """
+        if self.strategy == "uniform" or generator is not None:
+            check_generator(generator)
+        seed_index, seed_time = check_seeds(self.graph, seed_type, seed_index, seed_time)
+        num_seeds = seed_index.numel()
+        graph = self.graph
+        ref = (torch.full((num_seeds,), NO_TIME_BOUND, dtype=torch.long)
+               if seed_time is None else seed_time)
+        filter_time = self.temporal and seed_time is not None
+
+        gid_chunks = defaultdict(list)
+        seed_chunks = defaultdict(list)
+        count = defaultdict(int)
+        table = {}  # node type -> (sorted key seed * N + gid, local index)
+        edges = defaultdict(list)
+
+        seed_ids = torch.arange(num_seeds)
+        gid_chunks[seed_type].append(seed_index)
+        seed_chunks[seed_type].append(seed_ids)
+        count[seed_type] = num_seeds
+        key = seed_ids * graph.num_nodes[seed_type] + seed_index
+        key, perm = torch.sort(key)
+        table[seed_type] = (key, perm)
+        frontier = {seed_type: (seed_ids, seed_index, seed_ids)}  # (local, global, seed id)
+
+        for k in self.num_neighbors:
+            candidates = defaultdict(list)
+            for dst_type, (f_local, f_gid, f_seed) in frontier.items():
+                bound = ref[f_seed] if filter_time else None
+                for et in self._in_edges.get(dst_type, ()):
+                    store = graph.neighbors[et]
+                    start = store.rowptr[f_gid]
+                    end = store.eligible_end(f_gid, bound)
+                    row, pos = self._choose(start, end, k, generator)
+                    candidates[et[0]].append((et, store.col[pos], f_seed[row], f_local[row]))
+            frontier = {}
+            for src_type, parts in candidates.items():
+                n = graph.num_nodes[src_type]
+                gid = torch.cat([p[1] for p in parts])
+                seed = torch.cat([p[2] for p in parts])
+                key = seed * n + gid
+                old_key, old_local = table.get(src_type, (key[:0], key[:0]))
+                local = lookup(old_key, old_local, key)
+                is_new = local < 0
+                new_key, inverse = torch.unique(key[is_new], return_inverse=True)
+                new_local = count[src_type] + torch.arange(new_key.numel())
+                local[is_new] = new_local[inverse]
+                count[src_type] += new_key.numel()
+                new_gid, new_seed = new_key % n, new_key // n
+                gid_chunks[src_type].append(new_gid)
+                seed_chunks[src_type].append(new_seed)
+                merged_key, order = torch.sort(torch.cat([old_key, new_key]))
+                table[src_type] = (merged_key, torch.cat([old_local, new_local])[order])
+                offset = 0
+                for et, part_gid, _, dst_local in parts:
+                    size = part_gid.numel()
+                    edges[et].append(torch.stack([local[offset:offset + size], dst_local]))
+                    offset += size
+                if new_key.numel():
+                    frontier[src_type] = (new_local, new_gid, new_seed)
+
+        n_id, batch_vec, ref_time = {}, {}, {}
+        for nt in gid_chunks:
+            n_id[nt] = torch.cat(gid_chunks[nt])
+            batch_vec[nt] = torch.cat(seed_chunks[nt])
+            ref_time[nt] = ref[batch_vec[nt]]
+        empty = torch.empty(0, dtype=torch.long)
+        extra = {nt: {"batch": batch_vec.get(nt, empty)} for nt in graph.node_types}
+        edge_index = {et: torch.cat(parts, dim=1) for et, parts in edges.items()}  # [2, E]
+        return assemble_batch(
+            graph, n_id, ref_time, {seed_type: num_seeds}, {seed_type: ref.clone()},
+            edge_index, extra,
+        )
