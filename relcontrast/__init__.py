@@ -1,9 +1,29 @@
-"""relcontrast: task-agnostic contrastive pretraining for relational databases."""
+"""relcontrast: task-agnostic contrastive pretraining for relational databases.
+
+Public API: :class:`RelationalDatabase`, :class:`RelationalContrastiveEncoder`,
+:class:`RelationalClassifier`, :class:`RelationalRegressor`; data in
+:mod:`relcontrast.datasets`; a synthetic test database in :mod:`relcontrast.testing`.
+The estimators are imported on first use, so ``relcontrast.datasets`` loads without torch.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from relcontrast.database import RelationalDatabase
 
 __version__ = "0.1.0"
 
-__all__ = ["RelationalDatabase", "__version__"]
+_ESTIMATORS = ("RelationalClassifier", "RelationalContrastiveEncoder", "RelationalRegressor")
+
+__all__ = [*_ESTIMATORS, "RelationalDatabase", "__version__"]
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        return getattr(importlib.import_module("relcontrast.estimators"), name)
+    raise AttributeError(f"module 'relcontrast' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -345,10 +345,12 @@ class RelationalGraph:
         Node times in seconds since the epoch, for timed tables only.
     neighbors : dict of edge type to NeighborStore
         In-neighbours of every destination node, sorted by time.
+    text_encoder : callable
+        The text embedder the text columns went through.
     """
 
     def __init__(self, *, node_types, edge_types, num_nodes, tf_dict, col_stats_dict,
-                 col_types, time_dict, neighbors):
+                 col_types, time_dict, neighbors, text_encoder=None):
         self.node_types = tuple(node_types)
         self.edge_types = tuple(edge_types)
         self.num_nodes = dict(num_nodes)
@@ -357,6 +359,7 @@ class RelationalGraph:
         self.col_types = dict(col_types)
         self.time_dict = dict(time_dict)
         self.neighbors = dict(neighbors)
+        self.text_encoder = text_encoder
 
     def metadata(self) -> tuple[list[str], list[EdgeType]]:
         """``(node_types, edge_types)`` as PyG's ``HeteroData.metadata()`` gives them."""
@@ -482,6 +485,7 @@ def build_graph(
     column_types: Mapping[str, Mapping[str, Any]] | None = None,
     text_encoder: Callable[[list[str]], Tensor] | None = None,
     random_state: int = 0,
+    reference: RelationalGraph | None = None,
 ) -> RelationalGraph:
     """Materialise ``db`` as a :class:`RelationalGraph`.
 
@@ -501,6 +505,11 @@ def build_graph(
         as ``""``. Defaults to :class:`HashingTextEncoder` ``(n_features=64)``.
     random_state : int, default=0
         Seed of the row sample used by column type inference.
+    reference : RelationalGraph, default=None
+        Encode ``db`` exactly as ``reference`` encoded its tables: same column types,
+        same column statistics (normalisation, category vocabularies) and text encoder.
+        Used to read a later or larger version of the database with a fitted model;
+        ``column_types`` and ``text_encoder`` must then be None.
 
     Returns
     -------
@@ -522,6 +531,15 @@ def build_graph(
             f"build_graph expects a RelationalDatabase, got {type(db).__name__}; wrap tables "
             f"and schema with RelationalDatabase(tables, schema)."
         )
+    if reference is not None:
+        if column_types is not None or text_encoder is not None:
+            raise ValueError("Pass either reference or column_types/text_encoder, not both.")
+        if set(reference.node_types) != set(db.table_names):
+            raise ValueError(
+                f"The database's tables {list(db.table_names)} differ from the reference "
+                f"graph's {list(reference.node_types)}."
+            )
+        text_encoder = reference.text_encoder
     overrides = _parse_overrides(db, column_types)
     encoder = HashingTextEncoder() if text_encoder is None else text_encoder
     text_cfg = TextEmbedderConfig(text_embedder=encoder, batch_size=None)
@@ -532,17 +550,27 @@ def build_graph(
         spec = db.schema[name]
         n = len(frame)
         num_nodes[name] = n
-        types = infer_column_types(frame, exclude=spec.key_columns, random_state=random_state)
         time_ns = db.time_ns(name)
-        if (spec.time_column is not None and spec.time_column not in spec.key_columns
-                and n and len(np.unique(time_ns)) > 1):
-            types[spec.time_column] = torch_frame.timestamp
-        for col, stype in overrides.get(name, {}).items():
-            if stype is None:
-                types.pop(col, None)
-            else:
-                types[col] = stype
-        types = {c: types[c] for c in frame.columns if c in types}  # column order
+        if reference is not None:
+            types = dict(reference.col_types[name])
+            missing = [c for c in types if c != CONST_COLUMN and c not in frame.columns]
+            if missing:
+                raise ValueError(
+                    f"Table {name!r} lacks the columns {missing} that the reference graph "
+                    f"(the fitted model) encodes; add them back."
+                )
+        else:
+            types = infer_column_types(frame, exclude=spec.key_columns,
+                                       random_state=random_state)
+            if (spec.time_column is not None and spec.time_column not in spec.key_columns
+                    and n and len(np.unique(time_ns)) > 1):
+                types[spec.time_column] = torch_frame.timestamp
+            for col, stype in overrides.get(name, {}).items():
+                if stype is None:
+                    types.pop(col, None)
+                else:
+                    types[col] = stype
+            types = {c: types[c] for c in frame.columns if c in types}  # column order
         if time_ns is not None:
             time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, _NS_PER_SECOND))
 
@@ -552,14 +580,16 @@ def build_graph(
                 data[col] = pd.Series(time_ns.astype("datetime64[ns]"), name=col)
             else:
                 data[col] = _convert_column(frame[col], stype).reset_index(drop=True)
-        if not types:
+        if not types or CONST_COLUMN in types:
             types = {CONST_COLUMN: torch_frame.numerical}
             data = {CONST_COLUMN: pd.Series(np.ones(n, dtype=np.float64))}
         df = pd.DataFrame(data, index=pd.RangeIndex(n))
+        stats = None if reference is None else reference.col_stats_dict[name]
         with warnings.catch_warnings():  # torch-frame reads pandas' read-only arrays
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             warnings.filterwarnings("ignore", message=r"Series\.dt\.dayofweek is deprecated")
-            dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize()
+            dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
+                col_stats=stats)
         tf_dict[name] = dataset.tensor_frame
         col_stats_dict[name] = dataset.col_stats
         col_types[name] = dict(types)
@@ -582,6 +612,6 @@ def build_graph(
     return RelationalGraph(
         node_types=db.table_names, edge_types=edge_types, num_nodes=num_nodes,
         tf_dict=tf_dict, col_stats_dict=col_stats_dict, col_types=col_types,
-        time_dict=time_dict, neighbors=neighbors,
+        time_dict=time_dict, neighbors=neighbors, text_encoder=encoder,
     )
 

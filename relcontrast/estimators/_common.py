@@ -1,0 +1,134 @@
+"""Shared plumbing of the estimators: rows X -> seed nodes, devices, seeding."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import torch
+
+from relcontrast.database import RelationalDatabase, _did_you_mean
+
+NS_PER_S = 1_000_000_000
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def seeded(random_state):
+    """Run a block with torch's global RNG seeded from ``random_state`` and restored after,
+    so module initialisation is reproducible without touching the caller's random state."""
+    if random_state is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    elif isinstance(random_state, np.random.RandomState):
+        seed = int(random_state.randint(2**31))
+    else:
+        seed = int(np.random.SeedSequence(int(random_state)).generate_state(1)[0])
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield seed
+
+
+def make_generator(seed: int) -> torch.Generator:
+    gen = torch.Generator()
+    gen.manual_seed(int(seed) % 2**63)
+    return gen
+
+
+def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: str | None) -> str:
+    """The table whose rows X identifies: the parameter, or the one table whose primary-key
+    column appears in X."""
+    if target_table is not None:
+        if target_table not in db.schema:
+            raise ValueError(
+                f"target_table={target_table!r} is not a table of the database; tables are "
+                f"{list(db.table_names)}.{_did_you_mean(target_table, db.table_names)}"
+            )
+        if db.schema[target_table].primary_key is None:
+            raise ValueError(
+                f"target_table={target_table!r} has no primary key, so its rows cannot be "
+                f"identified in X; choose a table with a primary key."
+            )
+        return target_table
+    candidates = [t for t, s in db.schema.items()
+                  if s.primary_key is not None and s.primary_key in X.columns]
+    if len(candidates) == 1:
+        return candidates[0]
+    keys = {t: s.primary_key for t, s in db.schema.items() if s.primary_key is not None}
+    if not candidates:
+        raise ValueError(
+            f"X has none of the primary-key columns {keys} in its columns {list(X.columns)}; "
+            f"X must hold the target table's primary key (and a cutoff time column)."
+        )
+    raise ValueError(
+        f"X holds the primary-key columns of several tables {candidates}; set target_table."
+    )
+
+
+def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: str,
+                        time_column: str | None) -> str | None:
+    """The cutoff-time column of X: the parameter, or X's single datetime column."""
+    if time_column is not None:
+        if time_column not in X.columns:
+            raise ValueError(
+                f"time_column={time_column!r} is not a column of X (columns "
+                f"{list(X.columns)}).{_did_you_mean(time_column, X.columns)}"
+            )
+        return time_column
+    pk = db.schema[target_table].primary_key
+    dt = [c for c in X.columns if c != pk and pd.api.types.is_datetime64_any_dtype(X[c])]
+    if len(dt) == 1:
+        return dt[0]
+    if not db.is_temporal:
+        return None
+    if not dt:
+        raise ValueError(
+            f"X has no datetime column to use as the cutoff time of each row (columns "
+            f"{list(X.columns)}); the database is temporal, so every row needs one: add it "
+            f"(e.g. X['date'] = pd.Timestamp('2005-01-01')) or set time_column."
+        )
+    raise ValueError(f"X has several datetime columns {dt}; set time_column to the cutoff one.")
+
+
+def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
+                  time_column: str | None) -> tuple[str, str | None, np.ndarray, np.ndarray]:
+    """Rows X -> ``(table, time column, node index [n], seed time in seconds [n])``.
+
+    Seeds without a time (non-temporal databases) get the largest int64, i.e. no bound.
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"X must be a pandas DataFrame with the target table's primary-key column and a "
+            f"cutoff time column, got {type(X).__name__}."
+        )
+    table = resolve_target_table(db, X, target_table)
+    tcol = resolve_time_column(db, X, table, time_column)
+    pk = db.schema[table].primary_key
+    if pk not in X.columns:
+        raise ValueError(
+            f"X has no column {pk!r}, the primary key of target table {table!r} (columns "
+            f"{list(X.columns)})."
+        )
+    if X[pk].isna().any():
+        raise ValueError(f"X[{pk!r}] has null entity ids; every row needs one.")
+    index = db.key_to_index(table, X[pk].to_numpy(), what=f"entity ids of X[{pk!r}]")
+    if tcol is None:
+        times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
+    else:
+        try:
+            parsed = pd.to_datetime(X[tcol])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"X[{tcol!r}] cannot be parsed as datetimes.") from exc
+        if parsed.isna().any():
+            raise ValueError(f"X[{tcol!r}] has null cutoff times; every row needs one.")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        times = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) // NS_PER_S
+    return table, tcol, index.astype(np.int64), times.astype(np.int64)

@@ -1,0 +1,216 @@
+"""skorch nets whose rows are seed nodes.
+
+The estimators drive training through skorch: X is an integer array of seed rows, skorch's
+dataset / iterator / callbacks run the loop, and the ``infer`` hook turns a batch of seed
+rows into a sampled subgraph (a ``HeteroData``) before calling the module. Randomness of the
+sampler and of the corruption comes from generators owned by the batcher, seeded from the
+estimator's ``random_state``; evaluation passes (validation, predict, transform) restart
+their generator so they are deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.dataset import ValidSplit
+from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
+
+from relcontrast.estimators._common import make_generator
+from relcontrast.nn import batch_to_device
+from relcontrast.pretraining import corrupt_tensor_frame
+from relcontrast.sampling import NeighborSampler
+from relcontrast.sampling._common import merge_batches
+
+
+class _GeneratorPair:
+    """A training generator that runs on, and an evaluation generator that restarts."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self.train = make_generator(self.seed)
+        self.eval = make_generator(self.seed + 1)
+
+    def reset_eval(self) -> None:
+        self.eval.manual_seed(self.seed + 1)
+
+    def get(self, training: bool) -> torch.Generator:
+        return self.train if training else self.eval
+
+    def __getstate__(self):
+        return {"seed": self.seed, "train": self.train.get_state(), "eval": self.eval.get_state()}
+
+    def __setstate__(self, state):
+        self.seed = state["seed"]
+        self.train, self.eval = torch.Generator(), torch.Generator()
+        self.train.set_state(state["train"])
+        self.eval.set_state(state["eval"])
+
+
+class NeighborBatcher:
+    """Seed rows ``[B, 2]`` (node index, time in s) of one table -> temporal neighbour batch."""
+
+    def __init__(self, sampler, seed_type: str, seed: int, temporal: bool = True):
+        self.sampler = sampler
+        self.seed_type = seed_type
+        self.temporal = temporal
+        self.generators = _GeneratorPair(seed)
+
+    def __call__(self, x: torch.Tensor, training: bool):
+        x = torch.as_tensor(x).cpu()
+        time = x[:, 1] if self.temporal else None
+        batch = self.sampler.sample(self.seed_type, x[:, 0], time, self.generators.get(training))
+        return batch, {}
+
+
+class PretrainingBatcher:
+    """Seed rows ``[B, 3]`` (type id, node index, time in s) of any tables -> a type-balanced
+    subgraph, plus corrupted copies of its attribute frames for the row-level objective."""
+
+    def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
+                 donor_pools: dict | None, corrupt: bool, protected_columns: dict):
+        self.graph = graph
+        self.sampler = sampler
+        self.corruption_rate = corruption_rate
+        self.corruption = corruption
+        self.donor_pools = donor_pools
+        self.corrupt = corrupt
+        self.protected_columns = protected_columns
+        self.generators = _GeneratorPair(seed)
+
+    def __call__(self, x: torch.Tensor, training: bool):
+        # type-balanced draws repeat rows of small tables; a row is a seed once per batch
+        x = torch.unique(torch.as_tensor(x).cpu(), dim=0)  # [num_unique, 3]
+        gen = self.generators.get(training)
+        seeds, times = {}, {}
+        for i, nt in enumerate(self.graph.node_types):
+            rows = x[:, 0] == i
+            if rows.any():
+                seeds[nt], times[nt] = x[rows, 1], x[rows, 2]
+        if isinstance(self.sampler, NeighborSampler):  # one seed table per call
+            batch = merge_batches(self.graph, [self.sampler.sample(nt, seeds[nt], times[nt], gen)
+                                               for nt in seeds])
+        else:
+            batch = self.sampler.sample(seeds, times, gen)
+        extra = {}
+        if self.corrupt:
+            extra["tf_corrupt"] = {
+                nt: corrupt_tensor_frame(
+                    batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
+                    mode=self.corruption,
+                    donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
+                    protected_columns=self.protected_columns.get(nt, ()),
+                )[0]
+                for nt in self.graph.node_types
+            }
+        return batch, extra
+
+
+class _SubgraphMixin:
+    """The hooks shared by every relcontrast net: ``infer`` samples the subgraph of the seed
+    rows; evaluation passes restart the batcher's evaluation generator."""
+
+    def infer(self, x, **fit_params):
+        batch, extra = self.batcher(x, training=self.module_.training)
+        batch = batch_to_device(batch, self.device)
+        extra = {k: ({nt: tf.to(self.device) for nt, tf in v.items()} if isinstance(v, dict)
+                     else v) for k, v in extra.items()}
+        return self.module_(batch, **extra, **fit_params)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if not training:
+            self.batcher.generators.reset_eval()
+        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        self.batcher.generators.reset_eval()
+        yield from super().forward_iter(X, training=training, device=device)
+
+
+class PretrainingNet(_SubgraphMixin, NeuralNet):
+    """Contrastive pretraining: the module returns ``(total loss, {level: value})``; the
+    criterion is unused. Training batches draw seeds type-balanced (every table equally
+    likely), ``steps_per_epoch`` batches an epoch."""
+
+    def __init__(self, module, *, batcher, seed_types: np.ndarray, steps_per_epoch: int,
+                 **kwargs):
+        self.batcher = batcher
+        self.seed_types = seed_types
+        self.steps_per_epoch = steps_per_epoch
+        super().__init__(module, **kwargs)
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        indices = dataset.indices if isinstance(dataset, Subset) else np.arange(len(dataset))
+        types = self.seed_types[indices]
+        counts = np.bincount(types, minlength=int(self.seed_types.max()) + 1)
+        weights = torch.as_tensor(1.0 / counts[types], dtype=torch.double)
+        sampler = WeightedRandomSampler(weights, self.steps_per_epoch * self.batch_size,
+                                        replacement=True)
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        total, parts = y_pred
+        prefix = "train" if training else "valid"
+        for level, value in parts.items():
+            self.history.record_batch(f"{prefix}_{level}", float(value))
+        return total
+
+
+class SubgraphRegressor(_SubgraphMixin, NeuralNetRegressor):
+    def __init__(self, module, *, batcher, **kwargs):
+        self.batcher = batcher
+        super().__init__(module, **kwargs)
+
+
+class SubgraphClassifier(_SubgraphMixin, NeuralNetClassifier):
+    def __init__(self, module, *, batcher, **kwargs):
+        self.batcher = batcher
+        super().__init__(module, **kwargs)
+
+
+class TimeOrderedSplit:
+    """skorch ``train_split``: the latest ``fraction`` of rows (by cutoff time) validate.
+
+    Rows sharing the boundary time all go to the same side, so no validation row is older
+    than a training row at the boundary.
+    """
+
+    def __init__(self, times: np.ndarray, fraction: float):
+        self.times = np.asarray(times)
+        self.fraction = fraction
+
+    def __call__(self, dataset, y=None, **fit_params):
+        order = np.argsort(self.times, kind="stable")
+        n_valid = int(round(len(order) * self.fraction))
+        if n_valid == 0 or n_valid >= len(order):
+            return dataset, None
+        boundary = self.times[order[len(order) - n_valid]]
+        valid = self.times >= boundary
+        if valid.all():  # a single cutoff time: fall back to the last rows
+            valid = np.zeros(len(order), bool)
+            valid[order[-n_valid:]] = True
+        return Subset(dataset, np.flatnonzero(~valid)), Subset(dataset, np.flatnonzero(valid))
+
+
+class HoldOut:
+    """skorch ``train_split`` for pretraining: a seeded random hold-out of seed rows, capped
+    at ``max_size`` rows so the early-stopping pass stays cheap."""
+
+    def __init__(self, fraction: float, max_size: int, seed: int):
+        self.fraction = fraction
+        self.max_size = max_size
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **fit_params):
+        n = len(dataset)
+        n_valid = min(int(n * self.fraction), self.max_size)
+        if n_valid < 1:
+            return dataset, None
+        perm = np.random.default_rng(self.seed).permutation(n)
+        return Subset(dataset, np.sort(perm[n_valid:])), Subset(dataset, np.sort(perm[:n_valid]))
+
+
+__all__ = ["HoldOut", "NeighborBatcher", "PretrainingBatcher", "PretrainingNet",
+           "SubgraphClassifier", "SubgraphRegressor", "TimeOrderedSplit", "ValidSplit"]

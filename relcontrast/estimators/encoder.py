@@ -1,0 +1,485 @@
+"""RelationalContrastiveEncoder: label-free pretraining and frozen embeddings."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
+from torch import nn
+
+from relcontrast.database import RelationalDatabase, as_database
+from relcontrast.estimators._common import (
+    NS_PER_S,
+    make_generator,
+    resolve_device,
+    rows_to_seeds,
+    seeded,
+)
+from relcontrast.estimators._net import HoldOut, PretrainingBatcher, PretrainingNet
+from relcontrast.graph import build_graph
+from relcontrast.nn import RelationalBackbone, batch_to_device
+from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
+from relcontrast.sampling import HGSampler, NeighborSampler
+
+logger = logging.getLogger("relcontrast")
+
+OBJECTIVES = ("row", "link", "context")
+
+
+class PretrainingModule(nn.Module):
+    """Backbone plus the contrastive objectives; ``forward`` returns the loss.
+
+    Parameters
+    ----------
+    backbone : RelationalBackbone
+    loss : ContrastiveLoss
+    """
+
+    def __init__(self, backbone: RelationalBackbone, loss: ContrastiveLoss):
+        super().__init__()
+        self.backbone = backbone
+        self.loss = loss
+
+    def forward(self, batch, tf_corrupt=None):
+        z_clean = self.backbone(batch)
+        z_corrupt = None if tf_corrupt is None else self.backbone(batch, tf_dict=tf_corrupt)
+        return self.loss(z_clean, z_corrupt, batch)
+
+
+def _resolve_training_database(X, y, database):
+    """``fit(tables, schema)``, ``fit(db)`` or ``fit(rows, y)`` with ``database`` set."""
+    if isinstance(X, pd.DataFrame):
+        if database is None:
+            raise ValueError(
+                "fit(X) got a DataFrame of rows, so the database must be given as the "
+                "`database` parameter: RelationalContrastiveEncoder(database=db). To pretrain "
+                "on tables directly call fit(tables, schema)."
+            )
+        return as_database(database), X
+    if isinstance(X, (Mapping, RelationalDatabase)) or hasattr(X, "table_dict") or hasattr(
+            X, "get_db"):
+        return as_database(X, y if isinstance(X, Mapping) else None), None
+    raise TypeError(
+        f"fit expects (tables, schema), a RelationalDatabase, a relbench database, or a "
+        f"DataFrame of rows with `database` set; got {type(X).__name__}."
+    )
+
+
+class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                                   BaseEstimator):
+    """Task-agnostic contrastive pretraining of a relational GNN; embeddings per row.
+
+    ``fit`` pretrains a heterogeneous GraphSAGE over the whole database without labels, with
+    three InfoNCE objectives (row: a row vs its corrupted copy; link: a row vs the row it
+    references; context: a row vs its sampled neighbourhood) on type-balanced, time-aware
+    subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only database rows
+    with time <= the cutoff.
+
+    Parameters
+    ----------
+    hidden_channels : int, default=128
+        Width of every embedding.
+    num_layers : int, default=2
+        Message-passing layers (also the depth of the pretraining subgraphs).
+    tabular_model : {"linear", "resnet"}, default="linear"
+        Row model on top of the column encodings.
+    aggregation : {"mean", "sum"}, default="mean"
+        Neighbour aggregation of the SAGE convolutions.
+    temporal_encoding : bool, default=True
+        Add an encoding of each row's age relative to its seed's time.
+    objectives : tuple of {"row", "link", "context"}, default=("row", "link", "context")
+        Any non-empty subset, for ablations.
+    objective_weights : dict or None, default=None
+        ``{level: weight}``; None weighs the levels equally.
+    corruption_rate : float, default=0.4
+        Probability that each non-key cell is corrupted for the row-level objective.
+    corruption : {"uniform", "empirical"}, default="uniform"
+        Replacement values drawn uniformly over the column's distinct values, or from
+        another row (the column's empirical distribution).
+    temperature : float, default=0.1
+        InfoNCE temperature.
+    loss_normalization : {"log_k", "running_mean"}, default="log_k"
+        Each level divided by log(K + 1) (chance = 1) or by a running mean of itself.
+    sampler : {"hgsampling", "neighbor"}, default="hgsampling"
+        Pretraining subgraphs: type-balanced HGSampling, or temporal neighbour sampling.
+    num_samples : int, default=64
+        HGSampling nodes per type per layer.
+    num_neighbors : tuple of int, default=(128, 64)
+        Fan-out per hop of the temporal neighbour sampler used by ``transform`` (and by
+        pretraining when ``sampler="neighbor"``).
+    batch_size : int, default=128
+        Seed rows per pretraining step, drawn with every table equally likely.
+    max_steps : int, default=600
+        Upper bound on optimisation steps.
+    steps_per_epoch : int, default=50
+        Steps between two evaluations of the held-out loss (one skorch epoch).
+    lr : float, default=1e-3
+        Adam learning rate.
+    patience : int, default=4
+        Early stopping: epochs without held-out improvement before stopping; the best
+        epoch's weights are kept. None disables early stopping.
+    valid_fraction : float, default=0.1
+        Fraction of seed rows held out for the early-stopping loss (at most 2048 rows).
+    cutoff_time : datetime-like or None, default=None
+        Pretraining sees only rows with time <= cutoff_time. None: the latest cutoff time
+        of the rows X when fitting on rows, else the whole database.
+    database : RelationalDatabase or None, default=None
+        The database, for ``fit(X_rows)`` inside Pipelines. Never copied by ``clone``.
+    target_table : str or None, default=None
+        Table whose rows ``transform`` embeds; None: the table whose primary key is in X.
+    time_column : str or None, default=None
+        Cutoff time column of X; None: X's single datetime column.
+    column_types : dict or None, default=None
+        ``{table: {column: stype}}`` overriding the inferred column types.
+    device : str, default="auto"
+        "auto" uses CUDA when available, else CPU.
+    random_state : int or None, default=None
+        Seeds initialisation, sampling and corruption.
+    verbose : int, default=0
+        1 shows a progress bar with the three losses and a per-epoch table.
+
+    Attributes
+    ----------
+    database_ : RelationalDatabase
+        The database transform reads (the full one, not cut at ``cutoff_time``).
+    graph_ : RelationalGraph
+        Attribute frames and edge stores of ``database_``, with column statistics of the
+        pretraining data.
+    net_ : PretrainingNet
+        The skorch net that ran pretraining.
+    module_ : PretrainingModule
+    backbone_ : RelationalBackbone
+        The pretrained backbone (what fine-tuning starts from).
+    history_ : skorch.callbacks.History
+        Per epoch: ``train_loss``, ``valid_loss`` and per level ``train_row``,
+        ``valid_row``, ... ; per batch the same under ``batches``.
+    cutoff_time_ : pandas.Timestamp or None
+    n_features_in_ : int
+        Present when fitted on rows X.
+
+    Examples
+    --------
+    >>> from relcontrast import RelationalContrastiveEncoder
+    >>> from relcontrast.testing import make_synthetic_database
+    >>> tables, schema = make_synthetic_database()
+    >>> enc = RelationalContrastiveEncoder(hidden_channels=16, max_steps=4, batch_size=32,
+    ...                                    num_samples=8, random_state=0)
+    >>> enc = enc.fit(tables, schema)
+    >>> X = tables["orders"][["order_id", "ts"]].head(3)
+    >>> enc.transform(X).shape
+    (3, 16)
+    """
+
+    def __init__(
+        self,
+        *,
+        hidden_channels=128,
+        num_layers=2,
+        tabular_model="linear",
+        aggregation="mean",
+        temporal_encoding=True,
+        objectives=OBJECTIVES,
+        objective_weights=None,
+        corruption_rate=0.4,
+        corruption="uniform",
+        temperature=0.1,
+        loss_normalization="log_k",
+        sampler="hgsampling",
+        num_samples=64,
+        num_neighbors=(128, 64),
+        batch_size=128,
+        max_steps=600,
+        steps_per_epoch=50,
+        lr=1e-3,
+        patience=4,
+        valid_fraction=0.1,
+        cutoff_time=None,
+        database=None,
+        target_table=None,
+        time_column=None,
+        column_types=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.tabular_model = tabular_model
+        self.aggregation = aggregation
+        self.temporal_encoding = temporal_encoding
+        self.objectives = objectives
+        self.objective_weights = objective_weights
+        self.corruption_rate = corruption_rate
+        self.corruption = corruption
+        self.temperature = temperature
+        self.loss_normalization = loss_normalization
+        self.sampler = sampler
+        self.num_samples = num_samples
+        self.num_neighbors = num_neighbors
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.lr = lr
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.cutoff_time = cutoff_time
+        self.database = database
+        self.target_table = target_table
+        self.time_column = time_column
+        self.column_types = column_types
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation ---------------------------------------------------------------------
+    def _validate_params(self):
+        choices = {
+            "tabular_model": ("linear", "resnet"),
+            "aggregation": ("mean", "sum"),
+            "corruption": ("uniform", "empirical"),
+            "loss_normalization": ("log_k", "running_mean"),
+            "sampler": ("hgsampling", "neighbor"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}."
+                )
+        objectives = (self.objectives,) if isinstance(self.objectives, str) else tuple(
+            self.objectives)
+        unknown = [o for o in objectives if o not in OBJECTIVES]
+        if not objectives or unknown:
+            raise ValueError(
+                f"objectives must be a non-empty subset of {OBJECTIVES}, got "
+                f"{self.objectives!r}."
+            )
+        if not 0.0 <= float(self.corruption_rate) <= 1.0:
+            raise ValueError(
+                f"corruption_rate must be in [0, 1], got {self.corruption_rate!r}."
+            )
+        for name in ("hidden_channels", "num_layers", "batch_size", "max_steps",
+                     "steps_per_epoch", "num_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        return objectives
+
+    # -- fit ----------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Pretrain on a database.
+
+        Parameters
+        ----------
+        X : dict of DataFrame, RelationalDatabase, relbench Database, or DataFrame
+            ``fit(tables, schema)``, ``fit(db)``, or rows (then the ``database``
+            parameter is the database and ``cutoff_time`` defaults to the rows' latest
+            cutoff time, so nothing later shapes the backbone).
+        y : dict, array-like or None
+            The schema when X is a dict of tables; ignored otherwise (no labels are used).
+
+        Returns
+        -------
+        self : RelationalContrastiveEncoder
+        """
+        objectives = self._validate_params()
+        db, rows = _resolve_training_database(X, y, self.database)
+        cutoff = self.cutoff_time
+        if rows is not None:
+            table, tcol, _, times = rows_to_seeds(db, rows, self.target_table, self.time_column)
+            self.feature_names_in_ = np.asarray(rows.columns, dtype=object)
+            self.n_features_in_ = len(rows.columns)
+            if cutoff is None and tcol is not None and len(times):
+                cutoff = pd.Timestamp(int(times.max()) * NS_PER_S)
+        self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
+        fit_db = db if cutoff is None else db.upto(cutoff)
+        if sum(fit_db.num_rows(t) for t in fit_db.table_names) < 2:
+            raise ValueError(
+                f"The database has fewer than two rows up to cutoff_time={cutoff!r}; "
+                f"nothing to pretrain on."
+            )
+
+        device = resolve_device(self.device)
+        with seeded(self.random_state) as seed:
+            fit_graph = build_graph(fit_db, column_types=self.column_types)
+            backbone = self._make_backbone(fit_graph)
+            loss = ContrastiveLoss(
+                fit_graph.node_types, fit_graph.edge_types, self.hidden_channels,
+                objectives=objectives, objective_weights=self.objective_weights,
+                temperature=self.temperature, loss_normalization=self.loss_normalization,
+            )
+            module = PretrainingModule(backbone, loss)
+            seeds = self._pretraining_seeds(fit_db, fit_graph)
+            net = self._make_net(module, fit_graph, seed, objectives, device,
+                                 seed_types=seeds[:, 0])
+            net.fit(seeds, None)
+
+        self.net_ = net
+        self.module_ = net.module_
+        self.backbone_ = net.module_.backbone
+        self.history_ = net.history
+        self.database_ = db
+        # transform reads the whole database, encoded with the pretraining statistics
+        self.graph_ = fit_graph if fit_db is db else build_graph(db, reference=fit_graph)
+        self._n_features_out = self.hidden_channels
+        self.seed_ = seed
+        return self
+
+    def _make_backbone(self, graph) -> RelationalBackbone:
+        return RelationalBackbone(
+            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+            tabular_model=self.tabular_model, aggregation=self.aggregation,
+            temporal_encoding=self.temporal_encoding,
+        )
+
+    def _pretraining_seeds(self, db, graph) -> np.ndarray:
+        """Every row of every table as ``(type id, node index, time in s)``; untimed rows
+        take the latest time of the database (everything it holds is visible to them)."""
+        latest = db.max_time
+        latest_s = np.iinfo(np.int64).max if latest is None else latest.value // NS_PER_S
+        parts = []
+        for i, nt in enumerate(graph.node_types):
+            n = graph.num_nodes[nt]
+            times = graph.time_dict.get(nt)
+            t = np.full(n, latest_s, np.int64) if times is None else times.numpy()
+            parts.append(np.stack([np.full(n, i, np.int64), np.arange(n, dtype=np.int64), t], 1))
+        return np.concatenate(parts)  # [num_rows, 3]
+
+    def _make_net(self, module, graph, seed, objectives, device, seed_types):
+        temporal = graph.time_dict != {}
+        if self.sampler == "hgsampling":
+            sampler = HGSampler(graph, num_samples=self.num_samples, num_layers=self.num_layers,
+                                temporal=temporal)
+        else:
+            sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
+                                      temporal=temporal)
+        batcher = PretrainingBatcher(
+            graph, sampler, seed, corruption_rate=float(self.corruption_rate),
+            corruption=self.corruption,
+            donor_pools=({nt: distinct_value_pools(graph.tf_dict[nt]) for nt in graph.node_types}
+                         if self.corruption == "uniform" else None),
+            corrupt="row" in objectives, protected_columns={},
+        )
+        callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
+                                                             on_train=split == "train"))
+                     for level in objectives for split in ("train", "valid")]
+        if self.patience is not None:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.patience, load_best=True,
+                sink=logger.info)))
+        if self.verbose:
+            callbacks.append(("progress", ProgressBar(
+                postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])))
+        return PretrainingNet(
+            module, batcher=batcher, seed_types=seed_types,
+            steps_per_epoch=self.steps_per_epoch,
+            criterion=nn.Identity, optimizer=torch.optim.Adam, lr=self.lr,
+            max_epochs=math.ceil(self.max_steps / self.steps_per_epoch),
+            batch_size=self.batch_size,
+            train_split=HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None,
+            callbacks=callbacks, device=device, verbose=self.verbose,
+        )
+
+    # -- transform ----------------------------------------------------------------------
+    def transform(self, X):
+        """Embed rows ``(entity, cutoff time)``.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The target table's primary-key column and a cutoff time column.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_rows, hidden_channels)
+        """
+        check_is_fitted(self, "backbone_")
+        return embed_rows(self.backbone_, self.graph_, self.database_, X,
+                          target_table=self.target_table, time_column=self.time_column,
+                          num_neighbors=self.num_neighbors, batch_size=512,
+                          seed=self.seed_, device=resolve_device(self.device))
+
+    def with_database(self, database) -> RelationalContrastiveEncoder:
+        """The fitted encoder reading another database, e.g. today's with new rows.
+
+        Same weights and column statistics; only the rows that neighbour sampling reads
+        change. The original encoder is left as it is.
+        """
+        check_is_fitted(self, "backbone_")
+        new = copy.copy(self)
+        new.database_ = as_database(database)
+        new.graph_ = build_graph(new.database_, reference=self.graph_)
+        return new
+
+    def plot_history(self, ax=None):
+        """Plot the total and per-level losses (train and held-out) per epoch.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        check_is_fitted(self, "history_")
+        return plot_history(self.history_, ax=ax)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = self.random_state is None
+        tags.target_tags.required = False
+        return tags
+
+
+@torch.no_grad()
+def embed_rows(backbone, graph, db, X, *, target_table, time_column, num_neighbors,
+               batch_size, seed, device) -> np.ndarray:
+    """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
+    for a fixed ``seed``."""
+    table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column)
+    sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors),
+                              temporal=tcol is not None)
+    gen = make_generator(seed + 1)
+    was_training = backbone.training
+    backbone.eval()
+    out = []
+    try:
+        for start in range(0, len(index), batch_size):
+            idx = torch.as_tensor(index[start:start + batch_size])
+            t = torch.as_tensor(times[start:start + batch_size]) if tcol is not None else None
+            batch = batch_to_device(sampler.sample(table, idx, t, gen), device)
+            z = backbone(batch)[table][: len(idx)]  # [batch, hidden]
+            out.append(z.float().cpu())
+    finally:
+        backbone.train(was_training)
+    if not out:
+        return np.zeros((0, backbone.out_channels), dtype=np.float32)
+    return torch.cat(out).numpy()
+
+
+def plot_history(history, ax=None):
+    """Loss curves from a skorch history: total and each level, train (solid) and held-out
+    (dashed)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    keys = [k for k in history[-1] if k.startswith(("train_", "valid_")) and not k.endswith(
+        ("_batch_count", "_best", "_batch_size"))]
+    epochs = history[:, "epoch"]
+    for key in sorted(keys):
+        values = [row.get(key, np.nan) for row in history]
+        ax.plot(epochs, values, linestyle="-" if key.startswith("train") else "--", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("normalised loss")
+    ax.legend(fontsize="small")
+    return fig

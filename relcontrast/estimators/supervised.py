@@ -1,0 +1,506 @@
+"""RelationalClassifier and RelationalRegressor: from scratch, fine-tuned, or frozen."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+from torch import nn
+
+from relcontrast.database import as_database
+from relcontrast.estimators._common import NS_PER_S, resolve_device, rows_to_seeds, seeded
+from relcontrast.estimators._net import (
+    NeighborBatcher,
+    SubgraphClassifier,
+    SubgraphRegressor,
+    TimeOrderedSplit,
+)
+from relcontrast.estimators.encoder import RelationalContrastiveEncoder
+from relcontrast.graph import build_graph
+from relcontrast.nn import MLPHead, RelationalBackbone
+from relcontrast.sampling import NeighborSampler
+
+logger = logging.getLogger("relcontrast")
+
+
+class SupervisedModule(nn.Module):
+    """Backbone -> the seed rows' embeddings -> MLP head.
+
+    Parameters
+    ----------
+    backbone : RelationalBackbone
+    head : nn.Module
+    target_type : str
+        Node type of the seed rows.
+    fine_tune : bool, default=True
+        False freezes the backbone (no gradients, eval mode): only the head trains.
+    """
+
+    def __init__(self, backbone, head, target_type: str, fine_tune: bool = True):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.target_type = target_type
+        self.fine_tune = fine_tune
+        if not fine_tune:
+            self.backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if not self.fine_tune:
+            self.backbone.eval()
+        return self
+
+    def forward(self, batch):
+        with torch.set_grad_enabled(self.fine_tune and torch.is_grad_enabled()):
+            z = self.backbone(batch)[self.target_type]
+        return self.head(z[: batch[self.target_type].batch_size])  # [batch, out]
+
+
+def _validate_y(X, y, *, numeric: bool) -> np.ndarray:
+    if y is None:
+        raise ValueError("y is required: pass the target of each row of X.")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
+    if len(y) != len(X):
+        raise ValueError(
+            f"X and y have different lengths: {len(X)} rows in X, {len(y)} targets in y."
+        )
+    if numeric:
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y must be numeric for regression, got dtype {y.dtype}.") from exc
+    if pd.isna(y).any():
+        raise ValueError(
+            f"y has {int(pd.isna(y).sum())} missing value(s) (NaN/None); drop those rows or "
+            f"fill them before fitting."
+        )
+    if numeric and not np.isfinite(y).all():
+        raise ValueError("y has infinite values; drop those rows before fitting.")
+    return y
+
+
+class _RelationalSupervised(BaseEstimator):
+    """Shared fit machinery of RelationalClassifier and RelationalRegressor."""
+
+    def __init__(
+        self,
+        *,
+        encoder=None,
+        fine_tune=True,
+        database=None,
+        target_table=None,
+        time_column=None,
+        hidden_channels=128,
+        num_layers=2,
+        tabular_model="linear",
+        aggregation="mean",
+        temporal_encoding=True,
+        head_hidden_channels=128,
+        head_layers=1,
+        num_neighbors=(128, 64),
+        batch_size=512,
+        max_epochs=20,
+        lr=0.005,
+        lr_schedule=None,
+        patience=5,
+        valid_fraction=0.1,
+        column_types=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.encoder = encoder
+        self.fine_tune = fine_tune
+        self.database = database
+        self.target_table = target_table
+        self.time_column = time_column
+        self.hidden_channels = hidden_channels
+        self.num_layers = num_layers
+        self.tabular_model = tabular_model
+        self.aggregation = aggregation
+        self.temporal_encoding = temporal_encoding
+        self.head_hidden_channels = head_hidden_channels
+        self.head_layers = head_layers
+        self.num_neighbors = num_neighbors
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.valid_fraction = valid_fraction
+        self.column_types = column_types
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # hooks the subclasses fill in
+    _net_class = None
+
+    def _prepare_targets(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _criterion(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _scoring(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _backbone_and_graph(self, X, seed):
+        """The starting backbone, the graph it reads and the database, per ``encoder``."""
+        enc = self.encoder
+        if enc is not None and not isinstance(enc, RelationalContrastiveEncoder):
+            raise TypeError(
+                f"encoder must be a RelationalContrastiveEncoder or None, got "
+                f"{type(enc).__name__}."
+            )
+        if enc is not None and hasattr(enc, "backbone_"):  # fitted: start from its weights
+            if self.database is not None and as_database(self.database) is not enc.database_:
+                raise ValueError(
+                    "database differs from the fitted encoder's database; leave database="
+                    "None to use the encoder's, or pass an unfitted encoder."
+                )
+            self.encoder_ = enc
+            return copy.deepcopy(enc.backbone_), enc.graph_, enc.database_
+        if enc is not None:  # unfitted: pretrain it first on the rows' database
+            database = self.database if self.database is not None else enc.database
+            if database is None:
+                raise ValueError(
+                    "No database: set database= on the estimator or on its encoder."
+                )
+            enc = clone(enc).set_params(database=as_database(database))
+            if enc.random_state is None:
+                enc.set_params(random_state=seed)
+            if enc.target_table is None:
+                enc.set_params(target_table=self.target_table, time_column=self.time_column)
+            self.encoder_ = enc.fit(X)
+            return copy.deepcopy(enc.backbone_), enc.graph_, enc.database_
+        if self.database is None:
+            raise ValueError(
+                "No database: pass database=RelationalDatabase(tables, schema) (or an "
+                "encoder) to train from scratch."
+            )
+        if not self.fine_tune:
+            raise ValueError(
+                "fine_tune=False freezes the backbone, which needs a pretrained encoder; "
+                "pass encoder=RelationalContrastiveEncoder(...) or set fine_tune=True."
+            )
+        self.encoder_ = None
+        db = as_database(self.database)
+        _, tcol, _, times = rows_to_seeds(db, X, self.target_table, self.time_column)
+        stats_db = db if tcol is None else db.upto(pd.Timestamp(int(times.max()) * NS_PER_S))
+        stats_graph = build_graph(stats_db, column_types=self.column_types)
+        graph = stats_graph if stats_db is db else build_graph(db, reference=stats_graph)
+        backbone = RelationalBackbone(
+            stats_graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+            tabular_model=self.tabular_model, aggregation=self.aggregation,
+            temporal_encoding=self.temporal_encoding)
+        return backbone, graph, db
+
+    def fit(self, X, y):
+        """Train on rows X (primary key + cutoff time) and their targets y.
+
+        Returns
+        -------
+        self
+        """
+        y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target))
+        device = resolve_device(self.device)
+        with seeded(self.random_state) as seed:
+            backbone, graph, db = self._backbone_and_graph(X, seed)
+            table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
+                                                      self.time_column)
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.n_features_in_ = len(X.columns)
+            head = MLPHead(backbone.out_channels, self._n_outputs,
+                           hidden_channels=self.head_hidden_channels,
+                           num_layers=self.head_layers)
+            module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
+            sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
+                                      temporal=tcol is not None)
+            net = self._make_net(module, NeighborBatcher(sampler, table, seed,
+                                                         temporal=tcol is not None),
+                                 times, device)
+            net.fit(np.stack([index, times], 1), y_prepared)
+        self.net_ = net
+        self.module_ = net.module_
+        self.history_ = net.history
+        self.database_ = db
+        self.graph_ = graph
+        self.target_table_ = table
+        return self
+
+    def _make_net(self, module, batcher, times, device):
+        callbacks = [("valid_metric", EpochScoring(self._scoring(), lower_is_better=False,
+                                                   name="valid_" + self._metric_name))]
+        if self.patience is not None:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.patience, load_best=True,
+                sink=logger.info)))
+        if self.lr_schedule == "cosine":
+            callbacks.append(("lr_schedule", LRScheduler(
+                policy="CosineAnnealingLR", T_max=self.max_epochs)))
+        elif self.lr_schedule is not None:
+            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}.")
+        if self.verbose:
+            callbacks.append(("progress", ProgressBar()))
+        split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
+        if split is None:
+            callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
+        return self._net_class(
+            module, batcher=batcher, criterion=self._criterion(),
+            optimizer=torch.optim.Adam, lr=self.lr, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, train_split=split, callbacks=callbacks,
+            device=device, verbose=self.verbose, iterator_train__shuffle=True,
+            **self._net_kwargs(),
+        )
+
+    def _net_kwargs(self):
+        return {}
+
+    def _seeds(self, X) -> np.ndarray:
+        check_is_fitted(self, "net_")
+        table, _, index, times = rows_to_seeds(self.database_, X, self.target_table_,
+                                               self.time_column)
+        return np.stack([index, times], 1)
+
+    def _forward(self, X) -> np.ndarray:
+        out = self.net_.forward(self._seeds(X))  # [n, outputs]
+        return out.detach().cpu().numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
+    """Predict a class per row ``(entity, cutoff time)`` from the entity's history.
+
+    A heterogeneous GraphSAGE reads the temporal neighbourhood of each row (only rows with
+    time <= the cutoff) and an MLP head classifies its embedding. The backbone is trained
+    from scratch (``encoder=None``), pretrained first (an unfitted encoder), or taken from a
+    fitted encoder (fine-tuned, or frozen with ``fine_tune=False``). skorch drives training
+    with early stopping on the latest ``valid_fraction`` of rows and keeps the best epoch.
+
+    Parameters
+    ----------
+    encoder : RelationalContrastiveEncoder or None, default=None
+    fine_tune : bool, default=True
+        False trains the head only on the frozen pretrained backbone.
+    database : RelationalDatabase or None, default=None
+        Needed unless the encoder carries it. Never copied by ``clone``.
+    target_table, time_column : str or None, default=None
+        Table of the rows and cutoff column of X (inferred when None).
+    hidden_channels, num_layers, tabular_model, aggregation, temporal_encoding
+        Backbone architecture when training from scratch (an encoder brings its own).
+    head_hidden_channels : int, default=128
+    head_layers : int, default=1
+        1: a linear head; more: an MLP.
+    num_neighbors : tuple of int, default=(128, 64)
+        Temporal neighbour fan-out per hop.
+    batch_size : int, default=512
+    max_epochs : int, default=20
+    lr : float, default=0.005
+    lr_schedule : {None, "cosine"}, default=None
+    patience : int or None, default=5
+        Early stopping on the validation loss; None disables it.
+    valid_fraction : float, default=0.1
+        The latest rows (by cutoff time) used for early stopping.
+    column_types : dict or None, default=None
+    device : str, default="auto"
+    random_state : int or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    encoder_ : RelationalContrastiveEncoder or None
+    net_ : skorch net
+    module_ : SupervisedModule
+    history_ : skorch History with ``train_loss``, ``valid_loss`` and ``valid_<metric>``.
+    database_, graph_, target_table_
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from relcontrast import RelationalClassifier, RelationalDatabase
+    >>> from relcontrast.testing import make_synthetic_database
+    >>> tables, schema = make_synthetic_database()
+    >>> X = tables["orders"][["order_id", "ts"]]
+    >>> y = tables["orders"]["status"]
+    >>> clf = RelationalClassifier(database=RelationalDatabase(tables, schema),
+    ...                            hidden_channels=16, max_epochs=2, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X).shape
+    (300, 3)
+    """
+
+    _net_class = SubgraphClassifier
+    _numeric_target = False
+    _metric_name = "auc_or_accuracy"
+
+    def _prepare_targets(self, y):
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"RelationalClassifier needs binary or multiclass targets, got {kind!r} "
+                f"targets; use RelationalRegressor for continuous ones."
+            )
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least "
+                f"two."
+            )
+        self._n_outputs = len(self.classes_)
+        self._metric_name = "roc_auc" if len(self.classes_) == 2 else "accuracy"
+        return self._label_encoder.transform(y).astype(np.int64)
+
+    def _criterion(self):
+        return nn.CrossEntropyLoss
+
+    def _scoring(self):
+        return self._metric_name
+
+    def _net_kwargs(self):
+        return {"classes": np.arange(len(self.classes_))}
+
+    def decision_function(self, X):
+        """Logit margins: shape (n,) for binary problems, (n, n_classes) otherwise."""
+        logits = self._forward(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as ``classes_``."""
+        logits = torch.as_tensor(self._forward(X))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+
+class RelationalRegressor(RegressorMixin, _RelationalSupervised):
+    """Predict a number per row ``(entity, cutoff time)``; see :class:`RelationalClassifier`.
+
+    Parameters
+    ----------
+    loss : {"l1", "l2"}, default="l1"
+        L1 (RelBench practice) or squared error.
+    clip_quantiles : tuple of float or None, default=(0.02, 0.98)
+        Predictions are clipped to these quantiles of the training target.
+    encoder, fine_tune, database, ..., verbose
+        As for :class:`RelationalClassifier`.
+
+    Attributes
+    ----------
+    clip_range_ : tuple of float or None
+
+    Examples
+    --------
+    >>> from relcontrast import RelationalDatabase, RelationalRegressor
+    >>> from relcontrast.testing import make_synthetic_database
+    >>> tables, schema = make_synthetic_database()
+    >>> X = tables["orders"][["order_id", "ts"]]
+    >>> reg = RelationalRegressor(database=RelationalDatabase(tables, schema),
+    ...                           hidden_channels=16, max_epochs=2, random_state=0)
+    >>> reg.fit(X, tables["orders"]["quantity"]).predict(X).shape
+    (300,)
+    """
+
+    _net_class = SubgraphRegressor
+    _numeric_target = True
+    _metric_name = "neg_mae"
+    _n_outputs = 1
+
+    def __init__(
+        self,
+        *,
+        loss="l1",
+        clip_quantiles=(0.02, 0.98),
+        encoder=None,
+        fine_tune=True,
+        database=None,
+        target_table=None,
+        time_column=None,
+        hidden_channels=128,
+        num_layers=2,
+        tabular_model="linear",
+        aggregation="mean",
+        temporal_encoding=True,
+        head_hidden_channels=128,
+        head_layers=1,
+        num_neighbors=(128, 64),
+        batch_size=512,
+        max_epochs=20,
+        lr=0.005,
+        lr_schedule=None,
+        patience=5,
+        valid_fraction=0.1,
+        column_types=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            encoder=encoder,
+            fine_tune=fine_tune,
+            database=database,
+            target_table=target_table,
+            time_column=time_column,
+            hidden_channels=hidden_channels,
+            num_layers=num_layers,
+            tabular_model=tabular_model,
+            aggregation=aggregation,
+            temporal_encoding=temporal_encoding,
+            head_hidden_channels=head_hidden_channels,
+            head_layers=head_layers,
+            num_neighbors=num_neighbors,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            lr=lr,
+            lr_schedule=lr_schedule,
+            patience=patience,
+            valid_fraction=valid_fraction,
+            column_types=column_types,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.loss = loss
+        self.clip_quantiles = clip_quantiles
+
+    def _prepare_targets(self, y):
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}.")
+        self.clip_range_ = (None if self.clip_quantiles is None else
+                            tuple(float(q) for q in np.quantile(y, self.clip_quantiles)))
+        return y.astype(np.float32).reshape(-1, 1)
+
+    def _criterion(self):
+        return nn.L1Loss if self.loss == "l1" else nn.MSELoss
+
+    def _scoring(self):
+        return "neg_mean_absolute_error"
+
+    def predict(self, X):
+        pred = self._forward(X)[:, 0].astype(np.float64)
+        if self.clip_range_ is not None:
+            pred = np.clip(pred, *self.clip_range_)
+        return pred
+

@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
+
+from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.testing import make_synthetic_database
+
+SMALL = dict(hidden_channels=16, num_layers=2, batch_size=32, num_samples=8, max_steps=6,
+             steps_per_epoch=3, num_neighbors=(8, 4), random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic_database()
+
+
+@pytest.fixture(scope="module")
+def db(data):
+    return RelationalDatabase(*data)
+
+
+@pytest.fixture(scope="module")
+def fitted(db):
+    return RelationalContrastiveEncoder(**SMALL).fit(db)
+
+
+def rows(tables, n=40):
+    return tables["orders"][["order_id", "ts"]].iloc[:n].reset_index(drop=True)
+
+
+def test_fit_accepts_tables_database_and_rows(data, db):
+    tables, schema = data
+    enc = RelationalContrastiveEncoder(**SMALL)
+    assert enc.fit(tables, schema) is enc
+    assert isinstance(enc.database_, RelationalDatabase)
+    enc_rows = RelationalContrastiveEncoder(database=db, **SMALL).fit(rows(tables))
+    # fitted on rows: pretraining is cut at the rows' latest cutoff time
+    assert enc_rows.cutoff_time_ == rows(tables)["ts"].max()
+    assert enc_rows.n_features_in_ == 2
+    with pytest.raises(ValueError, match="database must be given as the `database` parameter"):
+        RelationalContrastiveEncoder(**SMALL).fit(rows(tables))
+
+
+def test_fit_accepts_a_relbench_database(data):
+    from relbench.base import Database, Table
+
+    tables, schema = data
+    rb = Database({name: Table(tables[name], dict(s.get("foreign_keys", {})),
+                               pkey_col=s.get("primary_key"), time_col=s.get("time_column"))
+                   for name, s in schema.items()})
+    enc = RelationalContrastiveEncoder(**SMALL).fit(rb)
+    assert enc.transform(rows(tables, 5)).shape == (5, 16)
+
+
+def test_transform_shape_names_and_pandas_output(fitted, data):
+    tables, _ = data
+    X = rows(tables)
+    Z = fitted.transform(X)
+    assert Z.shape == (len(X), 16) and Z.dtype == np.float32
+    assert np.isfinite(Z).all()
+    names = fitted.get_feature_names_out()
+    assert list(names[:2]) == ["relationalcontrastiveencoder0", "relationalcontrastiveencoder1"]
+    fitted.set_output(transform="pandas")
+    try:
+        df = fitted.transform(X)
+        assert isinstance(df, pd.DataFrame) and list(df.columns) == list(names)
+        np.testing.assert_allclose(df.to_numpy(), Z)
+    finally:
+        fitted.set_output(transform="default")
+
+
+def test_transform_is_deterministic_and_same_seed_same_embeddings(fitted, db, data):
+    tables, _ = data
+    X = rows(tables)
+    np.testing.assert_array_equal(fitted.transform(X), fitted.transform(X))
+    again = RelationalContrastiveEncoder(**SMALL).fit(db)
+    np.testing.assert_array_equal(fitted.transform(X), again.transform(X))
+    other = RelationalContrastiveEncoder(**{**SMALL, "random_state": 1}).fit(db)
+    assert not np.allclose(fitted.transform(X), other.transform(X))
+
+
+def test_unknown_entity_ids_and_missing_columns_raise(fitted):
+    X = pd.DataFrame({"order_id": [5, 123456789], "ts": pd.to_datetime(["2021-01-01"] * 2)})
+    with pytest.raises(ValueError, match=r"1 entity ids of X\['order_id'\] not found in table "
+                                         r"'orders'.*123456789"):
+        fitted.transform(X)
+    with pytest.raises(ValueError, match="X has no datetime column"):
+        fitted.transform(pd.DataFrame({"order_id": [5]}))
+    with pytest.raises(ValueError, match="none of the primary-key columns"):
+        fitted.transform(pd.DataFrame({"foo": [5], "ts": pd.to_datetime(["2021-01-01"])}))
+
+
+def future_changed(tables, t):
+    """Tables that differ from ``tables`` only in rows dated after ``t``."""
+    changed = {k: v.copy() for k, v in tables.items()}
+    orders = changed["orders"]
+    late = orders["ts"] > t
+    orders.loc[late, "quantity"] = 99
+    orders.loc[late, "status"] = "returned"
+    extra = orders[late].head(20).copy()
+    extra["order_id"] = extra["order_id"] + 10**6
+    changed["orders"] = pd.concat([orders, extra], ignore_index=True)
+    reviews = changed["reviews"]
+    new_reviews = reviews[reviews["ts"] > t].head(10).assign(rating=1.0)
+    changed["reviews"] = pd.concat([new_reviews, reviews], ignore_index=True)
+    return changed
+
+
+def test_rows_after_t_never_change_embeddings_at_t(fitted, data):
+    tables, schema = data
+    t = pd.Timestamp("2020-09-01")
+    X = tables["orders"].loc[tables["orders"]["ts"] <= t, ["order_id", "ts"]]
+    X = X.assign(ts=t)  # embed every order as of t
+    changed = RelationalDatabase(future_changed(tables, t), schema)
+    np.testing.assert_array_equal(fitted.transform(X),
+                                  fitted.with_database(changed).transform(X))
+    # ... while a change before t does change them (the test can fail)
+    past = {k: v.copy() for k, v in tables.items()}
+    past["orders"].loc[past["orders"]["ts"] <= t, "quantity"] = 4
+    assert not np.allclose(fitted.transform(X),
+                           fitted.with_database(RelationalDatabase(past, schema)).transform(X))
+
+
+def test_pretraining_ignores_rows_after_cutoff(data):
+    tables, schema = data
+    cutoff = pd.Timestamp("2020-09-01")
+    params = {**SMALL, "cutoff_time": cutoff}
+    a = RelationalContrastiveEncoder(**params).fit(tables, schema)
+    b = RelationalContrastiveEncoder(**params).fit(future_changed(tables, cutoff), schema)
+    sa, sb = a.module_.state_dict(), b.module_.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        torch.testing.assert_close(sa[key], sb[key], rtol=0, atol=0, msg=key)
+    # history (held-out loss included) is identical too
+    assert a.history_[:, "valid_loss"] == b.history_[:, "valid_loss"]
+
+
+def test_history_records_every_level_and_plots(fitted):
+    epoch = fitted.history_[-1]
+    for key in ("train_loss", "valid_loss", "train_row", "train_link", "train_context",
+                "valid_row", "valid_link", "valid_context"):
+        assert np.isfinite(epoch[key]), key
+    assert "train_row" in epoch["batches"][0]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = fitted.plot_history()
+    assert len(fig.axes[0].lines) >= 8
+
+
+def test_log_k_losses_start_near_one(db):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "max_steps": 1, "steps_per_epoch": 1,
+                                          "valid_fraction": 0, "patience": None}).fit(db)
+    first = enc.history_[0]["batches"][0]
+    for level in ("row", "link", "context"):
+        assert 0.7 < first[f"train_{level}"] < 1.3, (level, first)
+
+
+def test_each_level_loss_falls_over_a_short_run(db):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "max_steps": 60, "steps_per_epoch": 10,
+                                          "lr": 3e-3, "patience": None}).fit(db)
+    for level in ("row", "link", "context"):
+        curve = enc.history_[:, f"train_{level}"]
+        assert curve[-1] < 0.9 * curve[0], (level, curve)
+
+
+@pytest.mark.parametrize("objectives", [("row",), ("link",), ("context",), ("link", "context")])
+def test_objective_subsets(db, objectives):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "objectives": objectives}).fit(db)
+    epoch = enc.history_[-1]
+    for level in ("row", "link", "context"):
+        assert (f"train_{level}" in epoch) == (level in objectives)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"objectives": ()}, "objectives must be a non-empty subset"),
+    ({"objectives": ("row", "rows")}, "objectives must be a non-empty subset"),
+    ({"corruption_rate": 1.5}, r"corruption_rate must be in \[0, 1\]"),
+    ({"sampler": "hgt"}, "sampler must be one of"),
+    ({"tabular_model": "mlp"}, "tabular_model must be one of"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+])
+def test_bad_parameters_raise_at_fit(db, params, match):
+    with pytest.raises(ValueError, match=match):
+        RelationalContrastiveEncoder(**{**SMALL, **params}).fit(db)
+
+
+@pytest.mark.parametrize("options", [
+    {"sampler": "neighbor"},
+    {"tabular_model": "resnet", "aggregation": "sum"},
+    {"corruption": "empirical", "loss_normalization": "running_mean"},
+])
+def test_options_train(db, data, options):
+    enc = RelationalContrastiveEncoder(**{**SMALL, **options}).fit(db)
+    assert np.isfinite(enc.history_[:, "train_loss"]).all()
+    assert enc.transform(rows(data[0], 5)).shape == (5, 16)
+
+
+def test_pipeline_with_gradient_boosting(db, data):
+    tables, _ = data
+    X = tables["orders"][["order_id", "ts"]]
+    y = tables["orders"]["status"] == "returned"
+    pipe = make_pipeline(RelationalContrastiveEncoder(database=db, **SMALL),
+                         HistGradientBoostingClassifier(max_iter=10))
+    pipe.fit(X, y)
+    assert pipe.predict_proba(X).shape == (len(X), 2)
