@@ -392,6 +392,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X):
+        """The most probable class of each row."""
+        check_is_fitted(self, "net_")
         return self.classes_[self.predict_proba(X).argmax(1)]
 
 
@@ -499,6 +501,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         return "neg_mean_absolute_error"
 
     def predict(self, X):
+        """Predicted targets, clipped to ``clip_range_``."""
         pred = self._forward(X)[:, 0].astype(np.float64)
         if self.clip_range_ is not None:
             pred = np.clip(pred, *self.clip_range_)
