@@ -7,6 +7,7 @@ import contextlib
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 
 from relcontrast.database import RelationalDatabase, _did_you_mean
 
@@ -40,6 +41,13 @@ def make_generator(seed: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(int(seed) % 2**63)
     return gen
+
+
+def describe_input(X) -> str:
+    """The type of an unsupported input X, for error messages; sparse inputs say so."""
+    if sparse.issparse(X):
+        return f"sparse {type(X).__name__} (sparse input is not supported)"
+    return type(X).__name__
 
 
 def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: str | None) -> str:
@@ -106,7 +114,7 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
             f"X must be a pandas DataFrame with the target table's primary-key column and a "
-            f"cutoff time column, got {type(X).__name__}."
+            f"cutoff time column, got {describe_input(X)}."
         )
     table = resolve_target_table(db, X, target_table)
     tcol = resolve_time_column(db, X, table, time_column)

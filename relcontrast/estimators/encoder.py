@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
@@ -18,6 +19,7 @@ from torch import nn
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
     NS_PER_S,
+    describe_input,
     make_generator,
     resolve_device,
     rows_to_seeds,
@@ -64,12 +66,13 @@ def _resolve_training_database(X, y, database):
                 "on tables directly call fit(tables, schema)."
             )
         return as_database(database), X
-    if isinstance(X, (Mapping, RelationalDatabase)) or hasattr(X, "table_dict") or hasattr(
-            X, "get_db"):
+    tables = (isinstance(X, (Mapping, RelationalDatabase)) or hasattr(X, "table_dict")
+              or hasattr(X, "get_db"))
+    if tables and not sparse.issparse(X):  # a scipy dok_matrix is a Mapping too
         return as_database(X, y if isinstance(X, Mapping) else None), None
     raise TypeError(
         f"fit expects (tables, schema), a RelationalDatabase, a relbench database, or a "
-        f"DataFrame of rows with `database` set; got {type(X).__name__}."
+        f"DataFrame of rows with `database` set; got {describe_input(X)}."
     )
 
 
@@ -430,7 +433,6 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.non_deterministic = self.random_state is None

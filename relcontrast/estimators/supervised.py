@@ -65,15 +65,20 @@ class SupervisedModule(nn.Module):
         return self.head(z[: batch[self.target_type].batch_size])  # [batch, out]
 
 
-def _validate_y(X, y, *, numeric: bool) -> np.ndarray:
+def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:
     if y is None:
-        raise ValueError("y is required: pass the target of each row of X.")
+        raise ValueError(
+            f"{owner} requires y to be passed, but the target y is None; pass the target of "
+            f"each row of X."
+        )
     y = np.asarray(y)
+    if np.iscomplexobj(y):  # astype(float64) would silently drop the imaginary part
+        raise ValueError("Complex data not supported: y has complex values; pass real targets.")
     if y.ndim != 1:
         y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
     if y.ndim != 1:
         raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
-    if len(y) != len(X):
+    if isinstance(X, pd.DataFrame) and len(y) != len(X):  # other X: rows_to_seeds raises
         raise ValueError(
             f"X and y have different lengths: {len(X)} rows in X, {len(y)} targets in y."
         )
@@ -216,7 +221,8 @@ class _RelationalSupervised(BaseEstimator):
         -------
         self
         """
-        y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target))
+        y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
+                                                         owner=type(self).__name__))
         device = resolve_device(self.device)
         with seeded(self.random_state) as seed:
             backbone, graph, db = self._backbone_and_graph(X, seed)
@@ -282,7 +288,6 @@ class _RelationalSupervised(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.non_deterministic = self.random_state is None
@@ -383,11 +388,13 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
 
     def decision_function(self, X):
         """Logit margins: shape (n,) for binary problems, (n, n_classes) otherwise."""
+        check_is_fitted(self, "net_")
         logits = self._forward(X)
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_``."""
+        check_is_fitted(self, "net_")
         logits = torch.as_tensor(self._forward(X))
         return torch.softmax(logits, dim=1).numpy()
 
@@ -502,6 +509,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
 
     def predict(self, X):
         """Predicted targets, clipped to ``clip_range_``."""
+        check_is_fitted(self, "net_")
         pred = self._forward(X)[:, 0].astype(np.float64)
         if self.clip_range_ is not None:
             pred = np.clip(pred, *self.clip_range_)

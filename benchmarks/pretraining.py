@@ -1,0 +1,114 @@
+"""Pretraining on F1 (cutoff 2005-01-01): wall time, peak memory, frozen-embedding quality.
+
+For the default settings and for each objective alone: pretrain a
+RelationalContrastiveEncoder on the bundled F1 database with ``cutoff_time`` at the
+validation timestamp, embed the driver-dnf train and val rows with ``transform``, fit a
+gradient-boosting classifier on the train embeddings and report the val AUROC.
+
+Run: ``.venv/bin/python benchmarks/pretraining.py [--quick]``; writes
+``benchmarks/results/pretraining.json`` and ``benchmarks/results/pretraining_history.png``.
+Peak memory is the process's peak resident set size (``ru_maxrss``) measured in a fresh
+subprocess per configuration, so runs do not inherit each other's peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+CONFIGS = {
+    "default": {},
+    "row only": {"objectives": ["row"]},
+    "link only": {"objectives": ["link"]},
+    "context only": {"objectives": ["context"]},
+}
+
+
+def run_one(params: dict, plot: str | None) -> dict:
+    import resource
+    import time
+
+    import torch
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+    from relcontrast.datasets import VAL_TIMESTAMP, load_f1, load_f1_task
+
+    db = RelationalDatabase(*load_f1())
+    train, val = load_f1_task("driver-dnf", "train"), load_f1_task("driver-dnf", "val")
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    enc = RelationalContrastiveEncoder(cutoff_time=VAL_TIMESTAMP, random_state=0, **params)
+    enc.fit(db)
+    fit_s = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t1 = time.perf_counter()
+    Z_train, Z_val = enc.transform(train.X), enc.transform(val.X)
+    transform_s = time.perf_counter() - t1
+    gbm = HistGradientBoostingClassifier(random_state=0).fit(Z_train, train.y)
+    auc = roc_auc_score(val.y, gbm.predict_proba(Z_val)[:, 1])
+    if plot:
+        fig = enc.plot_history()
+        fig.axes[0].set_title("F1 pretraining, cutoff 2005-01-01 (default settings)")
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+    hist = enc.history_
+    return {
+        "params": params,
+        "epochs": len(hist),
+        "steps": int(sum(row["train_batch_count"] for row in hist)),
+        "fit_seconds": round(fit_s, 1),
+        "peak_rss_mb": round(peak_mb, 1),
+        "rss_before_fit_mb": round(rss0, 1),
+        "transform_seconds_train_and_val": round(transform_s, 1),
+        "rows_embedded": len(train.X) + len(val.X),
+        "final_train_loss": round(hist[-1]["train_loss"], 4),
+        "final_valid_loss": round(hist[-1]["valid_loss"], 4),
+        "driver_dnf_val_auroc": round(float(auc), 4),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="only the default configuration")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--plot", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(run_one(json.loads(args.child), args.plot)))
+        return
+    RESULTS.mkdir(exist_ok=True)
+    results = {}
+    configs = {"default": {}} if args.quick else CONFIGS
+    for name, params in configs.items():
+        cmd = [sys.executable, __file__, "--child", json.dumps(params)]
+        if name == "default":
+            cmd += ["--plot", str(RESULTS / "pretraining_history.png")]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[name] = json.loads(out.strip().splitlines()[-1])
+        print(name, results[name], flush=True)
+    import torch
+
+    payload = {
+        "benchmark": "F1 pretraining, cutoff 2005-01-01; frozen embeddings + "
+                     "HistGradientBoostingClassifier on driver-dnf (train -> val AUROC)",
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "torch": torch.__version__,
+                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+        "targets": {"fit_seconds": 300, "peak_rss_mb": 2048, "driver_dnf_val_auroc": 0.70},
+        "results": results,
+    }
+    (RESULTS / "pretraining.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
