@@ -433,6 +433,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # two_d_array keeps its default True: X is a 2-D DataFrame (entity key, cutoff time)
+        # and sklearn's common checks run only for two_d_array estimators
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.non_deterministic = self.random_state is None

@@ -288,6 +288,8 @@ class _RelationalSupervised(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # two_d_array keeps its default True: X is a 2-D DataFrame (entity key, cutoff time)
+        # and sklearn's common checks run only for two_d_array estimators
         tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.non_deterministic = self.random_state is None
@@ -370,8 +372,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         self.classes_ = self._label_encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least "
-                f"two."
+                f"y has a single class ({self.classes_.tolist()[0]!r}); a classifier needs at "
+                f"least two."
             )
         self._n_outputs = len(self.classes_)
         self._metric_name = "roc_auc" if len(self.classes_) == 2 else "accuracy"
