@@ -8,20 +8,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import make_pipeline
 
 from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
-from relcontrast.testing import make_synthetic_database
 
 SMALL = dict(hidden_channels=16, num_layers=2, batch_size=32, num_samples=8, max_steps=6,
              steps_per_epoch=3, num_neighbors=(8, 4), random_state=0)
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_synthetic_database()
-
-
-@pytest.fixture(scope="module")
-def db(data):
-    return RelationalDatabase(*data)
 
 
 @pytest.fixture(scope="module")

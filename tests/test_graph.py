@@ -77,9 +77,8 @@ def test_tiny_graph_structure(tiny):
         ("links", "f2p_oid", "orders"), ("orders", "rev_f2p_oid", "links"),
     }
     assert set(graph.neighbors) == set(graph.edge_types)
-    # The time column is a timestamp feature; times are seconds since the epoch.
-    assert graph.col_types["orders"] == {"amount": torch_frame.numerical,
-                                         "ts": torch_frame.timestamp}
+    # The time column is no feature by default; times are seconds since the epoch.
+    assert graph.col_types["orders"] == {"amount": torch_frame.numerical}
     assert graph.time_dict["orders"].tolist() == [
         int(pd.Timestamp(d).timestamp()) for d in
         ["2020-02-03", "2020-02-01", "2020-02-02", "2020-02-04"]]
@@ -138,7 +137,8 @@ def test_synthetic_column_types(synthetic):
     assert graph.col_types["orders"]["comment"] == torch_frame.text_embedded
     assert graph.tf_dict["orders"].col_names_dict[torch_frame.embedding] == ["comment"]
     assert graph.col_types["items"]["tags"] == torch_frame.multicategorical
-    assert graph.col_types["users"]["signup"] == torch_frame.timestamp
+    assert "signup" not in graph.col_types["users"]  # the time column
+    assert graph.col_types["users"]["birthday"] == torch_frame.timestamp
     assert graph.col_types["users"]["country"] == torch_frame.categorical
     assert graph.col_types["categories"] == {"label": torch_frame.categorical,
                                              "margin": torch_frame.numerical}
@@ -205,8 +205,9 @@ def test_column_types_override(tiny):
         "users": {"age": "categorical", "country": None},
         "orders": {"amount": torch_frame.categorical},
     })
-    assert graph.col_types["users"] == {"age": torch_frame.categorical,
-                                        "joined": torch_frame.timestamp}
+    assert graph.col_types["users"] == {"age": torch_frame.categorical}
+    opted_in = build_graph(db, column_types={"users": {"joined": "timestamp"}})
+    assert opted_in.col_types["users"]["joined"] == torch_frame.timestamp
     assert graph.tf_dict["users"].col_names_dict[torch_frame.categorical] == ["age"]
     assert "country" not in _columns(graph.tf_dict["users"])
     assert graph.col_types["orders"]["amount"] == torch_frame.categorical

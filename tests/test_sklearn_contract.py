@@ -130,16 +130,6 @@ def test_sklearn_common_checks(estimator, check):
 
 # -- fixtures -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def data():
-    return make_synthetic_database()
-
-
-@pytest.fixture(scope="module")
-def db(data):
-    return RelationalDatabase(*data)
-
-
-@pytest.fixture(scope="module")
 def orders(data):
     return data[0]["orders"]  # sorted by ts
 

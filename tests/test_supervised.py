@@ -21,16 +21,6 @@ SUP = dict(hidden_channels=16, num_neighbors=(8, 4), batch_size=64, max_epochs=3
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_synthetic_database()
-
-
-@pytest.fixture(scope="module")
-def db(data):
-    return RelationalDatabase(*data)
-
-
-@pytest.fixture(scope="module")
 def Xy(data):
     orders = data[0]["orders"]
     return orders[["order_id", "ts"]], orders["status"]
