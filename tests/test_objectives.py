@@ -255,3 +255,26 @@ def test_row_level_needs_corrupted_embeddings():
         _loss(8)(_random_z(batch, 8, seed=0), None, batch)
     _, levels = _loss(8, ["link", "context"])(_random_z(batch, 8, seed=0), None, batch)
     assert set(levels) == {"link", "context"}
+
+
+def test_hold_out_links_moves_edges_out_of_message_passing():
+    from torch_geometric.data import HeteroData
+
+    from relcontrast.pretraining import hold_out_links
+
+    batch = HeteroData()
+    batch["a"].num_nodes, batch["b"].num_nodes = 6, 3
+    fwd = torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 1, 1, 2, 2]])
+    batch["a", "f2p_b", "b"].edge_index = fwd
+    batch["b", "rev_f2p_b", "a"].edge_index = fwd.flip(0)
+    gen = torch.Generator().manual_seed(0)
+    hold_out_links(batch, 0.5, gen)
+    target = batch["a", "f2p_b", "b"].target_edge_index
+    kept = batch["a", "f2p_b", "b"].edge_index
+    rev = batch["b", "rev_f2p_b", "a"].edge_index
+    assert 0 < target.size(1) < 6
+    pairs = lambda ei: {tuple(p) for p in ei.t().tolist()}  # noqa: E731
+    assert pairs(target) | pairs(kept) == pairs(fwd)
+    assert not pairs(target) & pairs(kept)
+    assert pairs(rev.flip(0)) == pairs(kept)  # the reverse of a held-out link is gone too
+    assert "target_edge_index" not in batch["b", "rev_f2p_b", "a"]

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
 from relcontrast.estimators._common import make_generator
 from relcontrast.nn import batch_to_device
-from relcontrast.pretraining import corrupt_tensor_frame
+from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links
 from relcontrast.sampling import NeighborSampler
 from relcontrast.sampling._common import merge_batches
 
@@ -68,7 +68,8 @@ class PretrainingBatcher:
     subgraph, plus corrupted copies of its attribute frames for the row-level objective."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
-                 donor_pools: dict | None, corrupt: bool, protected_columns: dict):
+                 donor_pools: dict | None, corrupt: bool, protected_columns: dict,
+                 link_holdout: float = 0.0):
         self.graph = graph
         self.sampler = sampler
         self.corruption_rate = corruption_rate
@@ -76,6 +77,7 @@ class PretrainingBatcher:
         self.donor_pools = donor_pools
         self.corrupt = corrupt
         self.protected_columns = protected_columns
+        self.link_holdout = link_holdout
         self.generators = _GeneratorPair(seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
@@ -92,6 +94,8 @@ class PretrainingBatcher:
                                                for nt in seeds])
         else:
             batch = self.sampler.sample(seeds, times, gen)
+        if self.link_holdout > 0:
+            batch = hold_out_links(batch, self.link_holdout, gen)
         extra = {}
         if self.corrupt:
             extra["tf_corrupt"] = {

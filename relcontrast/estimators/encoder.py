@@ -107,6 +107,10 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     corruption : {"uniform", "empirical"}, default="uniform"
         Replacement values drawn uniformly over the column's distinct values, or from
         another row (the column's empirical distribution).
+    link_holdout : float, default=0.5
+        Fraction of each step's foreign-key edges that the link objective predicts and
+        message passing does not see (0 keeps every edge in both, which lets the GNN solve
+        the link level by reading the referenced row's features directly).
     temperature : float, default=0.1
         InfoNCE temperature.
     loss_normalization : {"log_k", "running_mean"}, default="log_k"
@@ -193,6 +197,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         objective_weights=None,
         corruption_rate=0.4,
         corruption="uniform",
+        link_holdout=0.5,
         temperature=0.1,
         loss_normalization="log_k",
         sampler="hgsampling",
@@ -222,6 +227,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.objective_weights = objective_weights
         self.corruption_rate = corruption_rate
         self.corruption = corruption
+        self.link_holdout = link_holdout
         self.temperature = temperature
         self.loss_normalization = loss_normalization
         self.sampler = sampler
@@ -268,6 +274,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             raise ValueError(
                 f"corruption_rate must be in [0, 1], got {self.corruption_rate!r}."
             )
+        if not 0.0 <= float(self.link_holdout) < 1.0:
+            raise ValueError(f"link_holdout must be in [0, 1), got {self.link_holdout!r}.")
         for name in ("hidden_channels", "num_layers", "batch_size", "max_steps",
                      "steps_per_epoch", "num_samples"):
             value = getattr(self, name)
@@ -369,6 +377,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             donor_pools=({nt: distinct_value_pools(graph.tf_dict[nt]) for nt in graph.node_types}
                          if self.corruption == "uniform" else None),
             corrupt="row" in objectives, protected_columns={},
+            link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
         )
         callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
                                                              on_train=split == "train"))

@@ -10,7 +10,7 @@ from relcontrast.pretraining.corruption import (
     distinct_value_pools,
 )
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
-from relcontrast.pretraining.link import LinkObjective
+from relcontrast.pretraining.link import LinkObjective, hold_out_links
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
 from relcontrast.pretraining.objectives import OBJECTIVES, ContrastiveLoss
 from relcontrast.pretraining.row import RowObjective
@@ -29,5 +29,6 @@ __all__ = [
     "column_order",
     "corrupt_tensor_frame",
     "distinct_value_pools",
+    "hold_out_links",
     "info_nce",
 ]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
 from relcontrast.pretraining.row import node_ids
 
-__all__ = ["LinkObjective", "is_link_edge_type"]
+__all__ = ["LinkObjective", "hold_out_links", "is_link_edge_type"]
 
 EdgeType = tuple[str, str, str]
 
@@ -91,7 +92,9 @@ class LinkObjective(nn.Module):
             src, _, dst = et
             if et not in batch.edge_types or src not in z or dst not in z:
                 continue
-            edge_index = batch[et].edge_index
+            store = batch[et]
+            edge_index = store.target_edge_index if "target_edge_index" in store else (
+                store.edge_index)
             if edge_index.size(1) == 0 or z[dst].size(0) < 2:
                 continue
             keep = spread_index(edge_index.size(1), self.max_edges, edge_index.device)
@@ -103,3 +106,30 @@ class LinkObjective(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(num_edge_types={len(self.edge_types)})"
+
+
+def hold_out_links(batch: HeteroData, rate: float, generator: torch.Generator) -> HeteroData:
+    """Move a random ``rate`` of every ``f2p`` edge type's edges out of message passing.
+
+    The held-out edges become ``batch[et].target_edge_index`` (the link objective's
+    positives) and disappear, with their reverse edges, from ``edge_index``: a row and the row
+    it references then cannot simply read each other's features through the GNN, so the
+    objective has to predict the link from the rest of each row's neighbourhood. Edits
+    ``batch`` in place (it is the sampler's fresh output) and returns it.
+    """
+    for et in batch.edge_types:
+        src, rel, dst = et
+        if not rel.startswith("f2p_"):
+            continue
+        edge_index = batch[et].edge_index  # [2, E]
+        held = torch.rand(edge_index.size(1), generator=generator) < rate
+        batch[et].target_edge_index = edge_index[:, held]
+        batch[et].edge_index = edge_index[:, ~held]
+        rev = (dst, "rev_" + rel, src)
+        if rev in batch.edge_types and held.any():
+            num_dst = max(int(batch[dst].num_nodes), 1)
+            held_keys = edge_index[0, held] * num_dst + edge_index[1, held]  # [H]
+            rev_index = batch[rev].edge_index  # [2, E_rev], row 0 in dst, row 1 in src
+            rev_keys = rev_index[1] * num_dst + rev_index[0]
+            batch[rev].edge_index = rev_index[:, ~torch.isin(rev_keys, held_keys)]
+    return batch
