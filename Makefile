@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # so installing relcontrast afterwards pulls no other torch build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint install install-test clean
+.PHONY: demo test lint install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
