@@ -6,9 +6,7 @@ Writes ``benchmarks/results/sampling.json``.
 Settings: NeighborSampler, 512 driver seeds (drivers of random result rows, at those results'
 dates), fan-out (128, 64), strategies "uniform" and "last"; HGSampler, 64 seeds per table
 (timed tables: at the seed row's own time; untimed: at the cutoff), 64 samples per table and
-layer, 3 layers. Model: ``RelationalBackbone(graph, hidden_channels=128, num_layers=2)`` if
-``relcontrast.nn`` is importable, else an inline stand-in (torch-frame encoders + HeteroConv of
-SAGEConv), as the JSON says.
+layer, 3 layers. Model: ``RelationalBackbone(graph, hidden_channels=128, num_layers=2)``.
 """
 
 from __future__ import annotations
@@ -50,61 +48,9 @@ def _load_f1(full: bool):
 
 
 def _model(graph):
-    try:
-        from relcontrast.nn import RelationalBackbone
+    from relcontrast.nn import RelationalBackbone
 
-        return RelationalBackbone(graph, hidden_channels=128, num_layers=2), "RelationalBackbone"
-    except ImportError:
-        return _StandIn(graph, 128, 2), "inline stand-in (torch-frame encoders + SAGEConv)"
-
-
-class _StandIn(torch.nn.Module):
-    """torch-frame stype encoders -> linear per table -> 2 HeteroConv(SAGEConv) layers."""
-
-    def __init__(self, graph, channels, num_layers):
-        super().__init__()
-        import torch_frame
-        from torch_frame.nn import (
-            EmbeddingEncoder,
-            LinearEmbeddingEncoder,
-            LinearEncoder,
-            MultiCategoricalEmbeddingEncoder,
-            StypeWiseFeatureEncoder,
-            TimestampEncoder,
-        )
-        from torch_geometric.nn import HeteroConv, SAGEConv
-
-        stype_encoders = {
-            torch_frame.numerical: LinearEncoder(),
-            torch_frame.categorical: EmbeddingEncoder(),
-            torch_frame.multicategorical: MultiCategoricalEmbeddingEncoder(),
-            torch_frame.embedding: LinearEmbeddingEncoder(),
-            torch_frame.timestamp: TimestampEncoder(),
-        }
-        self.encoders = torch.nn.ModuleDict({
-            nt: StypeWiseFeatureEncoder(channels, graph.col_stats_dict[nt],
-                                        graph.tf_dict[nt].col_names_dict, stype_encoders)
-            for nt in graph.node_types
-        })
-        self.lins = torch.nn.ModuleDict({
-            nt: torch.nn.Linear(channels * graph.tf_dict[nt].num_cols, channels)
-            for nt in graph.node_types
-        })
-        self.convs = torch.nn.ModuleList([
-            HeteroConv({et: SAGEConv((-1, -1), channels) for et in graph.edge_types},
-                       aggr="sum")
-            for _ in range(num_layers)
-        ])
-
-    def forward(self, batch):
-        x = {}
-        for nt in batch.node_types:
-            h, _ = self.encoders[nt](batch[nt].tf)  # [num_nodes, num_cols, channels]
-            x[nt] = self.lins[nt](h.flatten(1))  # [num_nodes, channels]
-        for conv in self.convs:
-            out = conv(x, batch.edge_index_dict)
-            x = {nt: torch.relu(out.get(nt, x[nt])) for nt in x}
-        return x
+    return RelationalBackbone(graph, hidden_channels=128, num_layers=2), "RelationalBackbone"
 
 
 def _time_batches(make_batch, n_batches, warmup=3):
