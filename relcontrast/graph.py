@@ -11,7 +11,6 @@ default text embedder (no download).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import warnings
@@ -26,7 +25,7 @@ from torch import Tensor
 from torch_frame.config import TextEmbedderConfig
 from torch_frame.data import Dataset
 
-from relcontrast.database import RelationalDatabase
+from relcontrast.database import RelationalDatabase, _did_you_mean
 
 __all__ = [
     "CONST_COLUMN",
@@ -63,11 +62,6 @@ _SUPPORTED_STYPES = (
     torch_frame.embedding,
 )
 _NS_PER_SECOND = 1_000_000_000
-
-
-def _did_you_mean(name, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 # -- column type inference ------------------------------------------------------------------

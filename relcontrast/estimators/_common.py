@@ -140,3 +140,13 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         times = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) // NS_PER_S
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
+
+
+def relational_input_tags(tags, random_state):
+    """Tags shared by every relcontrast estimator: X is a DataFrame of entity keys (any
+    dtype) and cutoff times. ``two_d_array`` keeps its default True: X is 2-D, and
+    scikit-learn's common checks run only for two_d_array estimators."""
+    tags.input_tags.string = True
+    tags.input_tags.categorical = True
+    tags.non_deterministic = random_state is None
+    return tags

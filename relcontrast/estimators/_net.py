@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
-from skorch.dataset import ValidSplit
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
 from relcontrast.estimators._common import make_generator
@@ -217,4 +216,4 @@ class HoldOut:
 
 
 __all__ = ["HoldOut", "NeighborBatcher", "PretrainingBatcher", "PretrainingNet",
-           "SubgraphClassifier", "SubgraphRegressor", "TimeOrderedSplit", "ValidSplit"]
+           "SubgraphClassifier", "SubgraphRegressor", "TimeOrderedSplit"]

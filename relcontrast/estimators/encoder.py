@@ -21,6 +21,7 @@ from relcontrast.estimators._common import (
     NS_PER_S,
     describe_input,
     make_generator,
+    relational_input_tags,
     resolve_device,
     rows_to_seeds,
     seeded,
@@ -441,12 +442,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         return plot_history(self.history_, ax=ax)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # two_d_array keeps its default True: X is a 2-D DataFrame (entity key, cutoff time)
-        # and sklearn's common checks run only for two_d_array estimators
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        tags.non_deterministic = self.random_state is None
+        tags = relational_input_tags(super().__sklearn_tags__(), self.random_state)
         tags.target_tags.required = False
         return tags
 

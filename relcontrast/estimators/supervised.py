@@ -16,7 +16,13 @@ from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressB
 from torch import nn
 
 from relcontrast.database import as_database
-from relcontrast.estimators._common import NS_PER_S, resolve_device, rows_to_seeds, seeded
+from relcontrast.estimators._common import (
+    NS_PER_S,
+    relational_input_tags,
+    resolve_device,
+    rows_to_seeds,
+    seeded,
+)
 from relcontrast.estimators._net import (
     NeighborBatcher,
     SubgraphClassifier,
@@ -163,56 +169,60 @@ class _RelationalSupervised(BaseEstimator):
     def _scoring(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _backbone_and_graph(self, X, seed):
-        """The starting backbone, the graph it reads and the database, per ``encoder``."""
+    def _database(self):
+        """The database the rows live in: the fitted encoder's, or the ``database``
+        parameter (the estimator's, else its unfitted encoder's)."""
         enc = self.encoder
         if enc is not None and not isinstance(enc, RelationalContrastiveEncoder):
             raise TypeError(
                 f"encoder must be a RelationalContrastiveEncoder or None, got "
                 f"{type(enc).__name__}."
             )
-        if enc is not None and hasattr(enc, "backbone_"):  # fitted: start from its weights
+        if enc is not None and hasattr(enc, "backbone_"):
             if self.database is not None and as_database(self.database) is not enc.database_:
                 raise ValueError(
                     "database differs from the fitted encoder's database; leave database="
                     "None to use the encoder's, or pass an unfitted encoder."
                 )
-            self.encoder_ = enc
-            return copy.deepcopy(enc.backbone_), enc.graph_, enc.database_
-        if enc is not None:  # unfitted: pretrain it first on the rows' database
-            database = self.database if self.database is not None else enc.database
-            if database is None:
-                raise ValueError(
-                    "No database: set database= on the estimator or on its encoder."
-                )
-            enc = clone(enc).set_params(database=as_database(database))
-            if enc.random_state is None:
-                enc.set_params(random_state=seed)
-            if enc.target_table is None:
-                enc.set_params(target_table=self.target_table, time_column=self.time_column)
-            self.encoder_ = enc.fit(X)
-            return copy.deepcopy(enc.backbone_), enc.graph_, enc.database_
-        if self.database is None:
+            return enc.database_
+        database = self.database if self.database is not None or enc is None else enc.database
+        if database is None:
             raise ValueError(
                 "No database: pass database=RelationalDatabase(tables, schema) (or an "
-                "encoder) to train from scratch."
+                "encoder that has one)."
             )
-        if not self.fine_tune:
+        if enc is None and not self.fine_tune:
             raise ValueError(
                 "fine_tune=False freezes the backbone, which needs a pretrained encoder; "
                 "pass encoder=RelationalContrastiveEncoder(...) or set fine_tune=True."
             )
+        return as_database(database)
+
+    def _backbone_and_graph(self, X, db, latest_time, seed):
+        """The starting backbone and the graph it reads, per ``encoder``: a copy of a fitted
+        encoder's, a freshly pretrained one's, or a new backbone whose column statistics come
+        from the database up to ``latest_time`` (the rows' latest cutoff, ns, or None)."""
+        enc = self.encoder
+        if enc is not None:
+            if not hasattr(enc, "backbone_"):  # unfitted: pretrain it first on the rows
+                enc = clone(enc).set_params(database=db)
+                if enc.random_state is None:
+                    enc.set_params(random_state=seed)
+                if enc.target_table is None:
+                    enc.set_params(target_table=self.target_table,
+                                   time_column=self.time_column)
+                enc.fit(X)
+            self.encoder_ = enc
+            return copy.deepcopy(enc.backbone_), enc.graph_
         self.encoder_ = None
-        db = as_database(self.database)
-        _, tcol, _, times = rows_to_seeds(db, X, self.target_table, self.time_column)
-        stats_db = db if tcol is None else db.upto(pd.Timestamp(int(times.max()) * NS_PER_S))
+        stats_db = db if latest_time is None else db.upto(pd.Timestamp(latest_time))
         stats_graph = build_graph(stats_db, column_types=self.column_types)
         graph = stats_graph if stats_db is db else build_graph(db, reference=stats_graph)
         backbone = RelationalBackbone(
             stats_graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,
             temporal_encoding=self.temporal_encoding)
-        return backbone, graph, db
+        return backbone, graph
 
     def fit(self, X, y):
         """Train on rows X (primary key + cutoff time) and their targets y.
@@ -225,9 +235,11 @@ class _RelationalSupervised(BaseEstimator):
                                                          owner=type(self).__name__))
         device = resolve_device(self.device)
         with seeded(self.random_state) as seed:
-            backbone, graph, db = self._backbone_and_graph(X, seed)
+            db = self._database()
             table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                       self.time_column)
+            latest = None if tcol is None or not len(times) else int(times.max()) * NS_PER_S
+            backbone, graph = self._backbone_and_graph(X, db, latest, seed)
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             self.n_features_in_ = len(X.columns)
             head = MLPHead(backbone.out_channels, self._n_outputs,
@@ -287,13 +299,7 @@ class _RelationalSupervised(BaseEstimator):
         return out.detach().cpu().numpy()
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # two_d_array keeps its default True: X is a 2-D DataFrame (entity key, cutoff time)
-        # and sklearn's common checks run only for two_d_array estimators
-        tags.input_tags.string = True
-        tags.input_tags.categorical = True
-        tags.non_deterministic = self.random_state is None
-        return tags
+        return relational_input_tags(super().__sklearn_tags__(), self.random_state)
 
 
 class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
