@@ -115,6 +115,30 @@ def test_rows_after_t_never_change_embeddings_at_t(fitted, data):
                            fitted.with_database(RelationalDatabase(past, schema)).transform(X))
 
 
+def test_last_strategy_reads_only_the_most_recent_rows(fitted, data):
+    """With temporal_strategy="last" and fan-out 1, a user's older orders are never read:
+    changing them leaves the embedding as it was, unlike uniform sampling of all rows."""
+    tables, schema = data
+    t = pd.Timestamp("2020-09-01")
+    users = tables["users"].loc[tables["users"]["signup"] <= t, ["user_id"]].assign(at=t)
+    orders = tables["orders"]
+    latest = orders[orders["ts"] <= t].groupby("user_id")["ts"].max()
+    older = orders["ts"] < orders["user_id"].map(latest)  # NaT (no order by t) -> False
+    assert older.sum() > 20
+    changed = {**tables, "orders": orders.assign(
+        quantity=orders["quantity"].where(~older, 99),
+        status=orders["status"].where(~older, "returned"))}
+
+    def embed(database, **sampling):
+        enc = fitted.with_database(RelationalDatabase(database, schema))
+        return enc.set_params(**sampling).transform(users)
+
+    last = dict(temporal_strategy="last", num_neighbors=(1, 1))
+    np.testing.assert_array_equal(embed(tables, **last), embed(changed, **last))
+    every = dict(temporal_strategy="uniform", num_neighbors=(-1, -1))
+    assert not np.allclose(embed(tables, **every), embed(changed, **every))
+
+
 def test_pretraining_ignores_rows_after_cutoff(data):
     tables, schema = data
     cutoff = pd.Timestamp("2020-09-01")
@@ -171,6 +195,7 @@ def test_objective_subsets(db, objectives):
     ({"objectives": ("row", "rows")}, "objectives must be a non-empty subset"),
     ({"corruption_rate": 1.5}, r"corruption_rate must be in \[0, 1\]"),
     ({"sampler": "hgt"}, "sampler must be one of"),
+    ({"temporal_strategy": "recent"}, "temporal_strategy must be one of"),
     ({"tabular_model": "mlp"}, "tabular_model must be one of"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
 ])

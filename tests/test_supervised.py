@@ -163,6 +163,11 @@ def test_bad_input_errors(db, Xy, make_args, match):
         RelationalClassifier(database=db, **SUP).fit(X, y)
 
 
+def test_bad_temporal_strategy_raises(db, Xy):
+    with pytest.raises(ValueError, match="temporal_strategy must be 'uniform' or 'last'"):
+        RelationalClassifier(database=db, temporal_strategy="recent", **SUP).fit(*Xy)
+
+
 def test_regressor_rejects_nan_and_non_numeric_targets(db, Xy):
     X, y = Xy
     with pytest.raises(ValueError, match="y must be numeric for regression"):

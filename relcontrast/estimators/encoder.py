@@ -120,9 +120,19 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         Pretraining subgraphs: type-balanced HGSampling, or temporal neighbour sampling.
     num_samples : int, default=64
         HGSampling nodes per type per layer.
-    num_neighbors : tuple of int, default=(128, 64)
-        Fan-out per hop of the temporal neighbour sampler used by ``transform`` (and by
-        pretraining when ``sampler="neighbor"``).
+    num_neighbors : tuple of int, default=(4, 4)
+        Fan-out per hop and edge type of the temporal neighbour sampler used by
+        ``transform`` (and by pretraining when ``sampler="neighbor"``).
+    temporal_strategy : {"uniform", "last"}, default="last"
+        Which eligible neighbours that sampler takes: the most recent ones, or a uniform
+        sample (PyG's ``temporal_strategy``). With the defaults an embedding at ``t``
+        summarises the 4 latest rows of each related table, a row's current state rather
+        than an average over its whole history. Chosen on training rows only: on a
+        time-ordered 80/20 split of the train rows of the F1 driver tasks, gradient boosting
+        on ``("last", (4, 4))`` embeddings scored driver-dnf AUROC 0.812 and driver-top3
+        0.845 against 0.690 and 0.823 with ``("uniform", (128, 64))``, and driver-position
+        MAE 3.82 against 3.69 (``benchmarks/results/transform_sampling.json``). Both are
+        ordinary parameters, to tune with ``GridSearchCV`` for another database.
     batch_size : int, default=128
         Seed rows per pretraining step, drawn with every table equally likely.
     max_steps : int, default=600
@@ -203,7 +213,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         loss_normalization="log_k",
         sampler="hgsampling",
         num_samples=64,
-        num_neighbors=(128, 64),
+        num_neighbors=(4, 4),
+        temporal_strategy="last",
         batch_size=128,
         max_steps=600,
         steps_per_epoch=50,
@@ -234,6 +245,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.sampler = sampler
         self.num_samples = num_samples
         self.num_neighbors = num_neighbors
+        self.temporal_strategy = temporal_strategy
         self.batch_size = batch_size
         self.max_steps = max_steps
         self.steps_per_epoch = steps_per_epoch
@@ -257,6 +269,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             "corruption": ("uniform", "empirical"),
             "loss_normalization": ("log_k", "running_mean"),
             "sampler": ("hgsampling", "neighbor"),
+            "temporal_strategy": ("uniform", "last"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -371,7 +384,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
                                 temporal=temporal)
         else:
             sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
-                                      temporal=temporal)
+                                      strategy=self.temporal_strategy, temporal=temporal)
         batcher = PretrainingBatcher(
             graph, sampler, seed, corruption_rate=float(self.corruption_rate),
             corruption=self.corruption,
@@ -416,7 +429,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         check_is_fitted(self, "backbone_")
         return embed_rows(self.backbone_, self.graph_, self.database_, X,
                           target_table=self.target_table, time_column=self.time_column,
-                          num_neighbors=self.num_neighbors, batch_size=512,
+                          num_neighbors=self.num_neighbors,
+                          strategy=self.temporal_strategy, batch_size=512,
                           seed=self.seed_, device=resolve_device(self.device))
 
     def with_database(self, database) -> RelationalContrastiveEncoder:
@@ -449,11 +463,11 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
 
 @torch.no_grad()
 def embed_rows(backbone, graph, db, X, *, target_table, time_column, num_neighbors,
-               batch_size, seed, device) -> np.ndarray:
+               strategy="uniform", batch_size, seed, device) -> np.ndarray:
     """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
     for a fixed ``seed``."""
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column)
-    sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors),
+    sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
                               temporal=tcol is not None)
     gen = make_generator(seed + 1)
     was_training = backbone.training

@@ -122,6 +122,7 @@ class _RelationalSupervised(BaseEstimator):
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(128, 64),
+        temporal_strategy="uniform",
         batch_size=512,
         max_epochs=20,
         lr=0.005,
@@ -146,6 +147,7 @@ class _RelationalSupervised(BaseEstimator):
         self.head_hidden_channels = head_hidden_channels
         self.head_layers = head_layers
         self.num_neighbors = num_neighbors
+        self.temporal_strategy = temporal_strategy
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
@@ -231,6 +233,9 @@ class _RelationalSupervised(BaseEstimator):
         -------
         self
         """
+        if self.temporal_strategy not in ("uniform", "last"):
+            raise ValueError(f"temporal_strategy must be 'uniform' or 'last', got "
+                             f"{self.temporal_strategy!r}.")
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
         device = resolve_device(self.device)
@@ -247,6 +252,7 @@ class _RelationalSupervised(BaseEstimator):
                            num_layers=self.head_layers)
             module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
             sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
+                                      strategy=self.temporal_strategy,
                                       temporal=tcol is not None)
             net = self._make_net(module, NeighborBatcher(sampler, table, seed,
                                                          temporal=tcol is not None),
@@ -327,6 +333,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         1: a linear head; more: an MLP.
     num_neighbors : tuple of int, default=(128, 64)
         Temporal neighbour fan-out per hop.
+    temporal_strategy : {"uniform", "last"}, default="uniform"
+        A uniform sample of the eligible neighbours, or the most recent ones.
     batch_size : int, default=512
     max_epochs : int, default=20
     lr : float, default=0.005
@@ -463,6 +471,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(128, 64),
+        temporal_strategy="uniform",
         batch_size=512,
         max_epochs=20,
         lr=0.005,
@@ -488,6 +497,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
             head_hidden_channels=head_hidden_channels,
             head_layers=head_layers,
             num_neighbors=num_neighbors,
+            temporal_strategy=temporal_strategy,
             batch_size=batch_size,
             max_epochs=max_epochs,
             lr=lr,
