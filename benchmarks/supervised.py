@@ -38,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--num-neighbors", type=int, nargs=2, default=(64, 32))
+    parser.add_argument("--temporal-strategy", choices=["uniform", "last"], default="uniform")
     parser.add_argument("--tasks", nargs="+", default=["driver-dnf", "driver-position"])
     parser.add_argument("--modes", nargs="+", default=["scratch", "fine-tuned", "frozen"])
     parser.add_argument("--time-features", action="store_true",
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--output", default="supervised")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    settings = dict(num_neighbors=tuple(args.num_neighbors), max_epochs=args.max_epochs,
+    settings = dict(num_neighbors=tuple(args.num_neighbors),
+                    temporal_strategy=args.temporal_strategy, max_epochs=args.max_epochs,
                     patience=3, random_state=0)
     db = RelationalDatabase(*load_f1())
     column_types = None

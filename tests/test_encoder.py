@@ -166,6 +166,16 @@ def test_history_records_every_level_and_plots(fitted):
     assert len(fig.axes[0].lines) >= 8
 
 
+def test_verbose_progress_bar_shows_steps_and_the_three_losses(db, capsys):
+    RelationalContrastiveEncoder(**{**SMALL, "verbose": 1}).fit(db)
+    err = capsys.readouterr().err
+    for key in ("train_loss=", "train_row=", "train_link=", "train_context="):
+        assert key in err
+    n_seeds = sum(db.num_rows(t) for t in db.table_names)
+    valid_batches = -(-int(n_seeds * 0.1) // SMALL["batch_size"])  # ceil
+    assert f"/{SMALL['steps_per_epoch'] + valid_batches} [" in err  # steps in the epoch
+
+
 def test_log_k_losses_start_near_one(db):
     enc = RelationalContrastiveEncoder(**{**SMALL, "max_steps": 1, "steps_per_epoch": 1,
                                           "valid_fraction": 0, "patience": None}).fit(db)

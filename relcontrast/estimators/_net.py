@@ -206,9 +206,13 @@ class HoldOut:
         self.max_size = max_size
         self.seed = seed
 
+    def num_valid(self, n: int) -> int:
+        """Rows held out of ``n`` seed rows."""
+        return min(int(n * self.fraction), self.max_size)
+
     def __call__(self, dataset, y=None, **fit_params):
         n = len(dataset)
-        n_valid = min(int(n * self.fraction), self.max_size)
+        n_valid = self.num_valid(n)
         if n_valid < 1:
             return dataset, None
         perm = np.random.default_rng(self.seed).permutation(n)

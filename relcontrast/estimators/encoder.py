@@ -393,6 +393,9 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             corrupt="row" in objectives, protected_columns={},
             link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
         )
+        holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None
+        valid_batches = 0 if holdout is None else math.ceil(
+            holdout.num_valid(len(seed_types)) / self.batch_size)
         callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
                                                              on_train=split == "train"))
                      for level in objectives for split in ("train", "valid")]
@@ -402,6 +405,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
                 sink=logger.info)))
         if self.verbose:
             callbacks.append(("progress", ProgressBar(
+                batches_per_epoch=self.steps_per_epoch + valid_batches,
                 postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])))
         return PretrainingNet(
             module, batcher=batcher, seed_types=seed_types,
@@ -409,7 +413,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             criterion=nn.Identity, optimizer=torch.optim.Adam, lr=self.lr,
             max_epochs=math.ceil(self.max_steps / self.steps_per_epoch),
             batch_size=self.batch_size,
-            train_split=HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None,
+            train_split=holdout,
             callbacks=callbacks, device=device, verbose=self.verbose,
         )
 
@@ -463,7 +467,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
 
 @torch.no_grad()
 def embed_rows(backbone, graph, db, X, *, target_table, time_column, num_neighbors,
-               strategy="uniform", batch_size, seed, device) -> np.ndarray:
+               strategy, batch_size, seed, device) -> np.ndarray:
     """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
     for a fixed ``seed``."""
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column)
