@@ -126,13 +126,14 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     temporal_strategy : {"uniform", "last"}, default="last"
         Which eligible neighbours that sampler takes: the most recent ones, or a uniform
         sample (PyG's ``temporal_strategy``). With the defaults an embedding at ``t``
-        summarises the 4 latest rows of each related table, a row's current state rather
-        than an average over its whole history. Chosen on training rows only: on a
-        time-ordered 80/20 split of the train rows of the F1 driver tasks, gradient boosting
-        on ``("last", (4, 4))`` embeddings scored driver-dnf AUROC 0.812 and driver-top3
-        0.845 against 0.690 and 0.823 with ``("uniform", (128, 64))``, and driver-position
-        MAE 3.82 against 3.69 (``benchmarks/results/transform_sampling.json``). Both are
-        ordinary parameters, to tune with ``GridSearchCV`` for another database.
+        summarises the 4 latest rows per foreign key (and their own 4 latest), a row's
+        current state rather than an average over its whole history. Chosen on training
+        rows only: on a time-ordered 80/20 split of the train rows of the F1 driver tasks,
+        gradient boosting on ``("last", (4, 4))`` embeddings scored driver-dnf AUROC 0.812
+        and driver-top3 0.845 against 0.690 and 0.823 with ``("uniform", (128, 64))``, and
+        driver-position MAE 3.82 against 3.69 (see ``transform_sampling.json`` in
+        ``benchmarks/results``). Both are ordinary parameters, to tune with
+        ``GridSearchCV`` for another database.
     batch_size : int, default=128
         Seed rows per pretraining step, drawn with every table equally likely.
     max_steps : int, default=600
