@@ -33,6 +33,8 @@ CONFIGS = {
     "default, seed 1": {"random_state": 1},
     "default, seed 2": {"random_state": 2},
     "random init (1 step)": {"max_steps": 1, "steps_per_epoch": 1},
+    "random init (1 step), seed 1": {"max_steps": 1, "steps_per_epoch": 1, "random_state": 1},
+    "random init (1 step), seed 2": {"max_steps": 1, "steps_per_epoch": 1, "random_state": 2},
     "row only": {"objectives": ["row"]},
     "link only": {"objectives": ["link"]},
     "context only": {"objectives": ["context"]},
@@ -117,10 +119,15 @@ def main() -> None:
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(pool.map(run, configs.items()))
-    seeds = [results[k]["driver_dnf_val_auroc"] for k in results if k.startswith("default")]
-    summary = {"default_val_auroc_over_seeds": {
-        "mean": round(statistics.mean(seeds), 4), "min": min(seeds), "max": max(seeds),
-        "n": len(seeds)}}
+    summary = {}
+    for prefix in ("default", "random init"):
+        for metric in ("val", "inner"):
+            scores = [r[f"driver_dnf_{metric}_auroc"] for k, r in results.items()
+                      if k.startswith(prefix)]
+            if scores:
+                summary[f"{prefix}: driver_dnf_{metric}_auroc over seeds"] = {
+                    "mean": round(statistics.mean(scores), 4), "min": min(scores),
+                    "max": max(scores), "n": len(scores)}
     import torch
 
     payload = {
