@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _protocol import early_train_rows  # benchmarks/ is on sys.path when run as a script
+
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
 GRID = [("uniform", (128, 64)), ("last", (128, 64)), ("last", (32, 16)), ("last", (16, 16)),
@@ -36,14 +38,12 @@ ENCODERS = {"pretrained (600 steps)": {}, "random init (1 step)": {"max_steps": 
                                                                   "steps_per_epoch": 1}}
 
 
-def _scores(Z_train, y_train, times, Z_val, y_val, classification: bool) -> dict:
+def _scores(Z_train, y_train, early, Z_val, y_val, classification: bool) -> dict:
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.metrics import mean_absolute_error, roc_auc_score
 
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)
-    boundary = np.sort(times)[int(len(times) * 0.8)]
-    early, late = times < boundary, times >= boundary
     if classification:
         def fit_score(Xa, ya, Xb, yb, seed=0):
             model = HistGradientBoostingClassifier(random_state=seed).fit(Xa, ya)
@@ -54,14 +54,12 @@ def _scores(Z_train, y_train, times, Z_val, y_val, classification: bool) -> dict
             model = HistGradientBoostingRegressor(loss="absolute_error", random_state=seed)
             return mean_absolute_error(yb, model.fit(Xa, ya).predict(Xb))
         val = fit_score(Z_train, y_train, Z_val, y_val)
-    inner = fit_score(Z_train[early], y_train[early], Z_train[late], y_train[late])
+    inner = fit_score(Z_train[early], y_train[early], Z_train[~early], y_train[~early])
     return {"inner": round(float(inner), 4), "val": round(val, 4)}
 
 
 def run_encoder(params: dict) -> dict:
     import time
-
-    import pandas as pd
 
     from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
     from relcontrast.datasets import VAL_TIMESTAMP, load_f1, load_f1_task
@@ -76,9 +74,9 @@ def run_encoder(params: dict) -> dict:
         row = {"temporal_strategy": strategy, "num_neighbors": list(fanout)}
         t0 = time.perf_counter()
         for task, (train, val) in data.items():
-            times = pd.to_datetime(train.X[train.time_column]).to_numpy()
-            row[task] = _scores(enc.transform(train.X), train.y, times, enc.transform(val.X),
-                                val.y, classification=task != "driver-position")
+            row[task] = _scores(enc.transform(train.X), train.y, early_train_rows(train),
+                                enc.transform(val.X), val.y,
+                                classification=task != "driver-position")
         row["transform_seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
     return {"params": params, "steps": int(sum(r["train_batch_count"] for r in enc.history_)),

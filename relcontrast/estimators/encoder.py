@@ -30,7 +30,7 @@ from relcontrast.estimators._net import HoldOut, PretrainingBatcher, Pretraining
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
-from relcontrast.sampling import HGSampler, NeighborSampler
+from relcontrast.sampling import TEMPORAL_STRATEGIES, HGSampler, NeighborSampler
 
 logger = logging.getLogger("relcontrast")
 
@@ -270,7 +270,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             "corruption": ("uniform", "empirical"),
             "loss_normalization": ("log_k", "running_mean"),
             "sampler": ("hgsampling", "neighbor"),
-            "temporal_strategy": ("uniform", "last"),
+            "temporal_strategy": TEMPORAL_STRATEGIES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -32,7 +32,7 @@ from relcontrast.estimators._net import (
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
-from relcontrast.sampling import NeighborSampler
+from relcontrast.sampling import TEMPORAL_STRATEGIES, NeighborSampler
 
 logger = logging.getLogger("relcontrast")
 
@@ -233,8 +233,9 @@ class _RelationalSupervised(BaseEstimator):
         -------
         self
         """
-        if self.temporal_strategy not in ("uniform", "last"):
-            raise ValueError(f"temporal_strategy must be 'uniform' or 'last', got "
+        if self.temporal_strategy not in TEMPORAL_STRATEGIES:
+            raise ValueError(f"temporal_strategy must be "
+                             f"{' or '.join(map(repr, TEMPORAL_STRATEGIES))}, got "
                              f"{self.temporal_strategy!r}.")
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))

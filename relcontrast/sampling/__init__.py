@@ -10,6 +10,6 @@ from __future__ import annotations
 
 from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.hgsampling import HGSampler
-from relcontrast.sampling.neighbor import NeighborSampler
+from relcontrast.sampling.neighbor import TEMPORAL_STRATEGIES, NeighborSampler
 
-__all__ = ["NO_TIME_BOUND", "HGSampler", "NeighborSampler"]
+__all__ = ["NO_TIME_BOUND", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler"]

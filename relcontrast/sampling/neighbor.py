@@ -19,9 +19,10 @@ from relcontrast.sampling._common import (
     segment_offsets,
 )
 
-__all__ = ["NeighborSampler"]
+__all__ = ["TEMPORAL_STRATEGIES", "NeighborSampler"]
 
-_STRATEGIES = ("uniform", "last")
+#: Which eligible neighbours a NeighborSampler takes: a uniform sample or the most recent.
+TEMPORAL_STRATEGIES = ("uniform", "last")
 # A node with more than this many times the fan-out eligible neighbours is sampled by drawing
 # with replacement (then deduplicating) instead of ranking all its neighbours.
 _DENSE_FACTOR = 4
@@ -119,8 +120,8 @@ class NeighborSampler:
                 f"num_neighbors must be a sequence of ints >= 0 (or -1 for all), one per hop, "
                 f"e.g. (128, 64); got {num_neighbors!r}."
             )
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}.")
+        if strategy not in TEMPORAL_STRATEGIES:
+            raise ValueError(f"strategy must be one of {TEMPORAL_STRATEGIES}, got {strategy!r}.")
         self.graph = graph
         self.num_neighbors = tuple(int(k) for k in num_neighbors)
         self.strategy = strategy

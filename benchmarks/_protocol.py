@@ -1,0 +1,14 @@
+"""The evaluation split the benchmarks share besides val: the train rows in time order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def early_train_rows(task) -> np.ndarray:
+    """Boolean mask of the earliest 80% of a task's train rows by cutoff time ("inner" fit);
+    the rest, the latest 20%, is the "inner" score split. Rows sharing the boundary time go
+    to the later side."""
+    times = pd.to_datetime(task.X[task.time_column]).to_numpy()
+    return times < np.sort(times)[int(len(times) * 0.8)]
