@@ -208,6 +208,7 @@ def test_objective_subsets(db, objectives):
     ({"temporal_strategy": "recent"}, "temporal_strategy must be one of"),
     ({"tabular_model": "mlp"}, "tabular_model must be one of"),
     ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"seed_times": "random"}, "seed_times must be one of"),
 ])
 def test_bad_parameters_raise_at_fit(db, params, match):
     with pytest.raises(ValueError, match=match):
@@ -233,3 +234,39 @@ def test_pipeline_with_gradient_boosting(db, data):
                          HistGradientBoostingClassifier(max_iter=10))
     pipe.fit(X, y)
     assert pipe.predict_proba(X).shape == (len(X), 2)
+
+
+def test_event_seed_times_put_untimed_rows_at_the_times_of_their_events():
+    from relcontrast.graph import build_graph
+
+    tables = {
+        "shops": pd.DataFrame({"shop": ["a", "b", "c"], "size": [1.0, 2.0, 3.0]}),
+        "sales": pd.DataFrame({"sale": [1, 2, 3, 4], "shop": ["b", "a", "b", "b"],
+                               "at": pd.to_datetime(["2020-01-01", "2020-01-02",
+                                                     "2020-01-03", "2020-01-03"]),
+                               "amount": [5.0, 6.0, 7.0, 8.0]}),
+    }
+    schema = {"shops": {"primary_key": "shop"},
+              "sales": {"primary_key": "sale", "foreign_keys": {"shop": "shops"},
+                        "time_column": "at"}}
+    db = RelationalDatabase(tables, schema)
+    graph = build_graph(db)
+    s = pd.Timestamp("2020-01-01").value // 10**9
+    day, latest = 86400, s + 2 * 86400
+    shops = graph.node_types.index("shops")
+
+    def shop_seeds(seed_times):
+        seeds = RelationalContrastiveEncoder(seed_times=seed_times)._pretraining_seeds(
+            db, graph)
+        return seeds[seeds[:, 0] == shops, 1:].tolist()
+
+    assert shop_seeds("latest") == [[0, latest], [1, latest], [2, latest]]
+    # shop a sold on day 2, b on days 1 and 3 (twice: one seed), c never
+    assert shop_seeds("events") == [[0, s + day], [0, latest], [1, s], [1, latest],
+                                    [2, latest]]
+
+
+def test_event_seed_times_pretrain(db, data):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "seed_times": "events"}).fit(db)
+    assert np.isfinite(enc.history_[:, "train_loss"]).all()
+    assert enc.transform(rows(data[0], 5)).shape == (5, 16)

@@ -186,3 +186,50 @@ def test_missing_database_and_frozen_without_encoder(Xy):
     with pytest.raises(ValueError, match="fine_tune=False freezes the backbone"):
         RelationalClassifier(database=RelationalDatabase(tables, schema), fine_tune=False,
                              **SUP).fit(X, y)
+
+
+def test_backbone_lr_and_weight_decay_reach_the_optimizer(db, Xy, encoder):
+    X, y = Xy
+    clf = RelationalClassifier(encoder=encoder, backbone_lr=1e-4, weight_decay=0.01,
+                               **SUP).fit(X, y)
+    groups = clf.net_.optimizer_.param_groups
+    backbone = {id(p) for p in clf.module_.backbone.parameters()}
+    head = {id(p) for p in clf.module_.head.parameters()}
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    assert by_lr == {1e-4: backbone, SUP.get("lr", 0.005): head}
+    assert all(g["weight_decay"] == 0.01 for g in groups)
+
+
+def test_warmup_epochs_train_the_head_alone_first(db, Xy, encoder):
+    X, y = Xy
+    before = {k: v.clone() for k, v in encoder.backbone_.state_dict().items()}
+
+    def fit(epochs):
+        return RelationalClassifier(encoder=encoder, warmup_epochs=2, patience=None,
+                                    **{**SUP, "max_epochs": epochs}).fit(X, y)
+
+    warm = backbone_state(fit(2).module_)  # two head-only epochs: backbone untouched
+    for key in before:
+        torch.testing.assert_close(warm[key], before[key], rtol=0, atol=0)
+    tuned = backbone_state(fit(3).module_)  # the third epoch fine-tunes the backbone
+    assert any(not torch.equal(tuned[k], before[k]) for k in before)
+
+
+def test_with_database_reads_another_version_of_the_database(data, Xy):
+    tables, schema = data
+    full = RelationalDatabase(tables, schema)
+    X, y = Xy
+    t = pd.Timestamp("2020-10-01")
+    clf = RelationalClassifier(database=full, **SUP).fit(X, y)
+    frozen = clf.with_database(full.upto(t))
+    early = X[X["ts"] <= t]
+    # rows at or before t read the same rows from both versions
+    np.testing.assert_array_equal(frozen.predict_proba(early), clf.predict_proba(early))
+    assert frozen.database_ is not clf.database_ and clf.database_ is full
+    # users (who exist in both versions) seen after t: the frozen version reads less
+    users = tables["users"].loc[tables["users"]["signup"] <= t, ["user_id"]].assign(
+        ts=pd.Timestamp("2021-06-01"))
+    reg = RelationalRegressor(database=full, target_table="users", **SUP).fit(
+        users, np.arange(len(users), dtype=float))
+    assert not np.array_equal(reg.with_database(full.upto(t)).predict(users),
+                              reg.predict(users))

@@ -81,7 +81,11 @@ class PretrainingBatcher:
 
     def __call__(self, x: torch.Tensor, training: bool):
         # type-balanced draws repeat rows of small tables; a row is a seed once per batch
-        x = torch.unique(torch.as_tensor(x).cpu(), dim=0)  # [num_unique, 3]
+        # (at its earliest drawn time, when it was drawn at several)
+        x = torch.unique(torch.as_tensor(x).cpu(), dim=0)  # [num_unique, 3], sorted
+        first = torch.ones(len(x), dtype=torch.bool)
+        first[1:] = (x[1:, :2] != x[:-1, :2]).any(1)
+        x = x[first]  # [num_seeds, 3]
         gen = self.generators.get(training)
         seeds, times = {}, {}
         for i, nt in enumerate(self.graph.node_types):

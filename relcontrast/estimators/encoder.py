@@ -134,6 +134,10 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         driver-position MAE 3.82 against 3.69 (see ``transform_sampling.json`` in
         ``benchmarks/results``). Both are ordinary parameters, to tune with
         ``GridSearchCV`` for another database.
+    seed_times : {"latest", "events"}, default="latest"
+        When rows of tables without a time column are pretraining seeds: at the latest
+        time of the database only, or also at the time of every timed row that references
+        them (their events), the times at which ``transform`` embeds them.
     batch_size : int, default=128
         Seed rows per pretraining step, drawn with every table equally likely.
     max_steps : int, default=600
@@ -216,6 +220,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         num_samples=64,
         num_neighbors=(4, 4),
         temporal_strategy="last",
+        seed_times="latest",
         batch_size=128,
         max_steps=600,
         steps_per_epoch=50,
@@ -247,6 +252,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.num_samples = num_samples
         self.num_neighbors = num_neighbors
         self.temporal_strategy = temporal_strategy
+        self.seed_times = seed_times
         self.batch_size = batch_size
         self.max_steps = max_steps
         self.steps_per_epoch = steps_per_epoch
@@ -271,6 +277,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             "loss_normalization": ("log_k", "running_mean"),
             "sampler": ("hgsampling", "neighbor"),
             "temporal_strategy": TEMPORAL_STRATEGIES,
+            "seed_times": ("latest", "events"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -366,17 +373,34 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         )
 
     def _pretraining_seeds(self, db, graph) -> np.ndarray:
-        """Every row of every table as ``(type id, node index, time in s)``; untimed rows
-        take the latest time of the database (everything it holds is visible to them)."""
+        """Seed rows ``(type id, node index, time in s)`` of every table.
+
+        A timed row is a seed at its own time. An untimed row (e.g. a customer) is a seed at
+        the latest time of the database (everything it holds is visible to it) and, with
+        ``seed_times="events"``, also at the time of every timed row that references it, so
+        pretraining sees it as ``transform`` does: at the times of its history.
+        """
         latest = db.max_time
         latest_s = np.iinfo(np.int64).max if latest is None else latest.value // NS_PER_S
         parts = []
         for i, nt in enumerate(graph.node_types):
-            n = graph.num_nodes[nt]
             times = graph.time_dict.get(nt)
-            t = np.full(n, latest_s, np.int64) if times is None else times.numpy()
-            parts.append(np.stack([np.full(n, i, np.int64), np.arange(n, dtype=np.int64), t], 1))
-        return np.concatenate(parts)  # [num_rows, 3]
+            if times is not None:
+                index, t = np.arange(graph.num_nodes[nt]), times.numpy()
+            else:
+                index = [np.arange(graph.num_nodes[nt])]
+                t = [np.full(graph.num_nodes[nt], latest_s, np.int64)]
+                if self.seed_times == "events":
+                    for fk in db.foreign_keys:
+                        if fk.referenced_table == nt and fk.table in graph.time_dict:
+                            index.append(fk.dst_index)
+                            t.append(graph.time_dict[fk.table].numpy()[fk.src_index])
+                pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
+                                  axis=0)  # [num_seeds, 2]
+                index, t = pairs[:, 0], pairs[:, 1]
+            parts.append(np.stack([np.full(len(index), i, np.int64),
+                                   np.asarray(index, np.int64), np.asarray(t, np.int64)], 1))
+        return np.concatenate(parts)  # [num_seeds, 3]
 
     def _make_net(self, module, graph, seed, objectives, device, seed_types):
         temporal = graph.time_dict != {}

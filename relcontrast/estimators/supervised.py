@@ -12,7 +12,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochScoring,
+    Freezer,
+    LRScheduler,
+    ProgressBar,
+    Unfreezer,
+)
 from torch import nn
 
 from relcontrast.database import as_database
@@ -35,6 +42,8 @@ from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.sampling import TEMPORAL_STRATEGIES, NeighborSampler
 
 logger = logging.getLogger("relcontrast")
+
+_BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
 
 
 class SupervisedModule(nn.Module):
@@ -126,6 +135,9 @@ class _RelationalSupervised(BaseEstimator):
         batch_size=512,
         max_epochs=20,
         lr=0.005,
+        backbone_lr=None,
+        warmup_epochs=0,
+        weight_decay=0.0,
         lr_schedule=None,
         patience=5,
         valid_fraction=0.1,
@@ -151,6 +163,9 @@ class _RelationalSupervised(BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.lr = lr
+        self.backbone_lr = backbone_lr
+        self.warmup_epochs = warmup_epochs
+        self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.patience = patience
         self.valid_fraction = valid_fraction
@@ -252,11 +267,7 @@ class _RelationalSupervised(BaseEstimator):
                            hidden_channels=self.head_hidden_channels,
                            num_layers=self.head_layers)
             module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
-            sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
-                                      strategy=self.temporal_strategy,
-                                      temporal=tcol is not None)
-            net = self._make_net(module, NeighborBatcher(sampler, table, seed,
-                                                         temporal=tcol is not None),
+            net = self._make_net(module, self._batcher(graph, table, seed, tcol is not None),
                                  times, device)
             net.fit(np.stack([index, times], 1), y_prepared)
         self.net_ = net
@@ -279,21 +290,62 @@ class _RelationalSupervised(BaseEstimator):
                 policy="CosineAnnealingLR", T_max=self.max_epochs)))
         elif self.lr_schedule is not None:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}.")
+        if self.warmup_epochs and module.fine_tune:  # linear probing first, then fine-tune
+            callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
+                          ("unfreeze_backbone", Unfreezer(_BACKBONE,
+                                                          at=self.warmup_epochs + 1))]
         if self.verbose:
             callbacks.append(("progress", ProgressBar()))
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
         if split is None:
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
+        optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
+        if self.backbone_lr is not None:
+            optimizer_kwargs["param_groups"] = [(_BACKBONE, {"lr": float(self.backbone_lr)})]
         return self._net_class(
             module, batcher=batcher, criterion=self._criterion(),
-            optimizer=torch.optim.Adam, lr=self.lr, max_epochs=self.max_epochs,
+            optimizer=torch.optim.AdamW, lr=self.lr, max_epochs=self.max_epochs,
             batch_size=self.batch_size, train_split=split, callbacks=callbacks,
             device=device, verbose=self.verbose, iterator_train__shuffle=True,
+            **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
             **self._net_kwargs(),
         )
 
     def _net_kwargs(self):
         return {}
+
+    def _batcher(self, graph, table, seed, temporal) -> NeighborBatcher:
+        sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
+                                  strategy=self.temporal_strategy, temporal=temporal)
+        return NeighborBatcher(sampler, table, seed, temporal=temporal)
+
+    def with_database(self, database):
+        """The fitted model reading another version of its database.
+
+        Same weights and column statistics; only the rows that neighbour sampling reads
+        change: pass today's database to predict with rows added since fitting, or
+        ``database_.upto(t)`` to score as if the database had been frozen at ``t`` (how
+        RelBench scores its test rows). The original estimator is left as it is.
+
+        Parameters
+        ----------
+        database : RelationalDatabase
+            Same tables and schema as ``database_``.
+
+        Returns
+        -------
+        estimator : a fitted copy of this estimator
+        """
+        check_is_fitted(self, "net_")
+        new = copy.copy(self)
+        new.database_ = as_database(database)
+        new.graph_ = build_graph(new.database_, reference=self.graph_)
+        new.net_ = copy.copy(self.net_)  # skorch's own state copy: modules, optimizer
+        old = self.net_.batcher
+        new.net_.batcher = new._batcher(new.graph_, old.seed_type, old.generators.seed,
+                                        old.temporal)
+        new.module_ = new.net_.module_
+        return new
 
     def _seeds(self, X) -> np.ndarray:
         check_is_fitted(self, "net_")
@@ -481,6 +533,9 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         batch_size=512,
         max_epochs=20,
         lr=0.005,
+        backbone_lr=None,
+        warmup_epochs=0,
+        weight_decay=0.0,
         lr_schedule=None,
         patience=5,
         valid_fraction=0.1,
@@ -507,6 +562,9 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
             batch_size=batch_size,
             max_epochs=max_epochs,
             lr=lr,
+            backbone_lr=backbone_lr,
+            warmup_epochs=warmup_epochs,
+            weight_decay=weight_decay,
             lr_schedule=lr_schedule,
             patience=patience,
             valid_fraction=valid_fraction,
