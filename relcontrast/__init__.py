@@ -1,8 +1,9 @@
 """relcontrast: task-agnostic contrastive pretraining for relational databases.
 
 Public API: :class:`RelationalDatabase`, :class:`RelationalContrastiveEncoder`,
-:class:`RelationalClassifier`, :class:`RelationalRegressor`; data in
-:mod:`relcontrast.datasets`; a synthetic test database in :mod:`relcontrast.testing`.
+:class:`RelationalClassifier`, :class:`RelationalRegressor`,
+:class:`RelationalAggregator`; data in :mod:`relcontrast.datasets`; a synthetic test
+database in :mod:`relcontrast.testing`.
 The estimators are imported on first use, so ``relcontrast.datasets`` loads without torch.
 """
 
@@ -16,12 +17,14 @@ __version__ = "0.1.0"
 
 _ESTIMATORS = ("RelationalClassifier", "RelationalContrastiveEncoder", "RelationalRegressor")
 
-__all__ = [*_ESTIMATORS, "RelationalDatabase", "__version__"]
+__all__ = [*_ESTIMATORS, "RelationalAggregator", "RelationalDatabase", "__version__"]
 
 
 def __getattr__(name):
     if name in _ESTIMATORS:
         return getattr(importlib.import_module("relcontrast.estimators"), name)
+    if name == "RelationalAggregator":
+        return importlib.import_module("relcontrast.aggregate").RelationalAggregator
     raise AttributeError(f"module 'relcontrast' has no attribute {name!r}")
 
 

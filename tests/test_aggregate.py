@@ -1,0 +1,474 @@
+"""RelationalAggregator: exact values on a hand-built database, time correctness at nanosecond
+resolution, leakage and row-order invariance on the synthetic database, and the scikit-learn
+estimator contract."""
+
+from __future__ import annotations
+
+import doctest
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline, make_union
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import relcontrast.aggregate
+from relcontrast import RelationalAggregator, RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.testing import make_synthetic_database
+
+NS = pd.Timedelta(1, "ns")
+T = pd.Timestamp("2020-03-01")  # the main cutoff; order 4 is dated exactly at it
+
+
+# -- a tiny database whose aggregates are worked out by hand ----------------------------------
+def tiny_tables():
+    users = pd.DataFrame({"user_id": ["a", "b", "c"]})
+    items = pd.DataFrame({"item_id": [10, 20], "price": [5.25, 7.5],
+                          "added": pd.to_datetime(["2019-12-01", "2020-02-15"])})
+    orders = pd.DataFrame({
+        "order_id": [1, 2, 3, 4, 5],
+        "user_id": ["a", "a", "a", "a", "b"],
+        "item_id": [10, 20, 10, 10, 20],
+        "ts": [pd.Timestamp("2020-01-01"), pd.Timestamp("2020-01-10"),
+               pd.Timestamp("2020-02-01"), T, T + NS],
+        "amount": [1.5, 2.5, np.nan, 8.0, 16.0],
+        "qty": [1, 2, 1, 1, 3],
+        "kind": ["web", "shop", "web", "web", "shop"],
+    })
+    returns = pd.DataFrame({"order_id": [1, 4, 2], "fee": [0.5, 2.25, 1.75],
+                            "ts": [pd.Timestamp("2020-01-05"), T + 2 * NS,
+                                   pd.Timestamp("2020-01-20")]})
+    tables = {"users": users, "items": items, "orders": orders, "returns": returns}
+    schema = {
+        "users": {"primary_key": "user_id"},
+        "items": {"primary_key": "item_id", "time_column": "added"},
+        "orders": {"primary_key": "order_id",
+                   "foreign_keys": {"user_id": "users", "item_id": "items"},
+                   "time_column": "ts"},
+        "returns": {"foreign_keys": {"order_id": "orders"}, "time_column": "ts"},
+    }
+    return tables, schema
+
+
+TINY_X = pd.DataFrame({
+    "user_id": ["a", "b", "c", "b", "a", "a"],
+    "cutoff": [T, T, T, T + NS, pd.Timestamp("2020-02-01"), T - NS],
+}, index=[f"r{i}" for i in range(6)])
+# 2020-01-10 + 51 days = 2020-03-01: order 2 sits exactly on r0's window start (excluded)
+TINY_WINDOWS = ("all", "51D", 2)
+
+CH, PA, GC = "orders.user_id", "orders.user_id>items(item_id)", "orders.user_id>returns.order_id"
+nan = np.nan
+EXPECTED = {
+    # a at T: orders 1-4 (order 4 exactly at the cutoff counts); amount of order 3 is null
+    "r0": {
+        f"{CH}|all|count": 4, f"{CH}|all|amount|mean": 4.0, f"{CH}|all|amount|min": 1.5,
+        f"{CH}|all|amount|max": 8.0, f"{CH}|all|amount|last": 8.0, f"{CH}|all|qty|mean": 1.25,
+        f"{CH}|all|qty|last": 1.0, f"{CH}|all|qty=1|share": 0.75, f"{CH}|all|qty=2|share": 0.25,
+        f"{CH}|all|kind=web|share": 0.75, f"{CH}|all|kind=shop|share": 0.25,
+        f"{CH}|51D|count": 2, f"{CH}|51D|amount|mean": 8.0, f"{CH}|51D|amount|min": 8.0,
+        f"{CH}|51D|kind=web|share": 1.0, f"{CH}|51D|qty|max": 1.0,
+        f"{CH}|last2|count": 2, f"{CH}|last2|amount|mean": 8.0, f"{CH}|last2|qty=2|share": 0.0,
+        f"{PA}|all|count": 4, f"{PA}|all|price|mean": 5.8125, f"{PA}|all|price|max": 7.5,
+        f"{PA}|all|price|last": 5.25, f"{PA}|51D|count": 2, f"{PA}|last2|price|mean": 5.25,
+        # returns 1 and 3; return 2 is dated 2 ns after the cutoff
+        f"{GC}|all|count": 2, f"{GC}|all|fee|mean": 1.125, f"{GC}|all|fee|last": 1.75,
+        f"{GC}|51D|count": 1, f"{GC}|51D|fee|min": 1.75, f"{GC}|last2|count": 2,
+    },
+    # b at T: its only order is 1 ns later
+    "r1": {f"{CH}|all|count": 0, f"{CH}|all|amount|mean": nan, f"{CH}|all|kind=shop|share": nan,
+           f"{CH}|last2|count": 0, f"{CH}|last2|amount|last": nan, f"{PA}|all|count": 0,
+           f"{PA}|all|price|mean": nan, f"{GC}|51D|count": 0},
+    "r2": {f"{CH}|all|count": 0, f"{CH}|51D|amount|max": nan, f"{PA}|last2|price|last": nan},
+    # b 1 ns later: now its order counts
+    "r3": {f"{CH}|all|count": 1, f"{CH}|all|amount|last": 16.0, f"{CH}|all|qty|mean": 3.0,
+           f"{CH}|all|qty=1|share": 0.0, f"{CH}|all|kind=shop|share": 1.0,
+           f"{CH}|last2|count": 1, f"{PA}|all|count": 1, f"{PA}|all|price|mean": 7.5},
+    # a at 2020-02-01: item 20 (order 2) was added on 02-15, after the cutoff
+    "r4": {f"{CH}|all|count": 3, f"{CH}|all|amount|mean": 2.0, f"{CH}|all|amount|last": nan,
+           f"{CH}|all|qty|last": 1.0, f"{CH}|51D|count": 3, f"{CH}|last2|amount|mean": 2.5,
+           f"{PA}|all|count": 2, f"{PA}|all|price|mean": 5.25, f"{PA}|all|price|last": 5.25,
+           f"{PA}|last2|count": 1, f"{PA}|last2|price|mean": 5.25, f"{GC}|all|count": 2},
+    # a 1 ns before T: order 4 is not counted, order 2 is inside the 51-day window
+    "r5": {f"{CH}|all|count": 3, f"{CH}|all|amount|last": nan, f"{CH}|51D|count": 2,
+           f"{CH}|51D|amount|mean": 2.5, f"{CH}|last2|amount|max": 2.5},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_db():
+    return RelationalDatabase(*tiny_tables())
+
+
+@pytest.fixture(scope="module")
+def tiny_Z(tiny_db):
+    agg = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_categories=2)
+    return agg.fit_transform(TINY_X)
+
+
+def test_exact_values_on_a_hand_built_database(tiny_Z):
+    for row, expected in EXPECTED.items():
+        got = tiny_Z.loc[row, list(expected)].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, list(expected.values()), rtol=0, atol=1e-12,
+                                   err_msg=row)
+
+
+def test_feature_names_follow_the_documented_scheme(tiny_db, tiny_Z):
+    per_window = {
+        CH: ["count", *(f"{c}|{a}" for c in ("amount", "qty") for a in
+                       ("mean", "min", "max", "last")),
+            "qty=1|share", "qty=2|share", "kind=web|share", "kind=shop|share"],
+        PA: ["count", "price|mean", "price|min", "price|max", "price|last"],
+        GC: ["count", "fee|mean", "fee|min", "fee|max", "fee|last"],
+    }
+    expected = [f"{path}|{w}|{s}" for path, suffixes in per_window.items()
+                for w in ("all", "51D", "last2") for s in suffixes]
+    assert list(tiny_Z.columns) == expected
+    assert list(tiny_Z.index) == list(TINY_X.index)
+    assert (tiny_Z.dtypes == np.float64).all()
+    agg = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_categories=2)
+    agg.fit(TINY_X)
+    assert agg.paths_ == (CH, PA, GC) and agg.windows_ == ("all", "51D", "last2")
+    np.testing.assert_array_equal(agg.get_feature_names_out(), expected)
+
+
+def test_max_hops_one_and_no_categories(tiny_db, tiny_Z):
+    agg = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_hops=1,
+                               max_categories=0).fit(TINY_X)
+    assert agg.paths_ == (CH,)
+    Z = agg.transform(TINY_X)
+    assert not any("share" in c for c in Z.columns) and len(Z.columns) == 3 * 9
+    pd.testing.assert_frame_equal(Z, tiny_Z[Z.columns])
+
+
+def test_categories_are_the_frequent_values_up_to_the_fit_cutoff(tiny_db):
+    agg = RelationalAggregator(database=tiny_db, windows=("all",), max_categories=3)
+    early = list(agg.fit(TINY_X.iloc[[4]]).get_feature_names_out())
+    assert agg.cutoff_time_ == pd.Timestamp("2020-02-01")
+    assert f"{CH}|all|qty=2|share" in early
+    # qty 3 appears only in order 5, dated after 2020-02-01
+    late = list(clone(agg).fit(TINY_X).get_feature_names_out())
+    assert f"{CH}|all|qty=3|share" in late and f"{CH}|all|qty=3|share" not in early
+
+
+def test_ties_in_time_do_not_depend_on_row_order():
+    tables, schema = tiny_tables()
+    orders = tables["orders"].copy()
+    orders.loc[1, "ts"] = orders.loc[2, "ts"]  # orders 2 and 3 at the same time
+    X = TINY_X.iloc[[4]]
+    got = []
+    for perm in ([0, 1, 2, 3, 4], [2, 1, 0, 4, 3], [4, 3, 2, 1, 0]):
+        db = RelationalDatabase({**tables, "orders": orders.iloc[perm]}, schema)
+        agg = RelationalAggregator(database=db, windows=(1,), max_hops=1)
+        got.append(agg.fit_transform(X))
+    for Z in got[1:]:
+        pd.testing.assert_frame_equal(Z, got[0], check_exact=True)
+    assert got[0][f"{CH}|last1|count"].iloc[0] == 1
+
+
+def test_untimed_tables_count_in_every_window_and_order_by_position():
+    users = pd.DataFrame({"uid": [1, 2]})
+    events = pd.DataFrame({"uid": [1, 1, 1, 2], "v": [3.0, 1.0, 2.0, 5.0]})
+    db = RelationalDatabase({"users": users, "events": events},
+                            {"users": {"primary_key": "uid"},
+                             "events": {"foreign_keys": {"uid": "users"}}})
+    X = pd.DataFrame({"uid": [1, 2]})
+    Z = RelationalAggregator(database=db, windows=("all", "1D", 2)).fit_transform(X)
+    assert Z["events.uid|all|count"].tolist() == [3, 1]
+    assert Z["events.uid|1D|count"].tolist() == [3, 1]
+    assert Z["events.uid|last2|v|mean"].tolist() == [1.5, 5.0]  # the last two by position
+    assert Z["events.uid|all|v|last"].tolist() == [2.0, 5.0]
+
+
+def test_quoted_names_with_spaces_unicode_and_quotes(tiny_Z):
+    tables, schema = tiny_tables()
+    rename = {"user_id": "user id", "amount": 'Betrag "€"', "kind": "select"}
+    orders = tables["orders"].rename(columns=rename)
+    weird_tables = {"Kunden ü": tables["users"].rename(columns=rename), "items": tables["items"],
+                    "Bestell-Posten": orders, "returns": tables["returns"]}
+    weird_schema = {
+        "Kunden ü": {"primary_key": "user id"}, "items": schema["items"],
+        "Bestell-Posten": {"primary_key": "order_id",
+                           "foreign_keys": {"user id": "Kunden ü", "item_id": "items"},
+                           "time_column": "ts"},
+        "returns": {"foreign_keys": {"order_id": "Bestell-Posten"}, "time_column": "ts"},
+    }
+    db = RelationalDatabase(weird_tables, weird_schema)
+    X = TINY_X.rename(columns=rename)
+    Z = RelationalAggregator(database=db, windows=TINY_WINDOWS, max_categories=2).fit_transform(X)
+    assert 'Bestell-Posten.user id|all|Betrag "€"|mean' in Z.columns
+    assert "Bestell-Posten.user id|all|select=web|share" in Z.columns
+    np.testing.assert_array_equal(Z.to_numpy(), tiny_Z.to_numpy())
+
+
+def test_timezone_aware_cutoffs_are_compared_in_utc(tiny_db, tiny_Z):
+    X = TINY_X.copy()
+    X["cutoff"] = X["cutoff"].dt.tz_localize("UTC").dt.tz_convert("Europe/Prague")
+    agg = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_categories=2)
+    pd.testing.assert_frame_equal(agg.fit_transform(X), tiny_Z, check_exact=True)
+
+
+# -- the synthetic database: a brute-force reference, leakage, row order -----------------------
+def users_at(tables, t):
+    users = tables["users"]
+    return pd.DataFrame({"user_id": users["user_id"], "t": t})
+
+
+def test_child_aggregates_match_a_brute_force_loop(data, db):
+    tables = data[0]
+    X = tables["orders"][["user_id", "ts"]].rename(columns={"ts": "t"}).iloc[::7]
+    agg = RelationalAggregator(database=db, windows=("all", "90D", 3), max_hops=1).fit(X)
+    Z = agg.transform(X)
+    orders, reviews = tables["orders"], tables["reviews"]
+    for name, rows, col in (("orders.user_id", orders, "quantity"),
+                            ("reviews.user_id", reviews, "rating")):
+        for i, (user, t) in enumerate(zip(X["user_id"], X["t"], strict=True)):
+            mine = rows[(rows["user_id"] == user) & (rows["ts"] <= t)]
+            recent = mine[mine["ts"] > t - pd.Timedelta("90D")]
+            for w, sub in (("all", mine), ("90D", recent)):
+                got = Z[[f"{name}|{w}|count", f"{name}|{w}|{col}|mean",
+                         f"{name}|{w}|{col}|min", f"{name}|{w}|{col}|max"]].iloc[i]
+                want = [len(sub), sub[col].mean(), sub[col].min(), sub[col].max()]
+                np.testing.assert_allclose(got.to_numpy(float), want, rtol=1e-12)
+            assert Z[f"{name}|last3|count"].iloc[i] == min(3, len(mine))
+            if len(mine) and mine["ts"].is_unique:
+                last = mine.loc[mine["ts"].idxmax(), col]
+                np.testing.assert_equal(Z[f"{name}|all|{col}|last"].iloc[i], last)
+    shares = [c for c in Z.columns if c.startswith("orders.user_id|all|status=")]
+    assert len(shares) == 3
+    np.testing.assert_allclose(Z[shares].sum(axis=1)[Z["orders.user_id|all|count"] > 0], 1.0)
+
+
+def shift_after(tables, t):
+    """Every row dated after t changed, and new rows after t; nothing at or before t."""
+    new = {name: df.copy() for name, df in tables.items()}
+    orders, reviews, users, items = new["orders"], new["reviews"], new["users"], new["items"]
+    late = orders["ts"] > t
+    orders.loc[late, "quantity"] = 99
+    orders.loc[late, "status"] = "lost"
+    orders.loc[late, "item_id"] = items["item_id"].iloc[0]
+    reviews.loc[reviews["ts"] > t, "rating"] = -5.0
+    users.loc[users["signup"] > t, ["age", "country"]] = [1.0, "xx"]
+    items.loc[items["added"] > t, "price"] = 1e6  # items that earlier orders reference
+    extra = orders.iloc[:40].copy()
+    extra["order_id"] += 10**6
+    extra["ts"] = t + NS
+    extra["status"] = "lost"  # would be a frequent category if fit looked past t
+    new["orders"] = pd.concat([orders, extra], ignore_index=True)
+    new_users = users.iloc[:5].copy()
+    new_users["user_id"] = [f"new{k}" for k in range(5)]
+    new_users["signup"] = t + NS
+    new_users["referrer"] = users["user_id"].iloc[:5].to_numpy()
+    new["users"] = pd.concat([users, new_users], ignore_index=True)
+    return new
+
+
+def test_rows_after_the_cutoff_change_nothing(data):
+    tables, schema = data
+    t = pd.Timestamp("2020-06-01 00:00:00.000000001")
+    orders, items = tables["orders"], tables["items"].set_index("item_id")
+    # orders before t that reference an item added after t: the parent rows must be skipped
+    assert (items.loc[orders["item_id"], "added"].to_numpy() > t)[orders["ts"] <= t].any()
+    X = users_at(tables, t)
+    before = RelationalAggregator(database=RelationalDatabase(tables, schema)).fit(X)
+    after_db = RelationalDatabase(shift_after(tables, t), schema)
+    after = RelationalAggregator(database=after_db).fit(X)
+    np.testing.assert_array_equal(after.get_feature_names_out(),
+                                  before.get_feature_names_out())
+    pd.testing.assert_frame_equal(after.transform(X), before.transform(X), check_exact=True)
+
+    # the same change one nanosecond earlier does reach the features (the test can fail)
+    changed = RelationalDatabase(shift_after(tables, t - 2 * NS), schema)
+    Z = RelationalAggregator(database=changed).fit(X).transform(X)
+    assert not Z.equals(before.transform(X))
+
+
+def test_permuting_x_permutes_the_output(db, data):
+    X = data[0]["orders"][["user_id", "ts"]]
+    agg = RelationalAggregator(database=db).fit(X)
+    Z = agg.transform(X)
+    perm = np.random.default_rng(0).permutation(len(X))
+    pd.testing.assert_frame_equal(agg.transform(X.iloc[perm]), Z.iloc[perm], check_exact=True)
+
+
+def test_permuting_table_rows_leaves_the_output_unchanged(db, data):
+    tables, schema = data
+    X = tables["orders"][["user_id", "ts"]]
+    Z = RelationalAggregator(database=db).fit_transform(X)
+    rng = np.random.default_rng(1)
+    shuffled = {name: df.iloc[rng.permutation(len(df))] for name, df in tables.items()}
+    Z2 = RelationalAggregator(database=RelationalDatabase(shuffled, schema)).fit_transform(X)
+    assert list(Z2.columns) == list(Z.columns)
+    # sums may add up in another order: equal up to rounding, counts exactly
+    np.testing.assert_allclose(Z2.to_numpy(), Z.to_numpy(), rtol=1e-12, atol=0)
+    counts = [c for c in Z.columns if c.endswith("|count")]
+    pd.testing.assert_frame_equal(Z2[counts], Z[counts], check_exact=True)
+
+
+def test_callers_frames_are_unchanged(data, tiny_db):
+    tables, schema = data
+    pristine = make_synthetic_database()[0]
+    X = users_at(tables, pd.Timestamp("2020-09-01"))
+    X["t"] = X["t"].dt.tz_localize("UTC")
+    X_before = X.copy()
+    db = RelationalDatabase(tables, schema)
+    RelationalAggregator(database=db).fit(X).transform(X)
+    pd.testing.assert_frame_equal(X, X_before)
+    for name, df in tables.items():
+        pd.testing.assert_frame_equal(df, pristine[name])
+        pd.testing.assert_frame_equal(db.frame(name), pristine[name])
+
+
+# -- errors -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("windows, match", [
+    (("all", "-5D"), r"windows\[1\]='-5D' is not a positive duration"),
+    ((0,), r"windows\[0\]=0: a row-count window needs k >= 1"),
+    (("365",), r"windows\[0\]='365' has no unit"),
+    (("soon",), r"windows\[0\]='soon' is not a window: use 'all'"),
+    ((2.5,), r"windows\[0\]=2.5 is not a window"),
+    ((True,), r"windows\[0\]=True is not a window"),
+    (("all", 3, "all"), r"windows\[2\]='all' repeats windows\[0\]"),
+    (("30D", "720h"), r"windows\[1\]='720h' repeats windows\[0\]='30D'"),
+    ((), "windows is empty"),
+])
+def test_bad_windows_raise(tiny_db, windows, match):
+    with pytest.raises(ValueError, match=match):
+        RelationalAggregator(database=tiny_db, windows=windows).fit(TINY_X)
+
+
+def test_errors_name_the_problem_and_the_fix(tiny_db, db, data):
+    with pytest.raises(ValueError, match=r"needs the database.*database=RelationalDatabase"):
+        RelationalAggregator().fit(TINY_X)
+    with pytest.raises(TypeError, match="database is a dict; wrap the tables"):
+        RelationalAggregator(database=tiny_tables()[0]).fit(TINY_X)
+    orders = data[0]["orders"][["order_id", "ts"]]
+    with pytest.raises(ValueError, match="No table has a foreign key into target table "
+                                         "'orders', so there is nothing to aggregate"):
+        RelationalAggregator(database=db).fit(orders)
+    with pytest.raises(ValueError, match="X has none of the primary-key columns"):
+        RelationalAggregator(database=tiny_db).fit(TINY_X[["cutoff"]])
+    with pytest.raises(ValueError, match="no datetime column to use as the cutoff time"):
+        RelationalAggregator(database=tiny_db).fit(TINY_X[["user_id"]])
+    with pytest.raises(ValueError, match="time_column='when' is not a column of X"):
+        RelationalAggregator(database=tiny_db, time_column="when").fit(TINY_X)
+    with pytest.raises(ValueError, match=r"not found in table 'users'.*\['zz'\]"):
+        RelationalAggregator(database=tiny_db).fit(pd.DataFrame({"user_id": ["zz"],
+                                                                 "cutoff": [T]}))
+    with pytest.raises(TypeError, match="X must be a pandas DataFrame"):
+        RelationalAggregator(database=tiny_db).fit(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="X has no rows"):
+        RelationalAggregator(database=tiny_db).fit(TINY_X.iloc[:0])
+    with pytest.raises(ValueError, match="The 'max_hops' parameter of RelationalAggregator"):
+        RelationalAggregator(database=tiny_db, max_hops=3).fit(TINY_X)
+    agg = RelationalAggregator(database=tiny_db).fit(TINY_X)
+    with pytest.raises(ValueError, match="X has no column 'cutoff', the cutoff time column"):
+        agg.transform(TINY_X.rename(columns={"cutoff": "date"}))
+    with pytest.raises(ValueError, match=r"X\['cutoff'\] has null cutoff times"):
+        agg.transform(TINY_X.assign(cutoff=pd.NaT))
+
+
+# -- the scikit-learn contract --------------------------------------------------------------
+CHECKS_DB = RelationalDatabase(*make_synthetic_database())
+RANDOM_ARRAYS = (
+    "X must be a DataFrame of entity keys + cutoff times from the database; random numeric "
+    "arrays are not valid rows, so fit raises TypeError where the check needs a fitted "
+    "estimator"
+)
+VALUE_ERROR_ON_ARRAYS = (
+    "the check expects a ValueError about the values of a numeric array (1-D, empty, "
+    "NaN/inf, complex); X must be a DataFrame of entity keys + cutoff times, so any numeric "
+    "array is rejected as a whole with TypeError before its values are read"
+)
+FIT_ON_ARRAYS = (
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self",
+    "check_estimators_overwrite_params", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample",
+    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+    "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_n_features_in",
+    "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+    "check_transformer_data_not_an_array", "check_transformer_general",
+    "check_transformer_preserve_dtypes",
+)
+VALUE_ERROR = ("check_complex_data", "check_estimators_empty_data_messages",
+               "check_estimators_nan_inf", "check_fit1d")
+EXPECTED_FAILED_CHECKS = {**dict.fromkeys(FIT_ON_ARRAYS, RANDOM_ARRAYS),
+                          **dict.fromkeys(VALUE_ERROR, VALUE_ERROR_ON_ARRAYS)}
+
+
+@parametrize_with_checks([RelationalAggregator(database=CHECKS_DB)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+                         xfail_strict=True)
+def test_sklearn_common_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def task(data):
+    orders = data[0]["orders"]
+    return orders[["user_id", "ts"]], (orders["status"] == "returned").astype(int)
+
+
+def test_clone_shares_the_database_and_tags(db):
+    agg = RelationalAggregator(database=db, windows=("all", 5), max_hops=1)
+    copy = clone(agg)
+    assert copy.database is db and copy.get_params() == agg.get_params()
+    tags = agg.__sklearn_tags__()
+    assert tags.requires_fit and not tags.non_deterministic
+    assert tags.input_tags.string and not tags.target_tags.required
+
+
+def test_pipeline_with_gradient_boosting(db, task):
+    X, y = task
+    pipe = make_pipeline(RelationalAggregator(database=db),
+                         HistGradientBoostingClassifier(max_iter=10, random_state=0))
+    pred = pipe.fit(X, y).predict_proba(X)
+    assert pred.shape == (len(X), 2)
+    assert list(pipe[1].feature_names_in_) == list(pipe[0].get_feature_names_out())
+
+
+def test_union_with_the_contrastive_encoder(db, task):
+    X, y = task
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=8, max_steps=2,
+                                       steps_per_epoch=1, batch_size=16, num_samples=4,
+                                       random_state=0)
+    agg = RelationalAggregator(database=db)
+    union = make_union(agg, enc).set_output(transform="pandas")
+    pipe = make_pipeline(union, HistGradientBoostingClassifier(max_iter=10, random_state=0))
+    pipe.fit(X, y)
+    assert pipe.predict(X).shape == (len(X),)
+    Z = pipe[0].transform(X)
+    n_agg = len(pipe[0].transformer_list[0][1].get_feature_names_out())
+    assert Z.shape == (len(X), n_agg + 8)
+    assert Z.columns[0] == "relationalaggregator__users.referrer|all|count"
+
+
+def test_set_output_and_joblib_round_trip(db, task, tmp_path):
+    X, _ = task
+    agg = RelationalAggregator(database=db).fit(X)
+    Z = agg.transform(X)
+    Zp = clone(agg).set_output(transform="pandas").fit(X).transform(X)
+    pd.testing.assert_frame_equal(Zp, Z, check_exact=True)
+    joblib.dump(agg, tmp_path / "agg.joblib")
+    loaded = joblib.load(tmp_path / "agg.joblib")
+    pd.testing.assert_frame_equal(loaded.transform(X), Z, check_exact=True)
+    np.testing.assert_array_equal(loaded.get_feature_names_out(), agg.get_feature_names_out())
+
+
+def test_not_fitted_error(tiny_db):
+    agg = RelationalAggregator(database=tiny_db)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        agg.transform(TINY_X)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        agg.get_feature_names_out()
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(relcontrast.aggregate, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
