@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from relcontrast import RelationalDatabase
 from relcontrast.datasets import (
     SPLITS,
     TASK_NAMES,
@@ -353,3 +354,18 @@ def test_relbench_metrics_score_our_predictions(exported, tasks):
     nmae = task.evaluate(pred, table)["nmae"]
     mae = np.abs(val.y.to_numpy() - pred).mean()
     assert nmae == pytest.approx(mae / train.y.std(ddof=1))
+
+
+def test_relbench_compatible_false_drops_the_after_the_fact_columns():
+    from relcontrast.datasets import LEAKY_COLUMNS
+
+    kept, _ = load_f1()
+    dropped, schema = load_f1(relbench_compatible=False)
+    assert LEAKY_COLUMNS == {"drivers": ("code",)}
+    assert "code" in kept["drivers"] and "code" not in dropped["drivers"]
+    assert list(dropped["drivers"].columns) == [c for c in kept["drivers"].columns
+                                                if c != "code"]
+    for name in kept:  # nothing else changes
+        if name != "drivers":
+            pd.testing.assert_frame_equal(dropped[name], kept[name])
+    RelationalDatabase(dropped, schema)

@@ -7,6 +7,7 @@ The Ergast Formula 1 database as RelBench's rel-f1 (:func:`load_f1`), its driver
 from __future__ import annotations
 
 from relcontrast.datasets.f1 import (
+    LEAKY_COLUMNS,
     SPLITS,
     TASK_NAMES,
     TEST_TIMESTAMP,
@@ -18,6 +19,7 @@ from relcontrast.datasets.f1 import (
 )
 
 __all__ = [
+    "LEAKY_COLUMNS",
     "SPLITS",
     "TASK_NAMES",
     "TEST_TIMESTAMP",

@@ -21,6 +21,7 @@ import pandas as pd
 
 __all__ = [
     "F1Task",
+    "LEAKY_COLUMNS",
     "SPLITS",
     "TASK_NAMES",
     "TEST_TIMESTAMP",
@@ -76,6 +77,10 @@ _DROP = {
 
 _RESULTS_NUMERIC = ["rank", "number", "grid", "position", "points", "laps", "milliseconds",
                     "fastestLap"]
+
+# Columns of untimed tables filled in after the fact; load_f1(relbench_compatible=False) drops
+# them.
+LEAKY_COLUMNS = {"drivers": ("code",)}
 
 # (primary key, {foreign key: referenced table}, time column), as RelBench declares them.
 _SCHEMA = {
@@ -277,7 +282,8 @@ def _schema() -> dict[str, dict]:
     }
 
 
-def load_f1() -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+def load_f1(*, relbench_compatible: bool = True
+            ) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     r"""Load the bundled Formula 1 database (RelBench's rel-f1, 1950–2024).
 
     The nine tables are built from the Ergast CSVs as RelBench v1's ``F1Dataset.make_db``
@@ -295,6 +301,16 @@ def load_f1() -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     other kept column contains ``\N``, and no task label depends on it.
 
     Every call reads the data afresh, so callers may modify what they get.
+
+    Parameters
+    ----------
+    relbench_compatible : bool, default=True
+        Keep every column RelBench keeps. ``False`` also drops the columns that were
+        written after the fact (:data:`LEAKY_COLUMNS`): ``drivers.code``, the three-letter
+        code, is filled for every driver active from 2005 on and for 0.3% of earlier
+        drivers, so on training rows its mere presence tells recent drivers from old ones, a
+        shortcut that is worthless on the validation and test rows (every driver there has a
+        code). ``benchmarks/reproduce_f1.py`` measures both.
 
     Returns
     -------
@@ -315,7 +331,11 @@ def load_f1() -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     >>> schema["qualifying"]["time_column"]
     'date'
     """
-    return _build_tables(), _schema()
+    tables = _build_tables()
+    if not relbench_compatible:
+        for table, columns in LEAKY_COLUMNS.items():
+            tables[table] = tables[table].drop(columns=list(columns))
+    return tables, _schema()
 
 
 # --------------------------------------------------------------------------- #
