@@ -168,6 +168,18 @@ def test_bad_temporal_strategy_raises(db, Xy):
         RelationalClassifier(database=db, temporal_strategy="recent", **SUP).fit(*Xy)
 
 
+@pytest.mark.parametrize("params, error, match", [
+    ({"backbone_lr": "fast"}, TypeError, "backbone_lr must be an instance of"),
+    ({"backbone_lr": 0.0}, ValueError, r"backbone_lr == 0.0, must be > 0"),
+    ({"warmup_epochs": -1}, ValueError, r"warmup_epochs == -1, must be >= 0"),
+    ({"warmup_epochs": 1.5}, TypeError, "warmup_epochs must be an instance of"),
+    ({"weight_decay": -0.1}, ValueError, r"weight_decay == -0.1, must be >= 0"),
+])
+def test_bad_fine_tuning_parameters_raise(db, Xy, params, error, match):
+    with pytest.raises(error, match=match):
+        RelationalClassifier(database=db, **params, **SUP).fit(*Xy)
+
+
 def test_regressor_rejects_nan_and_non_numeric_targets(db, Xy):
     X, y = Xy
     with pytest.raises(ValueError, match="y must be numeric for regression"):
@@ -233,3 +245,20 @@ def test_with_database_reads_another_version_of_the_database(data, Xy):
         users, np.arange(len(users), dtype=float))
     assert not np.array_equal(reg.with_database(full.upto(t)).predict(users),
                               reg.predict(users))
+
+
+def test_auto_backbone_lr_slows_only_a_pretrained_backbone(db, Xy, encoder):
+    X, y = Xy
+
+    def lrs(clf):
+        backbone = {id(p) for p in clf.module_.backbone.parameters()}
+        return {("backbone" if id(g["params"][0]) in backbone else "head"): g["lr"]
+                for g in clf.net_.optimizer_.param_groups}
+
+    tuned = RelationalClassifier(encoder=encoder, lr=0.01, **SUP).fit(X, y)
+    assert lrs(tuned) == pytest.approx({"backbone": 0.001, "head": 0.01})
+    scratch = RelationalClassifier(database=db, lr=0.01, **SUP).fit(X, y)
+    assert len(scratch.net_.optimizer_.param_groups) == 1
+    assert scratch.net_.optimizer_.param_groups[0]["lr"] == 0.01
+    same = RelationalClassifier(encoder=encoder, lr=0.01, backbone_lr=None, **SUP).fit(X, y)
+    assert len(same.net_.optimizer_.param_groups) == 1
