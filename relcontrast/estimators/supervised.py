@@ -300,7 +300,8 @@ class _RelationalSupervised(BaseEstimator):
                 policy="CosineAnnealingLR", T_max=self.max_epochs)))
         elif self.lr_schedule is not None:
             raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}.")
-        if self.warmup_epochs and module.fine_tune:  # linear probing first, then fine-tune
+        tuning_pretrained = module.fine_tune and self.encoder_ is not None
+        if self.warmup_epochs and tuning_pretrained:  # linear probing, then fine-tuning
             callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
                           ("unfreeze_backbone", Unfreezer(_BACKBONE,
                                                           at=self.warmup_epochs + 1))]
@@ -312,8 +313,7 @@ class _RelationalSupervised(BaseEstimator):
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
         backbone_lr = self.backbone_lr
         if isinstance(backbone_lr, str) and backbone_lr == "auto":
-            backbone_lr = (None if self.encoder_ is None or not module.fine_tune
-                           else self.lr * PRETRAINED_LR_SCALE)
+            backbone_lr = self.lr * PRETRAINED_LR_SCALE if tuning_pretrained else None
         if backbone_lr is not None:
             optimizer_kwargs["param_groups"] = [(_BACKBONE, {"lr": float(backbone_lr)})]
         return self._net_class(
@@ -419,8 +419,9 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         0.802 and driver-position MAE from 2.97 to 2.81; see
         ``benchmarks/results/fine_tuning.json``.)
     warmup_epochs : int, default=0
-        Epochs that train the head alone on the frozen backbone before fine-tuning it
-        (linear probing, then fine-tuning; skorch's ``Freezer`` / ``Unfreezer``).
+        With a pretrained encoder: epochs that train the head alone on the frozen backbone
+        before fine-tuning it (linear probing, then fine-tuning; skorch's ``Freezer`` /
+        ``Unfreezer``). Ignored from scratch.
     weight_decay : float, default=0.0
         Decoupled weight decay (``torch.optim.AdamW``; 0 is plain Adam).
     lr_schedule : {None, "cosine"}, default=None
