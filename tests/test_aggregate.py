@@ -14,7 +14,6 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline, make_union
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import relcontrast.aggregate
 from relcontrast import RelationalAggregator, RelationalContrastiveEncoder, RelationalDatabase
@@ -371,44 +370,7 @@ def test_errors_name_the_problem_and_the_fix(tiny_db, db, data):
         agg.transform(TINY_X.assign(cutoff=pd.NaT))
 
 
-# -- the scikit-learn contract --------------------------------------------------------------
-CHECKS_DB = RelationalDatabase(*make_synthetic_database())
-RANDOM_ARRAYS = (
-    "X must be a DataFrame of entity keys + cutoff times from the database; random numeric "
-    "arrays are not valid rows, so fit raises TypeError where the check needs a fitted "
-    "estimator"
-)
-VALUE_ERROR_ON_ARRAYS = (
-    "the check expects a ValueError about the values of a numeric array (1-D, empty, "
-    "NaN/inf, complex); X must be a DataFrame of entity keys + cutoff times, so any numeric "
-    "array is rejected as a whole with TypeError before its values are read"
-)
-FIT_ON_ARRAYS = (
-    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
-    "check_estimators_dtypes", "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params", "check_estimators_pickle",
-    "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample",
-    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
-    "check_fit_score_takes_y", "check_methods_sample_order_invariance",
-    "check_methods_subset_invariance", "check_n_features_in",
-    "check_n_features_in_after_fitting", "check_pipeline_consistency",
-    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
-    "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes",
-)
-VALUE_ERROR = ("check_complex_data", "check_estimators_empty_data_messages",
-               "check_estimators_nan_inf", "check_fit1d")
-EXPECTED_FAILED_CHECKS = {**dict.fromkeys(FIT_ON_ARRAYS, RANDOM_ARRAYS),
-                          **dict.fromkeys(VALUE_ERROR, VALUE_ERROR_ON_ARRAYS)}
-
-
-@parametrize_with_checks([RelationalAggregator(database=CHECKS_DB)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-                         xfail_strict=True)
-def test_sklearn_common_checks(estimator, check):
-    check(estimator)
-
-
+# -- the scikit-learn contract (common checks: tests/test_sklearn_contract.py) ------------
 @pytest.fixture(scope="module")
 def task(data):
     orders = data[0]["orders"]

@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from relcontrast import (
+    RelationalAggregator,
     RelationalClassifier,
     RelationalContrastiveEncoder,
     RelationalDatabase,
@@ -119,6 +120,7 @@ def expected_failed_checks(estimator) -> dict[str, str]:
 
 @parametrize_with_checks(
     [RelationalContrastiveEncoder(database=CHECKS_DB, **ENC),
+     RelationalAggregator(database=CHECKS_DB),
      RelationalClassifier(database=CHECKS_DB, **SUP),
      RelationalRegressor(database=CHECKS_DB, **SUP)],
     expected_failed_checks=expected_failed_checks,
