@@ -94,7 +94,8 @@ def _databases(relbench_compatible: bool):
     return full, full.upto(TEST_TIMESTAMP)
 
 
-def pretrain(seed: int, tabular: str, path: str, relbench_compatible: bool) -> dict:
+def pretrain(seed: int, tabular: str, path: str, relbench_compatible: bool,
+             options: dict) -> dict:
     """Pretrain one encoder up to the validation timestamp; save it to ``path``."""
     import joblib
 
@@ -104,7 +105,7 @@ def pretrain(seed: int, tabular: str, path: str, relbench_compatible: bool) -> d
     full, _ = _databases(relbench_compatible)
     t0 = time.perf_counter()
     enc = RelationalContrastiveEncoder(cutoff_time=VAL_TIMESTAMP, tabular_model=tabular,
-                                       random_state=seed).fit(full)
+                                       random_state=seed, **options).fit(full)
     seconds = time.perf_counter() - t0
     joblib.dump(enc, path)
     keys = [k for k in enc.history_[-1] if k.startswith(("train_", "valid_"))
@@ -349,9 +350,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--drop-leaky-columns", action="store_true",
                         help="load_f1(relbench_compatible=False): without drivers.code")
+    parser.add_argument("--encoder-options", default="{}",
+                        help='JSON of encoder parameters, e.g. \'{"sampler": "neighbor"}\'')
     parser.add_argument("--output", default="reproduce_f1")
     args = parser.parse_args()
     rc = not args.drop_leaky_columns
+    options = json.loads(args.encoder_options)
     import torch
 
     RESULTS.mkdir(exist_ok=True)
@@ -365,7 +369,8 @@ def main() -> None:
         for tab in args.tabular:
             for seed in args.seeds:
                 path = str(Path(tmp) / f"encoder_{tab}_{seed}.joblib")
-                pending[pool.submit(pretrain, seed, tab, path, rc)] = ("pretrain", tab, seed, path)
+                pending[pool.submit(pretrain, seed, tab, path, rc, options)] = (
+                    "pretrain", tab, seed, path)
         for tab in args.tabular:
             for task in args.tasks:
                 for seed in args.seeds:
@@ -396,6 +401,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     summary = summarise(runs)
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
+            "encoder_options": options,
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "wall_seconds": round(wall, 1)}
     pretraining = [r for r in runs if r["job"] == "pretrain"]
     payload = {"benchmark": "rel-f1 reproduction: every arm over seeds, val and test under "
