@@ -26,6 +26,11 @@ Seeds 0, 1, 2 by default (``random_state`` of pretraining, of the supervised mod
 gradient boosting); every arm reports mean and standard deviation over them, never the best.
 Jobs run in ``--jobs`` processes with one torch thread each.
 
+Variants: ``--drop-leaky-columns`` (``load_f1(relbench_compatible=False)``), ``--tabular
+resnet`` (scratch and fine-tuned arms with the ResNet tabular model), ``--encoder-options``
+(JSON of encoder parameters, e.g. ``'{"sampler": "neighbor", "seed_times": "events"}'``),
+each with its own ``--output`` name; ``docs/results.md`` reports every variant.
+
 Run: ``.venv/bin/python benchmarks/reproduce_f1.py``; writes
 ``benchmarks/results/reproduce_f1.json`` (every run and a summary), ``reproduce_f1.md``
 (tables and the targets check), ``reproduce_f1.png`` (arms per task with error bars) and
