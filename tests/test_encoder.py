@@ -270,3 +270,13 @@ def test_event_seed_times_pretrain(db, data):
     enc = RelationalContrastiveEncoder(**{**SMALL, "seed_times": "events"}).fit(db)
     assert np.isfinite(enc.history_[:, "train_loss"]).all()
     assert enc.transform(rows(data[0], 5)).shape == (5, 16)
+
+
+@pytest.mark.parametrize("max_steps, steps_per_epoch, expected", [
+    (7, 5, [5, 2]), (1, 50, [1]), (10, 5, [5, 5])])
+def test_max_steps_is_an_upper_bound(db, max_steps, steps_per_epoch, expected):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "max_steps": max_steps,
+                                          "steps_per_epoch": steps_per_epoch,
+                                          "patience": None}).fit(db)
+    steps = [sum("train_loss" in b for b in row["batches"]) for row in enc.history_]
+    assert steps == expected

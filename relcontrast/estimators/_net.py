@@ -10,6 +10,8 @@ their generator so they are deterministic.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
@@ -137,13 +139,14 @@ class _SubgraphMixin:
 class PretrainingNet(_SubgraphMixin, NeuralNet):
     """Contrastive pretraining: the module returns ``(total loss, {level: value})``; the
     criterion is unused. Training batches draw seeds type-balanced (every table equally
-    likely), ``steps_per_epoch`` batches an epoch."""
+    likely), ``steps_per_epoch`` batches an epoch, ``max_steps`` batches in all."""
 
     def __init__(self, module, *, batcher, seed_types: np.ndarray, steps_per_epoch: int,
-                 **kwargs):
+                 max_steps: int | None = None, **kwargs):
         self.batcher = batcher
         self.seed_types = seed_types
         self.steps_per_epoch = steps_per_epoch
+        self.max_steps = max_steps
         super().__init__(module, **kwargs)
 
     def get_iterator(self, dataset, training=False):
@@ -156,6 +159,12 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
         sampler = WeightedRandomSampler(weights, self.steps_per_epoch * self.batch_size,
                                         replacement=True)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if training and self.max_steps is not None:  # the last epoch stops at max_steps
+            done = (len(self.history) - 1) * self.steps_per_epoch  # epochs before this one
+            iterator = itertools.islice(iterator, max(self.max_steps - done, 0))
+        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         total, parts = y_pred

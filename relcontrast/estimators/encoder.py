@@ -434,7 +434,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
                 postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])))
         return PretrainingNet(
             module, batcher=batcher, seed_types=seed_types,
-            steps_per_epoch=self.steps_per_epoch,
+            steps_per_epoch=self.steps_per_epoch, max_steps=self.max_steps,
             criterion=nn.Identity, optimizer=torch.optim.Adam, lr=self.lr,
             max_epochs=math.ceil(self.max_steps / self.steps_per_epoch),
             batch_size=self.batch_size,
