@@ -86,7 +86,7 @@ def pretrain(name: str, seed: int, path: str) -> None:
 def run(task_name: str, seed: int, config: str, encoder: str, path: str | None) -> dict:
     import joblib
     import torch
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from _protocol import gradient_boosting
     from sklearn.metrics import mean_absolute_error, roc_auc_score
 
     from relcontrast import RelationalClassifier, RelationalRegressor
@@ -98,8 +98,7 @@ def run(task_name: str, seed: int, config: str, encoder: str, path: str | None) 
     t0 = time.perf_counter()
     if config == "emb+gbm":
         enc = joblib.load(path)
-        model = (HistGradientBoostingClassifier(random_state=seed) if classify else
-                 HistGradientBoostingRegressor(loss="absolute_error", random_state=seed))
+        model = gradient_boosting(classify, seed)
         model.fit(enc.transform(train.X), train.y)
         val_x = enc.transform(val.X)
     else:

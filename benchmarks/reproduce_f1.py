@@ -158,8 +158,8 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
                       relbench_compatible: bool):
     """Frozen embeddings, aggregator features and both, each into gradient boosting."""
     import joblib
+    from _protocol import gradient_boosting as make_gbm
     from sklearn.base import clone
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     from relcontrast import RelationalAggregator
 
@@ -187,8 +187,7 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
     out = []
     for arm, x in features.items():
         t0 = time.perf_counter()
-        gbm = (HistGradientBoostingClassifier(random_state=seed) if classify else
-               HistGradientBoostingRegressor(loss="absolute_error", random_state=seed))
+        gbm = make_gbm(classify, seed)
         gbm.fit(x["train"], train.y)
         scores = {}
         for split, target in (("val", data["val"]), ("test_deployment", data["test"]),

@@ -50,6 +50,10 @@ _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedMod
 PRETRAINED_LR_SCALE = 0.02
 
 
+def _is_auto(value) -> bool:
+    return isinstance(value, str) and value == "auto"
+
+
 class SupervisedModule(nn.Module):
     """Backbone -> the seed rows' embeddings -> MLP head.
 
@@ -256,8 +260,7 @@ class _RelationalSupervised(BaseEstimator):
             raise ValueError(f"temporal_strategy must be "
                              f"{' or '.join(map(repr, TEMPORAL_STRATEGIES))}, got "
                              f"{self.temporal_strategy!r}.")
-        if not (self.backbone_lr is None or (isinstance(self.backbone_lr, str) and
-                                             self.backbone_lr == "auto")):
+        if not (self.backbone_lr is None or _is_auto(self.backbone_lr)):
             check_scalar(self.backbone_lr, "backbone_lr", numbers.Real, min_val=0,
                          include_boundaries="neither")
         check_scalar(self.warmup_epochs, "warmup_epochs", numbers.Integral, min_val=0)
@@ -312,7 +315,7 @@ class _RelationalSupervised(BaseEstimator):
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
         backbone_lr = self.backbone_lr
-        if isinstance(backbone_lr, str) and backbone_lr == "auto":
+        if _is_auto(backbone_lr):
             backbone_lr = self.lr * PRETRAINED_LR_SCALE if tuning_pretrained else None
         if backbone_lr is not None:
             optimizer_kwargs["param_groups"] = [(_BACKBONE, {"lr": float(backbone_lr)})]
