@@ -228,7 +228,9 @@ def _fmt(cell) -> str:
 def markdown(summary: list[dict], meta: dict) -> str:
     lines = [f"rel-f1, {meta['seeds']} seeds per arm (mean ± sd), AUROC × 100 for "
              f"driver-dnf / driver-top3, MAE for driver-position. Pretraining up to "
-             f"2005-01-01. Total wall time {meta['wall_seconds'] / 60:.1f} min with "
+             f"2005-01-01 (sampler={meta['encoder']['sampler']!r}, "
+             f"seed_times={meta['encoder']['seed_times']!r}). Total wall time "
+             f"{meta['wall_seconds'] / 60:.1f} min with "
              f"{meta['jobs']} one-thread workers on {meta['cpu_count']} cores.", ""]
     for score, title in (("val", "Val (same under both protocols)"),
                          ("test_relbench", "Test, RelBench protocol (database frozen at "
@@ -345,6 +347,15 @@ def plot(summary: list[dict], pretraining: list[dict], stem: Path) -> None:
     plt.close(fig)
 
 
+def _encoder_params(options: dict) -> dict:
+    """The pretraining encoder's effective parameters (defaults and ``options``)."""
+    from relcontrast import RelationalContrastiveEncoder
+
+    params = RelationalContrastiveEncoder(**options).get_params()
+    return {k: v for k, v in params.items()
+            if isinstance(v, (str, int, float, bool, tuple, list)) and k != "database"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -405,7 +416,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     summary = summarise(runs)
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
-            "encoder_options": options,
+            "encoder_options": options, "encoder": _encoder_params(options),
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "wall_seconds": round(wall, 1)}
     pretraining = [r for r in runs if r["job"] == "pretrain"]
     payload = {"benchmark": "rel-f1 reproduction: every arm over seeds, val and test under "

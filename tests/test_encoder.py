@@ -216,7 +216,8 @@ def test_bad_parameters_raise_at_fit(db, params, match):
 
 
 @pytest.mark.parametrize("options", [
-    {"sampler": "neighbor"},
+    {"sampler": "hgsampling"},
+    {"sampler": "hgsampling", "seed_times": "events"},
     {"tabular_model": "resnet", "aggregation": "sum"},
     {"corruption": "empirical", "loss_normalization": "running_mean"},
 ])
@@ -264,12 +265,6 @@ def test_event_seed_times_put_untimed_rows_at_the_times_of_their_events():
     # shop a sold on day 2, b on days 1 and 3 (twice: one seed), c never
     assert shop_seeds("events") == [[0, s + day], [0, latest], [1, s], [1, latest],
                                     [2, latest]]
-
-
-def test_event_seed_times_pretrain(db, data):
-    enc = RelationalContrastiveEncoder(**{**SMALL, "seed_times": "events"}).fit(db)
-    assert np.isfinite(enc.history_[:, "train_loss"]).all()
-    assert enc.transform(rows(data[0], 5)).shape == (5, 16)
 
 
 @pytest.mark.parametrize("max_steps, steps_per_epoch, expected", [
