@@ -200,21 +200,6 @@ def test_objective_subsets(db, objectives):
         assert (f"train_{level}" in epoch) == (level in objectives)
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"objectives": ()}, "objectives must be a non-empty subset"),
-    ({"objectives": ("row", "rows")}, "objectives must be a non-empty subset"),
-    ({"corruption_rate": 1.5}, r"corruption_rate must be in \[0, 1\]"),
-    ({"sampler": "hgt"}, "sampler must be one of"),
-    ({"temporal_strategy": "recent"}, "temporal_strategy must be one of"),
-    ({"tabular_model": "mlp"}, "tabular_model must be one of"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"seed_times": "random"}, "seed_times must be one of"),
-])
-def test_bad_parameters_raise_at_fit(db, params, match):
-    with pytest.raises(ValueError, match=match):
-        RelationalContrastiveEncoder(**{**SMALL, **params}).fit(db)
-
-
 @pytest.mark.parametrize("options", [
     {"sampler": "hgsampling"},
     {"sampler": "hgsampling", "seed_times": "events"},

@@ -14,9 +14,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -34,6 +36,8 @@ ENC = dict(hidden_channels=16, num_neighbors=(8, 4), max_steps=4, steps_per_epoc
            batch_size=32, num_samples=8, random_state=0)
 SUP = dict(hidden_channels=16, num_neighbors=(8, 4), max_epochs=2, batch_size=64,
            random_state=0)
+# with an encoder: no architecture parameters (the encoder brings its own backbone)
+HEAD = {k: v for k, v in SUP.items() if k != "hidden_channels"}
 
 # one database for the common checks, built at collection time (a fraction of a second)
 CHECKS_DB = RelationalDatabase(*make_synthetic_database())
@@ -193,7 +197,7 @@ def test_clone_keeps_params_and_shares_the_database(cls, fitted, db, request):
 
 def test_clone_of_a_nested_encoder_shares_the_database(db):
     clf = RelationalClassifier(encoder=RelationalContrastiveEncoder(database=db, **ENC),
-                               database=db, **SUP)
+                               database=db, **HEAD)
     copy = clone(clf)
     assert copy.encoder is not clf.encoder
     assert copy.encoder.database is db and copy.database is db
@@ -252,7 +256,7 @@ def test_pipeline_encoder_then_gradient_boosting(db, X, y_class):
 
 def test_grid_search_over_the_encoder_corruption_rate(db, X, y_class):
     clf = RelationalClassifier(encoder=RelationalContrastiveEncoder(**ENC), database=db,
-                               **SUP)
+                               **HEAD)
     grid = GridSearchCV(clf, {"encoder__corruption_rate": [0.2, 0.6]},
                         cv=TimeSeriesSplit(2)).fit(X, y_class)
     scores = grid.cv_results_["mean_test_score"]
@@ -266,6 +270,26 @@ def test_grid_search_over_the_encoder_corruption_rate(db, X, y_class):
     assert refit.database is db and refit.encoder_.database_ is db
     assert not hasattr(clf.encoder, "backbone_")  # the template stays unfitted
     assert grid.predict(X).shape == (len(X),)
+
+
+def test_grid_search_over_the_head_with_a_frozen_encoder_pretrains_once(encoder, X, y_class):
+    # A plain fitted encoder is cloned unfitted (sklearn's contract): every fold would
+    # pretrain again. FrozenEstimator survives clone, so every fold fine-tunes the same one.
+    plain = clone(RelationalClassifier(encoder=encoder, max_epochs=2, random_state=0))
+    assert not hasattr(plain.encoder, "backbone_")
+    clf = RelationalClassifier(encoder=FrozenEstimator(encoder), max_epochs=2, random_state=0)
+    assert clone(clf).encoder is clf.encoder
+    grid = GridSearchCV(clf, {"head_layers": [1, 2]}, cv=TimeSeriesSplit(2),
+                        return_train_score=False).fit(X, y_class)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_estimator_.encoder_ is encoder  # not a re-pretrained copy
+    before = {k: v.clone() for k, v in encoder.backbone_.state_dict().items()}
+    grid.best_estimator_.fit(X, y_class)  # fine-tuning copies the backbone
+    for k, v in encoder.backbone_.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(ValueError, match=r"must wrap a fitted RelationalContrastiveEncoder"):
+        RelationalClassifier(encoder=FrozenEstimator(RelationalContrastiveEncoder())).fit(
+            X, y_class)
 
 
 def test_cross_val_score_matches_a_manual_time_ordered_loop(db, X, y_reg):
@@ -379,3 +403,23 @@ def test_joblib_load_in_a_fresh_process_gives_identical_outputs(classifier, regr
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr
     assert "identical: ['classifier', 'encoder', 'regressor']" in run.stdout
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_only_seeded_cpu_fits_are_tagged_deterministic(cls):
+    def non_deterministic(**params):
+        return cls(**params).__sklearn_tags__().non_deterministic
+
+    assert not non_deterministic(random_state=0, device="cpu")
+    assert non_deterministic(random_state=None, device="cpu")
+    assert non_deterministic(random_state=0, device="cuda")  # scatter reductions on CUDA
+
+
+def test_fitted_modules_are_views_of_the_net_after_a_round_trip(encoder, classifier):
+    # skorch pickles net_ device-aware (a CUDA fit loads on a CPU host); the fitted modules
+    # are derived from it, so they stay the trained ones after a round trip
+    enc, clf = pickle.loads(pickle.dumps((encoder, classifier)))
+    assert enc.backbone_ is enc.net_.module_.backbone and enc.module_ is enc.net_.module_
+    assert clf.module_ is clf.net_.module_
+    for k, v in encoder.backbone_.state_dict().items():
+        assert torch.equal(v, enc.backbone_.state_dict()[k])

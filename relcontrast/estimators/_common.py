@@ -142,11 +142,22 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
 
 
-def relational_input_tags(tags, random_state):
+def relational_input_tags(tags, random_state, device="cpu"):
     """Tags shared by every relcontrast estimator: X is a DataFrame of entity keys (any
     dtype) and cutoff times. ``two_d_array`` keeps its default True: X is 2-D, and
-    scikit-learn's common checks run only for two_d_array estimators."""
+    scikit-learn's common checks run only for two_d_array estimators. Seeded fits are
+    deterministic on CPU; CUDA's scatter reductions are not."""
     tags.input_tags.string = True
     tags.input_tags.categorical = True
-    tags.non_deterministic = random_state is None
+    tags.non_deterministic = random_state is None or resolve_device(device).type != "cpu"
     return tags
+
+
+def net_on_device(net, device: torch.device) -> None:
+    """Move a fitted skorch net's module and criterion to ``device`` (a no-op when they are
+    there), e.g. a model fitted on CPU then used with ``device="auto"`` on a CUDA host, or
+    after ``set_params(device=...)``."""
+    net.device = str(device)
+    net.module_.to(device)
+    if hasattr(net, "criterion_"):
+        net.criterion_.to(device)

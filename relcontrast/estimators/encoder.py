@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
 from torch import nn
@@ -21,16 +26,22 @@ from relcontrast.estimators._common import (
     NS_PER_S,
     describe_input,
     make_generator,
+    net_on_device,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
     seeded,
 )
 from relcontrast.estimators._net import HoldOut, PretrainingBatcher, PretrainingNet
+from relcontrast.estimators._params import (
+    ENCODER_CONSTRAINTS,
+    ENCODER_VALUES,
+    ValidatedParams,
+)
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
-from relcontrast.sampling import TEMPORAL_STRATEGIES, HGSampler, NeighborSampler
+from relcontrast.sampling import HGSampler, NeighborSampler
 
 logger = logging.getLogger("relcontrast")
 
@@ -77,7 +88,8 @@ def _resolve_training_database(X, y, database):
     )
 
 
-class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMixin,
+                                   TransformerMixin,
                                    BaseEstimator):
     """Task-agnostic contrastive pretraining of a relational GNN; embeddings per row.
 
@@ -273,44 +285,21 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation ---------------------------------------------------------------------
-    def _validate_params(self):
-        choices = {
-            "tabular_model": ("linear", "resnet"),
-            "aggregation": ("mean", "sum"),
-            "corruption": ("uniform", "empirical"),
-            "loss_normalization": ("log_k", "running_mean"),
-            "sampler": ("neighbor", "hgsampling"),
-            "temporal_strategy": TEMPORAL_STRATEGIES,
-            "seed_times": ("events", "latest"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}."
-                )
-        objectives = (self.objectives,) if isinstance(self.objectives, str) else tuple(
-            self.objectives)
-        unknown = [o for o in objectives if o not in OBJECTIVES]
-        if not objectives or unknown:
-            raise ValueError(
-                f"objectives must be a non-empty subset of {OBJECTIVES}, got "
-                f"{self.objectives!r}."
-            )
-        if not 0.0 <= float(self.corruption_rate) <= 1.0:
-            raise ValueError(
-                f"corruption_rate must be in [0, 1], got {self.corruption_rate!r}."
-            )
-        if not 0.0 <= float(self.link_holdout) < 1.0:
-            raise ValueError(f"link_holdout must be in [0, 1), got {self.link_holdout!r}.")
-        for name in ("hidden_channels", "num_layers", "batch_size", "max_steps",
-                     "steps_per_epoch", "num_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        return objectives
+    _parameter_constraints: dict = ENCODER_CONSTRAINTS
+    _parameter_values: dict = ENCODER_VALUES
+
+    @property
+    def module_(self) -> PretrainingModule:
+        return self.net_.module_
+
+    @property
+    def backbone_(self) -> RelationalBackbone:
+        # derived from net_, so skorch's device-aware pickling covers the weights and
+        # backbone_ is net_.module_.backbone after any round trip
+        return self.net_.module_.backbone
 
     # -- fit ----------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Pretrain on a database.
 
@@ -327,7 +316,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         -------
         self : RelationalContrastiveEncoder
         """
-        objectives = self._validate_params()
+        objectives = (self.objectives,) if isinstance(self.objectives, str) else tuple(
+            self.objectives)
         db, rows = _resolve_training_database(X, y, self.database)
         cutoff = self.cutoff_time
         if rows is not None:
@@ -360,8 +350,6 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             net.fit(seeds, None)
 
         self.net_ = net
-        self.module_ = net.module_
-        self.backbone_ = net.module_.backbone
         self.history_ = net.history
         self.database_ = db
         # transform reads the whole database, encoded with the pretraining statistics
@@ -460,12 +448,14 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         -------
         Z : ndarray of shape (n_rows, hidden_channels)
         """
-        check_is_fitted(self, "backbone_")
+        check_is_fitted(self, "net_")
+        device = resolve_device(self.device)
+        net_on_device(self.net_, device)
         return embed_rows(self.backbone_, self.graph_, self.database_, X,
                           target_table=self.target_table, time_column=self.time_column,
                           num_neighbors=self.num_neighbors,
                           strategy=self.temporal_strategy, batch_size=512,
-                          seed=self.seed_, device=resolve_device(self.device))
+                          seed=self.seed_, device=device)
 
     def with_database(self, database) -> RelationalContrastiveEncoder:
         """The fitted encoder reading another database, e.g. today's with new rows.
@@ -490,7 +480,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         return plot_history(self.history_, ax=ax)
 
     def __sklearn_tags__(self):
-        tags = relational_input_tags(super().__sklearn_tags__(), self.random_state)
+        tags = relational_input_tags(super().__sklearn_tags__(), self.random_state,
+                                     self.device)
         tags.target_tags.required = False
         return tags
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import numbers
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, check_scalar
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
@@ -26,6 +27,7 @@ from torch import nn
 from relcontrast.database import as_database
 from relcontrast.estimators._common import (
     NS_PER_S,
+    net_on_device,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
@@ -37,10 +39,18 @@ from relcontrast.estimators._net import (
     SubgraphRegressor,
     TimeOrderedSplit,
 )
+from relcontrast.estimators._params import (
+    BACKBONE_CONSTRAINTS,
+    REGRESSOR_VALUES,
+    SUPERVISED_CONSTRAINTS,
+    SUPERVISED_VALUES,
+    ValidatedParams,
+    warn_ignored,
+)
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
-from relcontrast.sampling import TEMPORAL_STRATEGIES, NeighborSampler
+from relcontrast.sampling import NeighborSampler
 
 logger = logging.getLogger("relcontrast")
 
@@ -120,7 +130,7 @@ def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:
     return y
 
 
-class _RelationalSupervised(BaseEstimator):
+class _RelationalSupervised(ValidatedParams, BaseEstimator):
     """Shared fit machinery of RelationalClassifier and RelationalRegressor."""
 
     def __init__(
@@ -182,6 +192,11 @@ class _RelationalSupervised(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints: dict = {
+        **SUPERVISED_CONSTRAINTS,
+        "encoder": [RelationalContrastiveEncoder, FrozenEstimator, None]}
+    _parameter_values: dict = SUPERVISED_VALUES
+
     # hooks the subclasses fill in
     _net_class = None
 
@@ -194,15 +209,23 @@ class _RelationalSupervised(BaseEstimator):
     def _scoring(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _database(self):
+    def _encoder(self):
+        """The encoder parameter, unwrapped from a ``FrozenEstimator`` (which must hold a
+        fitted encoder: freezing is what makes ``clone`` keep it fitted)."""
+        enc = self.encoder
+        if isinstance(enc, FrozenEstimator):
+            enc = enc.estimator
+            if not isinstance(enc, RelationalContrastiveEncoder) or not hasattr(enc,
+                                                                                "backbone_"):
+                raise ValueError(
+                    f"encoder=FrozenEstimator(...) must wrap a fitted "
+                    f"RelationalContrastiveEncoder, got {enc!r}; fit the encoder first, or "
+                    f"pass it unwrapped to pretrain it inside fit.")
+        return enc
+
+    def _database(self, enc):
         """The database the rows live in: the fitted encoder's, or the ``database``
         parameter (the estimator's, else its unfitted encoder's)."""
-        enc = self.encoder
-        if enc is not None and not isinstance(enc, RelationalContrastiveEncoder):
-            raise TypeError(
-                f"encoder must be a RelationalContrastiveEncoder or None, got "
-                f"{type(enc).__name__}."
-            )
         if enc is not None and hasattr(enc, "backbone_"):
             if self.database is not None and as_database(self.database) is not enc.database_:
                 raise ValueError(
@@ -223,11 +246,11 @@ class _RelationalSupervised(BaseEstimator):
             )
         return as_database(database)
 
-    def _backbone_and_graph(self, X, db, latest_time, seed):
-        """The starting backbone and the graph it reads, per ``encoder``: a copy of a fitted
-        encoder's, a freshly pretrained one's, or a new backbone whose column statistics come
-        from the database up to ``latest_time`` (the rows' latest cutoff, ns, or None)."""
-        enc = self.encoder
+    def _backbone_and_graph(self, enc, X, db, latest_time, seed):
+        """The starting backbone and the graph it reads, per encoder ``enc``: a copy of a
+        fitted encoder's, a freshly pretrained one's, or a new backbone whose column
+        statistics come from the database up to ``latest_time`` (the rows' latest cutoff, ns,
+        or None)."""
         if enc is not None:
             if not hasattr(enc, "backbone_"):  # unfitted: pretrain it first on the rows
                 enc = clone(enc).set_params(database=db)
@@ -249,6 +272,7 @@ class _RelationalSupervised(BaseEstimator):
             temporal_encoding=self.temporal_encoding)
         return backbone, graph
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train on rows X (primary key + cutoff time) and their targets y.
 
@@ -256,24 +280,22 @@ class _RelationalSupervised(BaseEstimator):
         -------
         self
         """
-        if self.temporal_strategy not in TEMPORAL_STRATEGIES:
-            raise ValueError(f"temporal_strategy must be "
-                             f"{' or '.join(map(repr, TEMPORAL_STRATEGIES))}, got "
-                             f"{self.temporal_strategy!r}.")
-        if not (self.backbone_lr is None or _is_auto(self.backbone_lr)):
-            check_scalar(self.backbone_lr, "backbone_lr", numbers.Real, min_val=0,
-                         include_boundaries="neither")
-        check_scalar(self.warmup_epochs, "warmup_epochs", numbers.Integral, min_val=0)
-        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+        enc = self._encoder()
+        if enc is not None:
+            enc._validate_params()  # nested: every typo fails before any work
+            warn_ignored(self, BACKBONE_CONSTRAINTS,
+                         "with an encoder, which brings its own backbone")
+        else:
+            warn_ignored(self, ["warmup_epochs"], "without an encoder (training from scratch)")
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
         device = resolve_device(self.device)
         with seeded(self.random_state) as seed:
-            db = self._database()
+            db = self._database(enc)
             table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                       self.time_column)
             latest = None if tcol is None or not len(times) else int(times.max()) * NS_PER_S
-            backbone, graph = self._backbone_and_graph(X, db, latest, seed)
+            backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             self.n_features_in_ = len(X.columns)
             head = MLPHead(backbone.out_channels, self._n_outputs,
@@ -284,7 +306,6 @@ class _RelationalSupervised(BaseEstimator):
                                  times, device)
             net.fit(np.stack([index, times], 1), y_prepared)
         self.net_ = net
-        self.module_ = net.module_
         self.history_ = net.history
         self.database_ = db
         self.graph_ = graph
@@ -301,8 +322,6 @@ class _RelationalSupervised(BaseEstimator):
         if self.lr_schedule == "cosine":
             callbacks.append(("lr_schedule", LRScheduler(
                 policy="CosineAnnealingLR", T_max=self.max_epochs)))
-        elif self.lr_schedule is not None:
-            raise ValueError(f"lr_schedule must be None or 'cosine', got {self.lr_schedule!r}.")
         tuning_pretrained = module.fine_tune and self.encoder_ is not None
         if self.warmup_epochs and tuning_pretrained:  # linear probing, then fine-tuning
             callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
@@ -361,7 +380,6 @@ class _RelationalSupervised(BaseEstimator):
         old = self.net_.batcher
         new.net_.batcher = new._batcher(new.graph_, old.seed_type, old.generators.seed,
                                         old.temporal)
-        new.module_ = new.net_.module_
         return new
 
     def _seeds(self, X) -> np.ndarray:
@@ -370,12 +388,18 @@ class _RelationalSupervised(BaseEstimator):
                                                self.time_column)
         return np.stack([index, times], 1)
 
+    @property
+    def module_(self) -> SupervisedModule:
+        return self.net_.module_
+
     def _forward(self, X) -> np.ndarray:
+        net_on_device(self.net_, resolve_device(self.device))
         out = self.net_.forward(self._seeds(X))  # [n, outputs]
         return out.detach().cpu().numpy()
 
     def __sklearn_tags__(self):
-        return relational_input_tags(super().__sklearn_tags__(), self.random_state)
+        return relational_input_tags(super().__sklearn_tags__(), self.random_state,
+                                     self.device)
 
 
 class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
@@ -389,7 +413,12 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
 
     Parameters
     ----------
-    encoder : RelationalContrastiveEncoder or None, default=None
+    encoder : RelationalContrastiveEncoder, FrozenEstimator or None, default=None
+        None trains from scratch. An unfitted encoder is pretrained first on the rows'
+        database (each ``clone``, so each ``GridSearchCV`` fold, pretrains again); a fitted
+        one is copied and fine-tuned. ``sklearn.frozen.FrozenEstimator(fitted_encoder)``
+        does the same but survives ``clone``: ``GridSearchCV`` over the head's parameters
+        pretrains once, not in every fold.
     fine_tune : bool, default=True
         False trains the head only on the frozen pretrained backbone.
     database : RelationalDatabase or None, default=None
@@ -397,7 +426,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     target_table, time_column : str or None, default=None
         Table of the rows and cutoff column of X (inferred when None).
     hidden_channels, num_layers, tabular_model, aggregation, temporal_encoding
-        Backbone architecture when training from scratch (an encoder brings its own).
+        Backbone architecture when training from scratch (an encoder brings its own; set
+        with an encoder, they warn). Defaults 128, 2, "linear", "mean", True.
     head_hidden_channels : int, default=128
     head_layers : int, default=1
         1: a linear head; more: an MLP.
@@ -536,6 +566,10 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
     """
 
     _net_class = SubgraphRegressor
+    _parameter_constraints: dict = {**_RelationalSupervised._parameter_constraints,
+                                    "loss": [StrOptions({"l1", "l2"})],
+                                    "clip_quantiles": [tuple, list, None]}
+    _parameter_values: dict = REGRESSOR_VALUES
     _numeric_target = True
     _metric_name = "neg_mae"
     _n_outputs = 1
@@ -606,8 +640,6 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         self.clip_quantiles = clip_quantiles
 
     def _prepare_targets(self, y):
-        if self.loss not in ("l1", "l2"):
-            raise ValueError(f"loss must be 'l1' or 'l2', got {self.loss!r}.")
         self.clip_range_ = (None if self.clip_quantiles is None else
                             tuple(float(q) for q in np.quantile(y, self.clip_quantiles)))
         return y.astype(np.float32).reshape(-1, 1)

@@ -1,9 +1,10 @@
 """Subgraph samplers over a :class:`~relcontrast.graph.RelationalGraph`.
 
 :class:`NeighborSampler` (temporal, per-hop fan-out, one disjoint subgraph per seed) serves
-fine-tuning and transform; :class:`HGSampler` (type-balanced, time-aware HGSampling) serves
-pretraining. Both return a :class:`~torch_geometric.data.HeteroData` batch with every node and
-edge type of the graph, and draw randomness only from the ``torch.Generator`` they are given.
+fine-tuning, transform and by default pretraining; :class:`HGSampler` (type-balanced,
+time-aware HGSampling) serves pretraining with ``sampler="hgsampling"``. Both return a
+:class:`~torch_geometric.data.HeteroData` batch with every node and edge type of the graph,
+and draw randomness only from the ``torch.Generator`` they are given.
 """
 
 from __future__ import annotations
@@ -12,4 +13,6 @@ from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.hgsampling import HGSampler
 from relcontrast.sampling.neighbor import TEMPORAL_STRATEGIES, NeighborSampler
 
-__all__ = ["NO_TIME_BOUND", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler"]
+SAMPLERS = ("neighbor", "hgsampling")  # the encoder's ``sampler`` options
+
+__all__ = ["NO_TIME_BOUND", "SAMPLERS", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler"]

@@ -1,0 +1,136 @@
+"""Parameters are declared once (``_parameter_constraints``) and checked before any work.
+
+Every bad value fails at the very start of ``fit``, before X is read, a graph is built or a
+step is trained, with scikit-learn's message; a nested unfitted encoder's parameters too.
+Parameters a configuration ignores warn.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from sklearn.utils._param_validation import InvalidParameterError
+
+from relcontrast import (
+    RelationalClassifier,
+    RelationalContrastiveEncoder,
+    RelationalRegressor,
+)
+
+ENCODER_CASES = [
+    ({"sampler": "hgt"}, "'sampler' parameter of RelationalContrastiveEncoder must be a str "
+                         "among"),
+    ({"temporal_strategy": "recent"}, "'temporal_strategy' parameter"),
+    ({"tabular_model": "mlp"}, "'tabular_model' parameter"),
+    ({"aggregation": "max"}, "'aggregation' parameter"),
+    ({"seed_times": "random"}, "'seed_times' parameter"),
+    ({"corruption": "swap"}, "'corruption' parameter"),
+    ({"loss_normalization": "none"}, "'loss_normalization' parameter"),
+    ({"objectives": ()}, r"'objectives' parameter .* must be a non-empty subset of \('row'"),
+    ({"objectives": ("row", "rows")}, "'objectives' parameter"),
+    ({"objectives": ("row", "row")}, "'objectives' parameter"),
+    ({"corruption_rate": 1.5}, r"'corruption_rate' parameter .* in the range \[0.0, 1.0\]"),
+    ({"link_holdout": 1.0}, r"'link_holdout' parameter .* in the range \[0.0, 1.0\)"),
+    ({"temperature": 0}, "'temperature' parameter"),
+    ({"batch_size": 0}, r"'batch_size' parameter .* in the range \[1, inf\)"),
+    ({"hidden_channels": 16.0}, "'hidden_channels' parameter"),
+    ({"max_steps": -1}, "'max_steps' parameter"),
+    ({"num_neighbors": 5}, "'num_neighbors' parameter .* must be an instance of 'tuple'"),
+    ({"num_neighbors": (4, "4")}, r"'num_neighbors' parameter .* must be a non-empty tuple "
+                                  r"of ints >= -1, one fan-out per hop \(-1: all\), e.g. "
+                                  r"\(4, 4\). Got \(4, '4'\) instead."),
+    ({"num_neighbors": ()}, "'num_neighbors' parameter"),
+    ({"patience": 0}, "'patience' parameter"),
+    ({"valid_fraction": 1.0}, "'valid_fraction' parameter"),
+    ({"temporal_encoding": "yes"}, "'temporal_encoding' parameter"),
+    ({"column_types": ["a"]}, "'column_types' parameter"),
+    ({"cutoff_time": 2005}, "'cutoff_time' parameter"),
+    ({"random_state": "0"}, "'random_state' parameter"),
+    ({"device": None}, "'device' parameter"),
+]
+
+SUPERVISED_CASES = [
+    ({"lr_schedule": "cosinee"}, "'lr_schedule' parameter of RelationalClassifier must be"),
+    ({"temporal_strategy": "recent"}, "'temporal_strategy' parameter"),
+    ({"backbone_lr": "fast"}, "'backbone_lr' parameter"),
+    ({"backbone_lr": 0.0}, "'backbone_lr' parameter"),
+    ({"warmup_epochs": -1}, "'warmup_epochs' parameter"),
+    ({"warmup_epochs": 1.5}, "'warmup_epochs' parameter"),
+    ({"weight_decay": -0.1}, "'weight_decay' parameter"),
+    ({"head_layers": 0}, "'head_layers' parameter"),
+    ({"max_epochs": 0}, "'max_epochs' parameter"),
+    ({"fine_tune": "no"}, "'fine_tune' parameter"),
+    ({"encoder": "pretrained"}, "'encoder' parameter of RelationalClassifier must be an "
+                                "instance of 'relcontrast.+RelationalContrastiveEncoder'"),
+    ({"num_neighbors": 5}, "'num_neighbors' parameter"),
+]
+
+
+@pytest.mark.parametrize("params, match", ENCODER_CASES)
+def test_encoder_rejects_bad_parameters_before_reading_x(params, match):
+    # X=None would fail as input; the parameter error comes first.
+    with pytest.raises(InvalidParameterError, match=match):
+        RelationalContrastiveEncoder(**params).fit(None)
+
+
+@pytest.mark.parametrize("params, match", SUPERVISED_CASES)
+def test_supervised_rejects_bad_parameters_before_reading_x(params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        RelationalClassifier(**params).fit(None, None)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"loss": "huber"}, "'loss' parameter of RelationalRegressor must be a str among"),
+    ({"clip_quantiles": (0.9, 0.1)}, "'clip_quantiles' parameter .* a pair"),
+    ({"clip_quantiles": (0.1,)}, "'clip_quantiles' parameter"),
+])
+def test_regressor_rejects_bad_parameters_before_reading_x(params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        RelationalRegressor(**params).fit(None, None)
+
+
+def test_invalid_parameter_error_is_a_value_and_a_type_error():
+    for error in (ValueError, TypeError):
+        with pytest.raises(error):
+            RelationalContrastiveEncoder(sampler="hgt").fit(None)
+
+
+@pytest.mark.parametrize("cls", [RelationalClassifier, RelationalRegressor])
+def test_a_nested_encoders_typo_fails_before_pretraining(db, cls):
+    # the encoder would pretrain first; its typo must fail before that, and before X is read
+    enc = RelationalContrastiveEncoder(database=db, seed_times="event")
+    with pytest.raises(InvalidParameterError,
+                       match="'seed_times' parameter of RelationalContrastiveEncoder"):
+        cls(encoder=enc).fit(None, None)
+
+
+def test_valid_edge_values_pass_validation():
+    for params in ({"objectives": "row"}, {"objectives": ["link", "context"]},
+                   {"num_neighbors": [8, -1, 0]}, {"valid_fraction": 0.0},
+                   {"patience": None}, {"link_holdout": 0.0}, {"corruption_rate": 1.0},
+                   {"cutoff_time": "2005-01-01"}, {"device": "cpu"}):
+        RelationalContrastiveEncoder(**params)._validate_params()
+    for params in ({"backbone_lr": None}, {"backbone_lr": "auto"}, {"backbone_lr": 1e-4},
+                   {"lr_schedule": "cosine"}, {"warmup_epochs": 0}):
+        RelationalClassifier(**params)._validate_params()
+    RelationalRegressor(clip_quantiles=None, loss="l2")._validate_params()
+
+
+def test_parameters_an_encoder_replaces_warn(db, data):
+    tables, _ = data
+    X = tables["orders"][["order_id", "ts"]]
+    y = tables["orders"]["status"]
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
+                                       steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="hidden_channels, tabular_model are ignored with an "
+                                         "encoder, which brings its own backbone"):
+        RelationalClassifier(encoder=enc, hidden_channels=32, tabular_model="resnet",
+                             max_epochs=1, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match="warmup_epochs is ignored without an encoder"):
+        RelationalClassifier(database=db, warmup_epochs=2, hidden_channels=16, max_epochs=1,
+                             random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the defaults and relevant parameters never warn
+        RelationalClassifier(encoder=enc, warmup_epochs=1, max_epochs=1,
+                             random_state=0).fit(X, y)
