@@ -7,6 +7,13 @@ types (``(A, "f2p_<col>", B)`` from a row to the row it references, and the reve
 ``(B, "rev_f2p_<col>", A)``), each stored as a :class:`NeighborStore`. :func:`infer_column_types`
 proposes the torch-frame semantic type of each column; :class:`HashingTextEncoder` is the
 default text embedder (no download).
+
+Column statistics are computed here, not by torch-frame, whose numerical statistics
+flatten every column through ``np.hstack`` one Python-level value at a time:
+:func:`_column_stats` gives the same values with whole-array NumPy calls and the TensorFrames
+are materialised from them (``benchmarks/graph_build.py``). ``build_graph(db,
+stats_until=cutoff)`` takes the statistics from the rows up to ``cutoff`` and encodes every
+row in one pass.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import logging
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,6 +32,7 @@ import torch_frame
 from torch import Tensor
 from torch_frame.config import TextEmbedderConfig
 from torch_frame.data import Dataset
+from torch_frame.data.stats import StatType, compute_col_stats
 
 from relcontrast.database import RelationalDatabase, _did_you_mean
 
@@ -457,6 +466,13 @@ def _convert_column(ser: pd.Series, stype: torch_frame.stype) -> pd.Series:
     if (stype == torch_frame.categorical and pd.api.types.is_numeric_dtype(ser.dtype)
             and not pd.api.types.is_bool_dtype(ser.dtype)):
         return ser.copy()
+    if isinstance(ser.dtype, pd.StringDtype) and stype in (torch_frame.categorical,
+                                                            torch_frame.text_embedded):
+        # Every value is a str or missing: what ``convert`` gives, without a call per value.
+        fill = None if stype == torch_frame.categorical else ""
+        values = np.array(ser.to_numpy(dtype=object, na_value=fill), dtype=object, copy=True)
+        return pd.Series(values, index=ser.index, name=ser.name, dtype=object)
+
     def convert(v):
         missing = not _is_listlike(v) and _is_missing(v)
         if stype == torch_frame.categorical:
@@ -473,6 +489,63 @@ def _convert_column(ser: pd.Series, stype: torch_frame.stype) -> pd.Series:
                      name=ser.name, dtype=object)
 
 
+_QUANTILES = [0, 0.25, 0.5, 0.75, 1]
+
+
+def _column_stats(ser: pd.Series, stype: torch_frame.stype) -> dict[StatType, Any]:
+    """torch-frame's ``compute_col_stats(ser, stype)``, vectorised for numerical columns.
+
+    torch-frame flattens a numerical column with ``np.hstack(np.hstack(ser.values))``, a
+    Python-level call per value, three times (mean, standard deviation, quantiles). For a
+    NumPy integer or float column that flattening is the column's values themselves, so
+    its finite values go to the same ``np.mean`` / ``np.std`` / ``np.quantile`` calls on an
+    array of the same dtype and order: the statistics are bit-identical. Other stypes and
+    dtypes, and columns without a finite value, go through torch-frame itself.
+    """
+    dtype = ser.dtype
+    if stype == torch_frame.numerical and isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+        values = ser.to_numpy()
+        finite = values[np.isfinite(values)]  # a contiguous copy, in row order
+        if len(finite):
+            return {
+                StatType.MEAN: np.mean(finite).item(),
+                StatType.STD: np.std(finite).item(),
+                StatType.QUANTILES: np.quantile(finite, q=_QUANTILES).tolist(),
+            }
+    return compute_col_stats(ser, stype)
+
+
+def _table_stats(
+    df: pd.DataFrame, types: Mapping[str, torch_frame.stype]
+) -> dict[str, dict[StatType, Any]]:
+    """Column statistics of one table's converted feature frame, ``{column: {StatType: v}}``."""
+    return {col: _column_stats(df[col], stype) for col, stype in types.items()}
+
+
+def _torch_frame_table_stats(
+    df: pd.DataFrame, types: Mapping[str, torch_frame.stype]
+) -> dict[str, dict[StatType, Any]]:
+    """:func:`_table_stats` computed by torch-frame alone (the reference in tests and
+    ``benchmarks/graph_build.py``)."""
+    return {col: compute_col_stats(df[col], stype) for col, stype in types.items()}
+
+
+def _cutoff_ns(stats_until) -> int:
+    """``stats_until`` as int64 nanoseconds, read as :meth:`RelationalDatabase.upto` does."""
+    try:
+        cutoff = pd.Timestamp(stats_until)
+    except (TypeError, ValueError) as exc:
+        cutoff, reason = pd.NaT, f" ({exc})"
+    else:
+        reason = ""
+    if cutoff is pd.NaT:
+        raise ValueError(
+            f"stats_until must be a timestamp (a pandas.Timestamp, datetime or date string "
+            f"such as '2005-01-01'), got {stats_until!r}{reason}."
+        )
+    return cutoff.as_unit("ns").value
+
+
 def build_graph(
     db: RelationalDatabase,
     *,
@@ -480,6 +553,7 @@ def build_graph(
     text_encoder: Callable[[list[str]], Tensor] | None = None,
     random_state: int = 0,
     reference: RelationalGraph | None = None,
+    stats_until: datetime | np.datetime64 | str | None = None,
 ) -> RelationalGraph:
     """Materialise ``db`` as a :class:`RelationalGraph`.
 
@@ -512,7 +586,15 @@ def build_graph(
         Encode ``db`` exactly as ``reference`` encoded its tables: same column types,
         same column statistics (normalisation, category vocabularies) and text encoder.
         Used to read a later or larger version of the database with a fitted model;
-        ``column_types`` and ``text_encoder`` must then be None.
+        ``column_types``, ``text_encoder`` and ``stats_until`` must then be None.
+    stats_until : pandas.Timestamp, datetime or str, default=None
+        Infer the column types and compute the column statistics from the rows with time
+        <= ``stats_until`` only (untimed tables: all rows), the rows
+        ``db.upto(stats_until)`` keeps, and encode every row of ``db`` with them: nothing
+        after the cutoff shapes the encoding (normalisation, category vocabularies, dropped
+        constant columns), yet later rows are in the graph. One pass, equal to
+        ``build_graph(db, reference=build_graph(db.upto(stats_until), column_types=...,
+        text_encoder=..., random_state=...))``. None: statistics from all rows.
 
     Returns
     -------
@@ -528,6 +610,13 @@ def build_graph(
     ('users', 'f2p_referrer', 'users')
     >>> sorted(graph.time_dict)
     ['items', 'orders', 'reviews', 'users']
+
+    Statistics up to a cutoff, every row encoded:
+
+    >>> db = RelationalDatabase(*make_synthetic_database())
+    >>> graph = build_graph(db, stats_until="2020-06-01")
+    >>> graph.num_nodes["orders"] == db.num_rows("orders")
+    True
     """
     if not isinstance(db, RelationalDatabase):
         raise TypeError(
@@ -535,14 +624,18 @@ def build_graph(
             f"and schema with RelationalDatabase(tables, schema)."
         )
     if reference is not None:
-        if column_types is not None or text_encoder is not None:
-            raise ValueError("Pass either reference or column_types/text_encoder, not both.")
+        if column_types is not None or text_encoder is not None or stats_until is not None:
+            raise ValueError(
+                "Pass either reference or column_types/text_encoder/stats_until, not both: "
+                "a reference graph fixes the column types, statistics and text encoder."
+            )
         if set(reference.node_types) != set(db.table_names):
             raise ValueError(
                 f"The database's tables {list(db.table_names)} differ from the reference "
                 f"graph's {list(reference.node_types)}."
             )
         text_encoder = reference.text_encoder
+    cutoff_ns = None if stats_until is None else _cutoff_ns(stats_until)
     overrides = _parse_overrides(db, column_types)
     encoder = HashingTextEncoder() if text_encoder is None else text_encoder
     text_cfg = TextEmbedderConfig(text_embedder=encoder, batch_size=None)
@@ -554,6 +647,12 @@ def build_graph(
         n = len(frame)
         num_nodes[name] = n
         time_ns = db.time_ns(name)
+        # Positions of the rows the types and statistics come from (None: all rows).
+        stats_rows = None
+        if cutoff_ns is not None and time_ns is not None:
+            keep = time_ns <= cutoff_ns
+            if not keep.all():
+                stats_rows = np.flatnonzero(keep)
         if reference is not None:
             types = dict(reference.col_types[name])
             missing = [c for c in types if c != CONST_COLUMN and c not in frame.columns]
@@ -564,7 +663,8 @@ def build_graph(
                 )
         else:
             time_col = () if spec.time_column is None else (spec.time_column,)
-            types = infer_column_types(frame, exclude=spec.key_columns + time_col,
+            stats_frame = frame if stats_rows is None else frame.iloc[stats_rows]
+            types = infer_column_types(stats_frame, exclude=spec.key_columns + time_col,
                                        random_state=random_state)
             for col, stype in overrides.get(name, {}).items():
                 if stype is None:
@@ -575,20 +675,25 @@ def build_graph(
         if time_ns is not None:
             time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, _NS_PER_SECOND))
 
-        data = {}
-        for col, stype in types.items():
-            if col == spec.time_column and stype == torch_frame.timestamp:
-                data[col] = pd.Series(time_ns.astype("datetime64[ns]"), name=col)
-            else:
-                data[col] = _convert_column(frame[col], stype).reset_index(drop=True)
-        if not types or CONST_COLUMN in types:
+        if not types or CONST_COLUMN in types:  # no feature column (in the reference)
             types = {CONST_COLUMN: torch_frame.numerical}
             data = {CONST_COLUMN: pd.Series(np.ones(n, dtype=np.float64))}
+        else:
+            data = {}
+            for col, stype in types.items():
+                if col == spec.time_column and stype == torch_frame.timestamp:
+                    data[col] = pd.Series(time_ns.astype("datetime64[ns]"), name=col)
+                else:
+                    data[col] = _convert_column(frame[col], stype).reset_index(drop=True)
         df = pd.DataFrame(data, index=pd.RangeIndex(n))
-        stats = None if reference is None else reference.col_stats_dict[name]
         with warnings.catch_warnings():  # torch-frame reads pandas' read-only arrays
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             warnings.filterwarnings("ignore", message=r"Series\.dt\.dayofweek is deprecated")
+            if reference is None:
+                stats_df = df if stats_rows is None else df.iloc[stats_rows].reset_index(drop=True)
+                stats = _table_stats(stats_df, types)
+            else:  # a copy: torch-frame writes the text embedding sizes into it
+                stats = {c: dict(s) for c, s in reference.col_stats_dict[name].items()}
             dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
                 col_stats=stats)
         tf_dict[name] = dataset.tensor_frame

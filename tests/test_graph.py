@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch_frame
 
+from relcontrast import graph as graph_module
 from relcontrast.database import RelationalDatabase
 from relcontrast.graph import (
     CONST_COLUMN,
@@ -276,3 +277,208 @@ def test_graph_pickle_roundtrip(synthetic):
                                            equal_nan=True, rtol=0, atol=0)
     for et, store in graph.neighbors.items():
         assert torch.equal(store.key, restored.neighbors[et].key)
+
+
+# -- column statistics and stats_until -----------------------------------------------------
+def _assert_same(a, b, where="") -> None:
+    """``a`` and ``b`` equal in type and value, recursively; NaN equals NaN, floats exactly."""
+    assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
+    if isinstance(a, dict):
+        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=where)
+    elif isinstance(a, (float, np.floating)):
+        assert (np.isnan(a) and np.isnan(b)) or a == b, f"{where}: {a!r} != {b!r}"
+    elif hasattr(a, "values") and hasattr(a, "offset"):  # Multi{Nested,Embedding}Tensor
+        assert (a.num_rows, a.num_cols) == (b.num_rows, b.num_cols), where
+        _assert_same(a.values, b.values, f"{where}.values")
+        _assert_same(a.offset, b.offset, f"{where}.offset")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def _assert_graphs_equal(a: RelationalGraph, b: RelationalGraph) -> None:
+    assert (a.node_types, a.edge_types, a.num_nodes) == (b.node_types, b.edge_types, b.num_nodes)
+    _assert_same(a.col_types, b.col_types, "col_types")
+    _assert_same(a.col_stats_dict, b.col_stats_dict, "col_stats_dict")
+    _assert_same(a.time_dict, b.time_dict, "time_dict")
+    for name in a.node_types:
+        _assert_same(a.tf_dict[name].col_names_dict, b.tf_dict[name].col_names_dict, name)
+        _assert_same(a.tf_dict[name].feat_dict, b.tf_dict[name].feat_dict, f"{name} feat_dict")
+    for et, store in a.neighbors.items():
+        for attr in ("rowptr", "col", "key", "src_times"):
+            _assert_same(getattr(store, attr), getattr(b.neighbors[et], attr), f"{et}.{attr}")
+
+
+def _build_with_torch_frame_stats(db, **kwargs) -> RelationalGraph:
+    """``build_graph`` with every column statistic computed by torch-frame itself."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(graph_module, "_table_stats", graph_module._torch_frame_table_stats)
+        return build_graph(db, **kwargs)
+
+
+def _every_kind_tables(n: int = 600):
+    """A timed table with a column of every kind build_graph converts, rows out of order."""
+    rng = np.random.default_rng(7)
+    t0 = pd.Timestamp("2021-01-01")
+    x = rng.lognormal(0, 2, n)
+    x[rng.random(n) < 0.1] = np.nan
+    x[:3] = [np.inf, -np.inf, np.nan]
+    boxed = pd.Series(list(rng.integers(0, 1000, n - 1)) + [2.5], dtype=object)
+    events = pd.DataFrame({
+        "eid": np.arange(n),
+        "uid": rng.integers(0, 20, n),
+        "ts": t0 + pd.to_timedelta(rng.permutation(n) * 3_600, unit="s"),  # unsorted
+        "x": x,
+        "f32": rng.normal(size=n).astype(np.float32),
+        "count": rng.integers(-50, 10**6, n),
+        "level": rng.integers(1, 5, n),
+        "flag": rng.random(n) < 0.3,
+        "wait": pd.to_timedelta(rng.integers(0, 10**5, n), unit="s"),
+        "boxed": boxed,
+        "kind": pd.Series(rng.choice(["a", "b", "c", None], n), dtype="str"),
+        "label": pd.Series(rng.choice([f"l{i}" for i in range(40)], n), dtype=object),
+        "due": pd.Series(t0 + pd.to_timedelta(rng.integers(0, 900, n), unit="D")).where(
+            rng.random(n) > 0.05).dt.tz_localize("Europe/Berlin"),
+        "iso": [f"20{10 + i % 12}-0{1 + i % 9}-1{i % 10}" for i in range(n)],
+        "text": [None if i % 7 == 0 else f"note {i} about item {i % 13} and more" for i in
+                 range(n)],
+        "tags": [list(rng.choice(["p", "q", "r"], rng.integers(0, 3), replace=False))
+                 for _ in range(n)],
+    })
+    users = pd.DataFrame({"uid": np.arange(20), "age": rng.normal(40, 9, 20),
+                          "one": np.ones(20)})
+    schema = {"users": {"primary_key": "uid"},
+              "events": {"primary_key": "eid", "foreign_keys": {"uid": "users"},
+                         "time_column": "ts"}}
+    return {"users": users, "events": events}, schema
+
+
+@pytest.fixture(scope="module")
+def every_kind():
+    return RelationalDatabase(*_every_kind_tables())
+
+
+@pytest.fixture(scope="module")
+def f1():
+    from relcontrast.datasets import load_f1
+
+    return RelationalDatabase(*load_f1())
+
+
+_rng = np.random.default_rng(3)
+_TS = pd.Series(pd.to_datetime(["2001-03-04 05:06:07", None, "1999-12-31", "2030-01-01 23:59"],
+                               format="ISO8601"))
+
+
+@pytest.mark.parametrize("ser, stype", [
+    (pd.Series(_rng.lognormal(0, 3, 5_000)), torch_frame.numerical),
+    (pd.Series([1.5, np.nan, np.inf, -2.0, -np.inf, 7.0]), torch_frame.numerical),
+    (pd.Series(_rng.normal(size=3_000).astype(np.float32)), torch_frame.numerical),
+    (pd.Series(_rng.integers(-(10**12), 10**12, 4_000)), torch_frame.numerical),
+    (pd.Series(np.arange(7, dtype=np.uint8)), torch_frame.numerical),
+    (pd.Series([3.25] * 9), torch_frame.numerical),
+    (pd.Series([np.nan, np.inf, -np.inf]), torch_frame.numerical),
+    (pd.Series([], dtype=np.float64), torch_frame.numerical),
+    (pd.Series([1.0, None, 2.0], dtype="Float64"), torch_frame.numerical),
+    (pd.Series(["b", None, "a", "b", "c", "a", "b"], dtype=object), torch_frame.categorical),
+    (pd.Series([3, 1, 3, 2, 1, 3]), torch_frame.categorical),
+    (pd.Series([None, None], dtype=object), torch_frame.categorical),
+    (_TS, torch_frame.timestamp),
+    (pd.Series([["x", "y"], None, ["y"], []], dtype=object), torch_frame.multicategorical),
+])
+@pytest.mark.filterwarnings("ignore:Series.dt.dayofweek is deprecated")  # inside torch-frame
+def test_column_stats_equal_torch_frame(ser, stype):
+    from torch_frame.data.stats import compute_col_stats
+
+    _assert_same(graph_module._column_stats(ser, stype), compute_col_stats(ser, stype))
+
+
+@pytest.mark.parametrize("dtype", ["str", pd.StringDtype("python", na_value=pd.NA)])
+@pytest.mark.parametrize("stype", [torch_frame.categorical, torch_frame.text_embedded])
+def test_convert_string_column_equals_per_value_conversion(dtype, stype):
+    ser = pd.Series(["a", None, "b b", np.nan, ""], dtype=dtype, index=[4, 2, 9, 7, 1],
+                    name="s")
+    fast = graph_module._convert_column(ser, stype)
+    per_value = graph_module._convert_column(ser.astype(object), stype)
+    pd.testing.assert_series_equal(fast, per_value)
+    assert [type(v) for v in fast] == [type(v) for v in per_value]
+
+
+@pytest.mark.parametrize("name", ["every_kind", "synthetic", "f1"])
+def test_build_graph_equals_torch_frame_statistics(name, request):
+    db = request.getfixturevalue(name)
+    db = db[0] if isinstance(db, tuple) else db
+    _assert_graphs_equal(build_graph(db), _build_with_torch_frame_stats(db))
+
+
+@pytest.mark.parametrize("name, cutoff", [
+    ("every_kind", "2021-01-10"),
+    ("every_kind", "2020-01-01"),  # before every row: constant columns, empty statistics
+    ("synthetic", "2020-06-01"),
+    ("synthetic", "2030-01-01"),  # after every row
+    ("f1", "2005-01-01"),
+])
+def test_stats_until_equals_two_step_build(name, cutoff, request):
+    db = request.getfixturevalue(name)
+    db = db[0] if isinstance(db, tuple) else db
+    one_pass = build_graph(db, stats_until=cutoff)
+    stats_graph = _build_with_torch_frame_stats(db.upto(cutoff))
+    two_step = build_graph(db, reference=stats_graph)
+    _assert_graphs_equal(one_pass, two_step)
+    assert all(one_pass.col_stats_dict[t] is not stats_graph.col_stats_dict[t]
+               for t in db.table_names)  # the reference is copied, never written to
+
+
+def test_stats_until_ignores_later_rows(every_kind):
+    db = every_kind
+    cutoff = pd.Timestamp("2021-01-10")
+    full, early = build_graph(db), build_graph(db, stats_until=cutoff)
+    assert early.num_nodes == full.num_nodes
+    kept = int((db.time_ns("events") <= cutoff.value).sum())
+    assert 0 < kept < db.num_rows("events")
+    x_full = full.col_stats_dict["events"]["x"][torch_frame.data.stats.StatType.MEAN]
+    x_early = early.col_stats_dict["events"]["x"][torch_frame.data.stats.StatType.MEAN]
+    assert x_full != x_early
+    # The untimed table's statistics come from all its rows.
+    _assert_same(early.col_stats_dict["users"], full.col_stats_dict["users"])
+    # Changing only rows after the cutoff changes no statistic.
+    tables = {name: db.table(name) for name in db.table_names}
+    late = db.time_ns("events") > cutoff.value
+    tables["events"].loc[late, "x"] = 1e9
+    tables["events"].loc[late, "kind"] = "unseen"
+    changed = build_graph(RelationalDatabase(tables, dict(db.schema)), stats_until=cutoff)
+    _assert_same(changed.col_stats_dict, early.col_stats_dict)
+    feat = changed.tf_dict["events"].feat_dict[torch_frame.numerical]
+    x_col = changed.tf_dict["events"].col_names_dict[torch_frame.numerical].index("x")
+    assert torch.all(feat[torch.from_numpy(late), x_col] == 1e9)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"stats_until": "not a date"}, "stats_until must be a timestamp.*'not a date'"),
+    ({"stats_until": pd.NaT}, "stats_until must be a timestamp"),
+    ({"stats_until": [2005]}, "stats_until must be a timestamp"),
+])
+def test_bad_stats_until_raises(tiny, kwargs, match):
+    db, _ = tiny
+    with pytest.raises(ValueError, match=match):
+        build_graph(db, **kwargs)
+
+
+def test_stats_until_with_reference_raises(tiny):
+    db, graph = tiny
+    with pytest.raises(ValueError, match="either reference or .*stats_until"):
+        build_graph(db, reference=graph, stats_until="2020-01-02")
+
+
+def test_reference_keeps_constant_column(tiny):
+    db, graph = tiny  # "links" has no feature column
+    again = build_graph(db, reference=graph)
+    _assert_graphs_equal(again, graph)
+    assert again.col_types["links"] == {CONST_COLUMN: torch_frame.numerical}
