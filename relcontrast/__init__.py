@@ -2,8 +2,9 @@
 
 Public API: :class:`RelationalDatabase`, :class:`RelationalContrastiveEncoder`,
 :class:`RelationalClassifier`, :class:`RelationalRegressor`,
-:class:`RelationalAggregator`; data in :mod:`relcontrast.datasets`; a synthetic test
-database in :mod:`relcontrast.testing`.
+:class:`RelationalAggregator`; :func:`read_database` and :func:`infer_schema` (from
+:mod:`relcontrast.io`) read your own database from files; data in
+:mod:`relcontrast.datasets`; a synthetic test database in :mod:`relcontrast.testing`.
 The estimators are imported on first use, so ``relcontrast.datasets`` loads without torch.
 """
 
@@ -17,12 +18,16 @@ __version__ = "0.1.0"
 
 _ESTIMATORS = ("RelationalClassifier", "RelationalContrastiveEncoder", "RelationalRegressor")
 
-__all__ = [*_ESTIMATORS, "RelationalAggregator", "RelationalDatabase", "__version__"]
+_IO = ("infer_schema", "read_database")
+
+__all__ = [*_ESTIMATORS, *_IO, "RelationalAggregator", "RelationalDatabase", "__version__"]
 
 
 def __getattr__(name):
     if name in _ESTIMATORS:
         return getattr(importlib.import_module("relcontrast.estimators"), name)
+    if name in _IO:
+        return getattr(importlib.import_module("relcontrast.io"), name)
     if name == "RelationalAggregator":
         return importlib.import_module("relcontrast.aggregate").RelationalAggregator
     raise AttributeError(f"module 'relcontrast' has no attribute {name!r}")
