@@ -1,4 +1,17 @@
-"""Command line: ``relcontrast demo | pretrain | embed``."""
+"""Command line: ``relcontrast schema | pretrain | embed | fit | predict | demo``.
+
+Your own database (DATA: a folder of CSV or parquet files, one per table, or a SQLite or
+DuckDB file; ROWS: a CSV or parquet file with the target table's primary key and a cutoff
+time column):
+
+  relcontrast schema DATA --out schema.yaml           # propose a schema; check and edit it
+  relcontrast pretrain DATA --schema schema.yaml --cutoff 2024-01-01 --out encoder.joblib
+  relcontrast embed encoder.joblib ROWS.csv --out embeddings.parquet
+  relcontrast fit DATA --schema schema.yaml --rows train.csv --target churned --out model.joblib
+  relcontrast predict model.joblib ROWS.csv --out predictions.csv
+
+Without DATA, ``pretrain`` and ``embed`` work on the bundled Formula 1 data, as ``demo`` does.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +19,10 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
+
+_F1_CUTOFF = "2005-01-01"
+_TASKS = ("auto", "classification", "regression")
 
 
 def _demo(args) -> int:
@@ -42,60 +59,350 @@ def _demo(args) -> int:
     return 0
 
 
+# -- helpers ----------------------------------------------------------------------------------
+def _parse_params(pairs) -> dict:
+    """``["hidden_channels=16", "num_neighbors=[8, 4]"]`` -> ``{...}`` (values read as YAML)."""
+    import yaml
+
+    params = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param expects NAME=VALUE (e.g. --param lr=0.01), got {pair!r}.")
+        params[name.strip()] = yaml.safe_load(value)
+    return params
+
+
+def _estimator_params(args, **extra) -> dict:
+    params = {k: v for k, v in extra.items() if v is not None}
+    params.update(_parse_params(args.param))
+    return params
+
+
+def _read_database(args):
+    from relcontrast.io import read_database
+
+    return read_database(args.data, args.schema, time_unit=args.time_unit)
+
+
+def _read_rows(path):
+    from relcontrast.io import read_table
+
+    rows = read_table(path)
+    if not len(rows):
+        raise ValueError(f"ROWS file {str(path)!r} has no rows.")
+    return rows
+
+
+def _load(path, expected, command: str):
+    """A joblib file holding an instance of one of ``expected``."""
+    import joblib
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"No such file: {str(path)!r}.")
+    obj = joblib.load(path)
+    if not isinstance(obj, expected):
+        names = " or ".join(c.__name__ for c in expected)
+        raise ValueError(
+            f"{str(path)!r} holds a {type(obj).__name__}, not a {names}; "
+            f"`relcontrast {command}` needs one (saved by `relcontrast "
+            f"{'pretrain' if command in ('embed', 'fit') else 'fit'}`)."
+        )
+    return obj
+
+
+def _write(df, path) -> None:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(
+            f"Cannot write {str(path)!r}: unknown extension {suffix!r}; use .csv or .parquet."
+        )
+
+
+def _encoder_params(args) -> dict:
+    return _estimator_params(args, max_steps=args.steps, hidden_channels=args.hidden_channels,
+                             batch_size=args.batch_size, random_state=args.seed,
+                             verbose=args.verbose)
+
+
+# -- commands ---------------------------------------------------------------------------------
+def _schema(args) -> int:
+    from relcontrast.io import infer_schema, read_tables, schema_to_yaml
+
+    tables = read_tables(args.data)
+    schema, reasons = infer_schema(tables, min_inclusion=args.min_inclusion,
+                                   return_reasons=True)
+    header = (f"Schema proposed by `relcontrast schema` for {args.data}.\n"
+              f"Check every entry: the comments say why each was chosen.\n"
+              f"Format, time_unit and composite keys: docs/own_database.md")
+    text = schema_to_yaml(schema, reasons, header=header)
+    if args.output is None:
+        print(text, end="")
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        n_fks = sum(len(s["foreign_keys"]) for s in schema.values())
+        print(f"wrote the proposed schema of {len(schema)} tables ({n_fks} foreign keys) to "
+              f"{args.output}; check it before use.", file=sys.stderr)
+    return 0
+
+
 def _pretrain(args) -> int:
     import joblib
 
     from relcontrast import RelationalContrastiveEncoder
-    from relcontrast.datasets import load_f1
 
-    tables, schema = load_f1()
-    enc = RelationalContrastiveEncoder(cutoff_time=args.cutoff, max_steps=args.steps,
-                                       random_state=args.seed, verbose=args.verbose)
-    enc.fit(tables, schema)
-    joblib.dump(enc, args.output)
-    print(f"saved {args.output}")
+    output = args.output or "encoder.joblib"
+    if args.data is None:
+        if args.schema is not None:
+            raise ValueError("--schema needs DATA: relcontrast pretrain DATA --schema FILE.")
+        from relcontrast.datasets import load_f1
+
+        data = load_f1()  # the bundled F1 database, as before DATA existed
+        cutoff = args.cutoff or _F1_CUTOFF
+    else:
+        data = (_read_database(args),)
+        cutoff = args.cutoff
+    enc = RelationalContrastiveEncoder(cutoff_time=cutoff, **_encoder_params(args))
+    enc.fit(*data)
+    joblib.dump(enc, output)
+    last = enc.history_[-1]
+    print(f"pretrained on {enc.database_!r}"
+          f"{f' up to {cutoff}' if cutoff is not None else ' (all rows)'}: "
+          f"{len(enc.history_)} epoch(s), final train loss {last['train_loss']:.3f}; "
+          f"saved {output}")
     return 0
 
 
 def _embed(args) -> int:
-    import joblib
     import pandas as pd
 
-    from relcontrast.datasets import load_f1_task
+    from relcontrast import RelationalContrastiveEncoder
 
-    enc = joblib.load(args.model)
-    task = load_f1_task(args.task, args.split)
-    Z = enc.transform(task.X)
-    out = pd.concat([task.X.reset_index(drop=True),
+    model = args.model_path or args.model
+    enc = _load(model, (RelationalContrastiveEncoder,), "embed")
+    if args.rows is None:
+        if args.data is not None:
+            raise ValueError("--data needs ROWS: relcontrast embed MODEL ROWS --data DATA.")
+        from relcontrast.datasets import load_f1_task
+
+        rows = load_f1_task(args.task, args.split).X
+    else:
+        rows = _read_rows(args.rows)
+        if args.data is not None:
+            enc = enc.with_database(_read_database(args))
+    Z = enc.transform(rows)
+    out = pd.concat([rows.reset_index(drop=True),
                      pd.DataFrame(Z, columns=enc.get_feature_names_out())], axis=1)
-    out.to_parquet(args.output)
+    _write(out, args.output)
     print(f"saved {Z.shape[0]} embeddings of width {Z.shape[1]} to {args.output}")
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="relcontrast", description=__doc__)
+def _task(y, task: str) -> str:
+    import pandas as pd
+
+    if task != "auto":
+        return task
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    return "classification" if not numeric or y.nunique() <= 2 else "regression"
+
+
+def _fit(args) -> int:
+    import joblib
+
+    from relcontrast import (
+        RelationalClassifier,
+        RelationalContrastiveEncoder,
+        RelationalRegressor,
+    )
+
+    db = _read_database(args)
+    rows = _read_rows(args.rows)
+    if args.target not in rows.columns:
+        raise ValueError(
+            f"ROWS file {args.rows!r} has no target column {args.target!r}; its columns are "
+            f"{list(rows.columns)}. Set --target to the column to predict."
+        )
+    y, X = rows[args.target], rows.drop(columns=[args.target])
+    task = _task(y, args.task)
+    cls = RelationalClassifier if task == "classification" else RelationalRegressor
+    params = _estimator_params(args, max_epochs=args.epochs, batch_size=args.batch_size,
+                               hidden_channels=args.hidden_channels, random_state=args.seed,
+                               verbose=args.verbose)
+    if args.encoder is not None:
+        enc = _load(args.encoder, (RelationalContrastiveEncoder,), "fit")
+        est = cls(encoder=enc.with_database(db), fine_tune=not args.frozen, **params)
+    else:
+        if args.frozen:
+            raise ValueError("--frozen freezes a pretrained backbone: give --encoder FILE.")
+        est = cls(database=db, **params)
+    est.fit(X, y.to_numpy())
+    joblib.dump(est, args.output)
+    last = est.history_[-1]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items()
+                      if k.startswith("valid_") and not k.endswith("_best"))
+    classes = f" (classes {est.classes_.tolist()})" if task == "classification" else ""
+    print(f"fitted {cls.__name__}{classes} on {len(X)} rows of table {est.target_table_!r}"
+          f"{' from ' + args.encoder if args.encoder else ' from scratch'}: "
+          f"{len(est.history_)} epoch(s){' (last: ' + shown + ')' if shown else ''}; "
+          f"saved {args.output}")
+    return 0
+
+
+def _predict(args) -> int:
+    from relcontrast import RelationalClassifier, RelationalRegressor
+
+    est = _load(args.model, (RelationalClassifier, RelationalRegressor), "predict")
+    rows = _read_rows(args.rows)
+    if args.data is not None:
+        est = est.with_database(_read_database(args))
+    columns = list(est.feature_names_in_)
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise ValueError(
+            f"ROWS file {args.rows!r} lacks column(s) {missing} the model was fitted with; "
+            f"its columns are {list(rows.columns)}."
+        )
+    new = ["prediction"]
+    if isinstance(est, RelationalClassifier):
+        new += [f"proba_{c}" for c in est.classes_]
+    taken = [c for c in new if c in rows.columns]
+    if taken:
+        raise ValueError(
+            f"ROWS file {args.rows!r} already has column(s) {taken}, which predict writes; "
+            f"rename or drop them."
+        )
+    X = rows[columns]
+    out = rows.reset_index(drop=True)
+    if isinstance(est, RelationalClassifier):
+        proba = est.predict_proba(X)
+        out["prediction"] = est.classes_[proba.argmax(axis=1)]  # est.predict, one pass
+        for i, c in enumerate(est.classes_):
+            out[f"proba_{c}"] = proba[:, i]
+    else:
+        out["prediction"] = est.predict(X)
+    _write(out, args.output)
+    print(f"saved {len(out)} predictions to {args.output}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+def _add_data_options(p) -> None:
+    p.add_argument("--schema", default=None,
+                   help="schema file (YAML or JSON, see `relcontrast schema`); default: "
+                        "inferred, with a warning")
+    p.add_argument("--time-unit", default=None, dest="time_unit",
+                   help="unit of numeric time columns: year, D, s, ms, us or ns")
+
+
+def _add_common(p) -> None:
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=0)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relcontrast", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn, help_ in [("demo", _demo, "pretrain on the bundled F1 data and evaluate"),
-                            ("pretrain", _pretrain, "pretrain on F1 and save the encoder"),
-                            ("embed", _embed, "embed the rows of an F1 task")]:
-        p = sub.add_parser(name, help=help_)
-        p.set_defaults(fn=fn)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--verbose", type=int, default=0)
-        if name in ("demo", "pretrain"):
-            p.add_argument("--cutoff", default="2005-01-01")
-            p.add_argument("--steps", type=int, default=600)
-        if name == "pretrain":
-            p.add_argument("--output", default="encoder.joblib")
-        if name == "embed":
-            p.add_argument("--model", default="encoder.joblib")
-            p.add_argument("--task", default="driver-dnf")
-            p.add_argument("--split", default="val")
-            p.add_argument("--output", default="embeddings.parquet")
-    args = parser.parse_args(argv)
+
+    p = sub.add_parser("demo", help="pretrain on the bundled F1 data and evaluate")
+    p.set_defaults(fn=_demo)
+    _add_common(p)
+    p.add_argument("--cutoff", default=_F1_CUTOFF)
+    p.add_argument("--steps", type=int, default=600)
+
+    p = sub.add_parser("schema", help="propose a schema for DATA, as commented YAML")
+    p.set_defaults(fn=_schema)
+    p.add_argument("data", help="folder of CSV / parquet files, or a SQLite / DuckDB file")
+    p.add_argument("--out", "--output", dest="output", default=None,
+                   help="write the YAML to this file instead of printing it")
+    p.add_argument("--min-inclusion", dest="min_inclusion", type=float, default=0.95,
+                   help="share of a foreign key's values that must be in the referenced key")
+    _add_common(p)
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder on DATA (default: F1) and save it")
+    p.set_defaults(fn=_pretrain)
+    p.add_argument("data", nargs="?", default=None,
+                   help="folder of CSV / parquet files, or a SQLite / DuckDB file; "
+                        "omitted: the bundled F1 data")
+    _add_data_options(p)
+    p.add_argument("--cutoff", default=None,
+                   help="pretrain on rows up to this time only (e.g. your first validation "
+                        f"time); default: every row ({_F1_CUTOFF} for F1)")
+    p.add_argument("--steps", type=int, default=600, help="maximum pretraining steps")
+    p.add_argument("--hidden-channels", dest="hidden_channels", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="any other encoder parameter, repeatable (e.g. corruption_rate=0.2)")
+    p.add_argument("--out", "--output", dest="output", default="encoder.joblib")
+    _add_common(p)
+
+    p = sub.add_parser("embed", help="embed ROWS with a saved encoder (default: an F1 task)")
+    p.set_defaults(fn=_embed)
+    p.add_argument("model_path", nargs="?", default=None, metavar="MODEL",
+                   help="encoder saved by `relcontrast pretrain` (or use --model)")
+    p.add_argument("rows", nargs="?", default=None, metavar="ROWS",
+                   help="CSV / parquet file: primary key and cutoff time of the rows to "
+                        "embed; omitted: the rows of --task/--split of F1")
+    p.add_argument("--model", default="encoder.joblib")
+    p.add_argument("--task", default="driver-dnf")
+    p.add_argument("--split", default="val")
+    p.add_argument("--data", default=None,
+                   help="embed against this (newer) version of the database")
+    _add_data_options(p)
+    p.add_argument("--out", "--output", dest="output", default="embeddings.parquet")
+    _add_common(p)
+
+    p = sub.add_parser("fit", help="fit a classifier or regressor on DATA and ROWS, save it")
+    p.set_defaults(fn=_fit)
+    p.add_argument("data", help="folder of CSV / parquet files, or a SQLite / DuckDB file")
+    _add_data_options(p)
+    p.add_argument("--rows", required=True,
+                   help="CSV / parquet file: primary key, cutoff time and the target column")
+    p.add_argument("--target", required=True, help="column of ROWS to predict")
+    p.add_argument("--task", choices=_TASKS, default="auto",
+                   help="auto: classification for non-numeric, boolean or two-valued "
+                        "targets, regression otherwise")
+    p.add_argument("--encoder", default=None,
+                   help="start from this pretrained encoder (from `relcontrast pretrain`); "
+                        "default: train from scratch")
+    p.add_argument("--frozen", action="store_true",
+                   help="train the head only, on the frozen pretrained encoder")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--hidden-channels", dest="hidden_channels", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="any other estimator parameter, repeatable (e.g. lr=0.01)")
+    p.add_argument("--out", "--output", dest="output", default="model.joblib")
+    _add_common(p)
+
+    p = sub.add_parser("predict", help="predict ROWS with a model saved by `relcontrast fit`")
+    p.set_defaults(fn=_predict)
+    p.add_argument("model", help="model saved by `relcontrast fit`")
+    p.add_argument("rows", help="CSV / parquet file: primary key and cutoff time")
+    p.add_argument("--data", default=None,
+                   help="predict against this (newer) version of the database")
+    _add_data_options(p)
+    p.add_argument("--out", "--output", dest="output", default="predictions.csv")
+    _add_common(p)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        if args.verbose:
+            raise
+        print(f"relcontrast {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import sqlite3
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalRegressor
+from relcontrast.cli import _task, main
+from relcontrast.io import read_schema, read_table
+from relcontrast.testing import make_synthetic_database
+
+TINY_ENCODER = ["--steps", "4", "--hidden-channels", "16", "--batch-size", "32"]
+TINY_MODEL = ["--epochs", "2", "--batch-size", "64", "--seed", "0"]
+
+
+def expected_schema():
+    """The synthetic schema as infer_schema finds it: all but the self-reference."""
+    _, schema = make_synthetic_database()
+    out = {t: {"primary_key": s.get("primary_key"), "foreign_keys": dict(s.get("foreign_keys",
+                                                                               {})),
+               "time_column": s.get("time_column")} for t, s in schema.items()}
+    out["users"]["foreign_keys"] = {}
+    return out
+
+
+def user_rows(tables):
+    """Rows (user_id, cutoff) with targets: active (an order in the next 90 days, bool) and
+    n_orders (how many)."""
+    users, orders = tables["users"], tables["orders"]
+    parts = []
+    for cutoff in pd.to_datetime(["2020-06-01", "2020-09-01", "2020-12-01"]):
+        window = orders[(orders["ts"] > cutoff) & (orders["ts"] <= cutoff + pd.Timedelta(90, "D"))]
+        counts = window.groupby("user_id").size()
+        parts.append(pd.DataFrame({
+            "user_id": users["user_id"], "cutoff": cutoff,
+            "n_orders": users["user_id"].map(counts).fillna(0).astype(np.int64).to_numpy()}))
+    rows = pd.concat(parts, ignore_index=True)
+    return rows.assign(active=rows["n_orders"] > 0)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """The synthetic database as a folder of CSV files and as a SQLite file, and row files."""
+    tables, _ = make_synthetic_database()
+    root = tmp_path_factory.mktemp("shop")
+    (root / "csv").mkdir()
+    con = sqlite3.connect(root / "shop.sqlite")
+    for name, df in tables.items():
+        df.to_csv(root / "csv" / f"{name}.csv", index=False)
+        df = df.assign(tags=df["tags"].astype(str)) if name == "items" else df
+        df.to_sql(name, con, index=False)
+    con.close()
+    rows = user_rows(tables)
+    rows[["user_id", "cutoff", "active"]].to_csv(root / "active.csv", index=False)
+    rows[["user_id", "cutoff", "n_orders"]].to_parquet(root / "n_orders.parquet", index=False)
+    return root
+
+
+def test_schema_prints_commented_yaml(shop, capsys):
+    assert main(["schema", str(shop / "csv")]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out) == expected_schema()
+    lines = out.splitlines()
+    assert lines[0] == f"# Schema proposed by `relcontrast schema` for {shop / 'csv'}."
+    assert "  # user_id: primary key: unique and non-null, named after the table." in lines
+    assert lines.index("orders:") < lines.index("  primary_key: order_id")
+
+
+def test_schema_out_file_from_sqlite(shop, tmp_path, capsys):
+    path = tmp_path / "schema.yaml"
+    assert main(["schema", str(shop / "shop.sqlite"), "--out", str(path)]) == 0
+    assert read_schema(path) == expected_schema()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"wrote the proposed schema of 5 tables (5 foreign keys) to {path}; "
+                            f"check it before use.\n")
+
+
+def test_pretrain_embed_fit_predict_on_csv_folder(shop, tmp_path, capsys):
+    # the user checks the proposed schema and adds the self-reference it could not find
+    schema = expected_schema()
+    schema["users"]["foreign_keys"] = {"referrer": "users"}
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    data = [str(shop / "csv"), "--schema", str(tmp_path / "schema.yaml")]
+    enc_path, emb_path = tmp_path / "encoder.joblib", tmp_path / "embeddings.parquet"
+
+    assert main(["pretrain", *data, "--cutoff", "2020-06-01", "--out", str(enc_path),
+                 *TINY_ENCODER, "--param", "num_neighbors=[2, 2]"]) == 0
+    enc = joblib.load(enc_path)
+    assert isinstance(enc, RelationalContrastiveEncoder)
+    assert enc.cutoff_time_ == pd.Timestamp("2020-06-01")
+    assert (enc.hidden_channels, enc.max_steps, enc.batch_size) == (16, 4, 32)
+    assert list(enc.num_neighbors) == [2, 2]
+    assert enc.database_.schema["users"].foreign_keys == {"referrer": "users"}
+    assert capsys.readouterr().out.startswith(
+        "pretrained on RelationalDatabase(categories=4, items=40, orders=300, reviews=150, "
+        "users=60) up to 2020-06-01: 1 epoch(s), final train loss ")
+
+    rows_path = str(shop / "active.csv")
+    assert main(["embed", str(enc_path), rows_path, "--out", str(emb_path)]) == 0
+    emb = pd.read_parquet(emb_path)
+    rows = read_table(rows_path)
+    assert list(emb.columns) == ["user_id", "cutoff", "active",
+                                 *[f"relationalcontrastiveencoder{i}" for i in range(16)]]
+    pd.testing.assert_frame_equal(emb[["user_id", "cutoff", "active"]], rows)
+    np.testing.assert_allclose(emb.iloc[:, 3:].to_numpy(), enc.transform(rows), rtol=1e-6)
+    assert capsys.readouterr().out == f"saved 180 embeddings of width 16 to {emb_path}\n"
+
+    model_path, pred_path = tmp_path / "model.joblib", tmp_path / "predictions.csv"
+    assert main(["fit", *data, "--rows", rows_path, "--target", "active", "--encoder",
+                 str(enc_path), "--out", str(model_path), *TINY_MODEL]) == 0
+    model = joblib.load(model_path)
+    assert isinstance(model, RelationalClassifier)
+    assert model.encoder_.database_ is model.database_
+    assert model.target_table_ == "users" and list(model.classes_) == [False, True]
+    assert list(model.feature_names_in_) == ["user_id", "cutoff"]
+    assert capsys.readouterr().out.startswith(
+        f"fitted RelationalClassifier (classes [False, True]) on 180 rows of table 'users' "
+        f"from {enc_path}: ")
+
+    assert main(["predict", str(model_path), rows_path, "--out", str(pred_path)]) == 0
+    pred = pd.read_csv(pred_path)
+    assert list(pred.columns) == ["user_id", "cutoff", "active", "prediction", "proba_False",
+                                  "proba_True"]
+    proba = model.predict_proba(rows[["user_id", "cutoff"]])
+    np.testing.assert_allclose(pred[["proba_False", "proba_True"]].to_numpy(), proba,
+                               rtol=1e-5)
+    np.testing.assert_array_equal(pred["prediction"], proba[:, 1] > proba[:, 0])
+    assert pred["user_id"].tolist() == rows["user_id"].tolist()
+
+
+def test_fit_predict_regression_on_sqlite_from_scratch(shop, tmp_path, capsys):
+    model_path, pred_path = tmp_path / "model.joblib", tmp_path / "predictions.parquet"
+    rows_path = str(shop / "n_orders.parquet")
+    schema_path = tmp_path / "schema.json"
+    schema_path.write_text(pd.io.json.ujson_dumps(expected_schema()))
+    data = [str(shop / "shop.sqlite"), "--schema", str(schema_path)]
+    assert main(["fit", *data, "--rows", rows_path, "--target", "n_orders",
+                 "--hidden-channels", "16", "--out", str(model_path), *TINY_MODEL]) == 0
+    model = joblib.load(model_path)
+    assert isinstance(model, RelationalRegressor) and model.encoder_ is None
+    assert model.hidden_channels == 16 and model.max_epochs == 2
+    assert capsys.readouterr().out.startswith(
+        "fitted RelationalRegressor on 180 rows of table 'users' from scratch: ")
+
+    # predicting rows that carry the target keeps it beside the prediction
+    assert main(["predict", str(model_path), rows_path, "--data", *data,
+                 "--out", str(pred_path)]) == 0
+    pred = pd.read_parquet(pred_path)
+    rows = read_table(rows_path)
+    assert list(pred.columns) == ["user_id", "cutoff", "n_orders", "prediction"]
+    np.testing.assert_allclose(pred["prediction"],
+                               model.predict(rows[["user_id", "cutoff"]]), rtol=1e-5)
+
+
+def test_pretrain_without_schema_infers_it_and_warns(shop, tmp_path):
+    enc_path = tmp_path / "encoder.joblib"
+    with pytest.warns(UserWarning, match=r"No schema given: using the schema inferred from "
+                                         r"'.*csv':\n  categories: primary_key='cat_id'"):
+        assert main(["pretrain", str(shop / "csv"), "--out", str(enc_path), *TINY_ENCODER,
+                     "--steps", "1"]) == 0
+    enc = joblib.load(enc_path)
+    assert enc.cutoff_time_ is None and enc.max_steps == 1
+    assert {t: s.to_dict() for t, s in enc.database_.schema.items()} == expected_schema()
+
+
+def test_pretrain_and_embed_default_to_f1(tmp_path):
+    enc_path, emb_path = tmp_path / "encoder.joblib", tmp_path / "embeddings.parquet"
+    assert main(["pretrain", "--steps", "1", "--hidden-channels", "8", "--batch-size", "16",
+                 "--output", str(enc_path)]) == 0
+    enc = joblib.load(enc_path)
+    assert enc.cutoff_time_ == pd.Timestamp("2005-01-01")
+    assert sorted(enc.database_.table_names) == sorted(
+        ["races", "circuits", "drivers", "results", "standings", "constructors",
+         "constructor_results", "constructor_standings", "qualifying"])
+    assert main(["embed", "--model", str(enc_path), "--task", "driver-top3", "--split", "val",
+                 "--output", str(emb_path)]) == 0
+    from relcontrast.datasets import load_f1_task
+
+    X = load_f1_task("driver-top3", "val").X
+    emb = pd.read_parquet(emb_path)
+    assert emb.shape == (len(X), len(X.columns) + 8)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["schema", "nowhere/"], "relcontrast schema: error: No such file or folder: 'nowhere'. Give"),
+    (["pretrain", "--schema", "s.yaml"], "relcontrast pretrain: error: --schema needs DATA"),
+    (["fit", "{csv}", "--schema", "{schema}", "--rows", "{rows}", "--target", "churn"],
+     "relcontrast fit: error: ROWS file '{rows}' has no target column 'churn'; its columns "
+     "are ['user_id', 'cutoff', 'active']"),
+    (["fit", "{csv}", "--schema", "{schema}", "--rows", "{rows}", "--target", "active",
+      "--frozen"], "relcontrast fit: error: --frozen freezes a pretrained backbone"),
+    (["pretrain", "{csv}", "--schema", "{schema}", "--param", "lr"],
+     "relcontrast pretrain: error: --param expects NAME=VALUE (e.g. --param lr=0.01), got 'lr'"),
+    (["predict", "{missing}", "{rows}"], "relcontrast predict: error: No such file: "
+                                         "'{missing}'."),
+    (["embed", "{model}", "{rows}", "--out", "e.xlsx"],
+     "relcontrast embed: error: '{model}' holds a dict, not a RelationalContrastiveEncoder"),
+    (["fit", "{csv}", "--schema", "{bad_schema}", "--rows", "{rows}", "--target", "active"],
+     "relcontrast fit: error: The schema names table 'user', but '{csv}' has no such table"),
+])
+def test_errors_are_reported_without_traceback(shop, tmp_path, capsys, argv, message):
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(expected_schema()))
+    bad = expected_schema()
+    bad["user"] = bad.pop("users")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    joblib.dump({"not": "a model"}, tmp_path / "model.joblib")
+    paths = {"csv": str(shop / "csv"), "schema": str(tmp_path / "schema.yaml"),
+             "bad_schema": str(tmp_path / "bad.yaml"), "rows": str(shop / "active.csv"),
+             "model": str(tmp_path / "model.joblib"), "missing": str(tmp_path / "none")}
+    argv = [a.format(**paths) for a in argv]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.startswith(message.format(**paths))
+
+
+def test_task_rule():
+    assert _task(pd.Series([True, False]), "auto") == "classification"
+    assert _task(pd.Series(["a", "b", "c"]), "auto") == "classification"
+    assert _task(pd.Series([0, 1, 1]), "auto") == "classification"
+    assert _task(pd.Series([0, 1, 2]), "auto") == "regression"
+    assert _task(pd.Series([0, 1, 2]), "classification") == "classification"
