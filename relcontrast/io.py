@@ -81,6 +81,8 @@ _LATE_TIME_TOKENS = frozenset({"updated", "modified", "changed", "last", "end", 
 _BIRTH_TOKENS = frozenset({"dob", "birth", "birthday", "birthdate", "born"})
 _YEAR_TOKENS = frozenset({"year", "season", "yr"})
 _DATE_SAMPLE = 1000
+_QUOTE_HINT = (" In YAML, quote names it would read as numbers or booleans, e.g. \"on\" or "
+               "\"2020\".")
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -188,6 +190,8 @@ def _parse_iso_strings(df: pd.DataFrame) -> pd.DataFrame:
                 isinstance(v, str) for v in values)):
             continue
         strings = values.astype(str)
+        if not strings.iloc[:_DATE_SAMPLE].str.fullmatch(_ISO_DATETIME).all():
+            continue  # cheap rejection of most text columns before scanning them whole
         if not strings.str.fullmatch(_ISO_DATETIME).all():
             continue
         with_offset = strings.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).any()
@@ -461,7 +465,8 @@ def _columns(value, where: str):
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return value[0] if len(value) == 1 else tuple(value)
-    raise ValueError(f"{where} must be a column name or a list of column names, got {value!r}.")
+    raise ValueError(f"{where} must be a column name or a list of column names, got "
+                     f"{value!r}.{_QUOTE_HINT}")
 
 
 def _parse_foreign_keys(table: str, fks, origin: str) -> dict:
@@ -542,7 +547,7 @@ def _parse_schema(raw, origin: str) -> dict[str, dict]:
         if time_column is not None and not isinstance(time_column, str):
             raise ValueError(
                 f"{origin}: table {table!r}: time_column must be one column name, got "
-                f"{time_column!r}."
+                f"{time_column!r}.{_QUOTE_HINT}"
             )
         entry = {
             "primary_key": None if pk is None else _columns(

@@ -213,6 +213,37 @@ def test_unreadable_sources(tmp_path, name, content, match):
         read_tables(tmp_path / name)
 
 
+@pytest.mark.parametrize("name, head", [("data.sqlite", b"SQLite format 3\x00"),
+                                        ("data.duckdb", b"\x00" * 8 + b"DUCK")])
+def test_damaged_database_files(tmp_path, name, head):
+    (tmp_path / name).write_bytes(head + b"\x07" * 5000)
+    kind = "SQLite" if name.endswith("sqlite") else "DuckDB"
+    with pytest.raises(ValueError, match=rf"Cannot (open|read) '.*{name}' as a {kind} database"):
+        read_tables(tmp_path / name)
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No such file: '.*rows.csv'"):
+        read_table(tmp_path / "rows.csv")
+    with pytest.raises(ValueError, match=r"is a folder; read_table reads one CSV or parquet"):
+        read_table(tmp_path)
+    (tmp_path / "rows.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"unknown extension '.json'; use one of \('.csv'"):
+        read_table(tmp_path / "rows.json")
+
+
+def test_dict_source_errors():
+    with pytest.raises(TypeError, match=r"Table 'a' must be a pandas DataFrame, got list"):
+        read_tables({"a": [1, 2]})
+    with pytest.raises(TypeError, match=r"Table names must be strings, got 1"):
+        read_tables({1: pd.DataFrame()})
+    with pytest.raises(ValueError, match=r"The dict of tables is empty"):
+        read_tables({})
+    with pytest.raises(TypeError, match=r"source must be a folder, a SQLite / DuckDB file or a "
+                                        r"dict of DataFrames, got RelationalDatabase"):
+        read_tables(RelationalDatabase(*make_synthetic_database()))
+
+
 def test_unreadable_file_in_folder(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"this is no parquet file")
     with pytest.raises(ValueError, match=r"Cannot read '.*broken.parquet' as parquet"):
@@ -345,6 +376,20 @@ def test_schema_to_yaml_accepts_a_database_schema():
     ("orders: {time_column: ts, time_unit: years}",
      r"unknown time_unit 'years'.*Did you mean 'year'\?"),
     ("orders: {time_unit: s}", r"sets time_unit but no time_column"),
+    ("", r"schema file '.*s.yaml' must map each table to its keys.*got NoneType"),
+    ("{}", r"schema file '.*s.yaml' is empty; give one entry per table"),
+    ("1: {}", r"table names must be strings, got 1"),
+    ("orders: {foreign_keys: [user_id]}", r"foreign_keys\[0\] must be \{columns: \[...\], "
+                                          r"references: table\}, got 'user_id'"),
+    ("orders: {foreign_keys: [{columns: a, references: [users]}]}",
+     r"foreign_keys\[0\].references must be a table name, got \['users'\]"),
+    ("orders: {foreign_keys: [{columns: a, references: b}, {columns: [a], references: c}]}",
+     r"foreign_keys: column\(s\) 'a' are listed twice"),
+    ("orders: {foreign_keys: user_id}", r"must be a mapping \{column: table\} or a list"),
+    ("orders: {foreign_keys: {on: users}}", r"foreign_keys must be a column name or a list of "
+                                            r"column names, got True\. In YAML, quote names"),
+    ("orders: {time_column: 2020}", r"time_column must be one column name, got 2020\. In YAML, "
+                                    r"quote names it would read as numbers"),
 ])
 def test_schema_file_errors(tmp_path, content, match):
     (tmp_path / "s.yaml").write_text(content)
@@ -356,6 +401,9 @@ def test_schema_file_missing_or_unknown_extension(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"No such schema file: '.*s.yaml'.*relcontrast "
                                                 r"schema DATA --out s.yaml"):
         read_schema(tmp_path / "s.yaml")
+    (tmp_path / "s.json").write_text("{'users': {}}")
+    with pytest.raises(ValueError, match=r"Cannot parse schema file '.*s.json' as JSON"):
+        read_schema(tmp_path / "s.json")
     (tmp_path / "s.toml").write_text("")
     with pytest.raises(ValueError, match=r"unknown extension '.toml'; use .yaml, .yml or .json"):
         read_schema(tmp_path / "s.toml")
