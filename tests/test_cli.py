@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import joblib
@@ -20,8 +21,8 @@ TINY_MODEL = ["--epochs", "2", "--batch-size", "64", "--seed", "0"]
 def expected_schema():
     """The synthetic schema as infer_schema finds it: all but the self-reference."""
     _, schema = make_synthetic_database()
-    out = {t: {"primary_key": s.get("primary_key"), "foreign_keys": dict(s.get("foreign_keys",
-                                                                               {})),
+    out = {t: {"primary_key": s.get("primary_key"),
+               "foreign_keys": dict(s.get("foreign_keys", {})),
                "time_column": s.get("time_column")} for t, s in schema.items()}
     out["users"]["foreign_keys"] = {}
     return out
@@ -137,7 +138,7 @@ def test_fit_predict_regression_on_sqlite_from_scratch(shop, tmp_path, capsys):
     model_path, pred_path = tmp_path / "model.joblib", tmp_path / "predictions.parquet"
     rows_path = str(shop / "n_orders.parquet")
     schema_path = tmp_path / "schema.json"
-    schema_path.write_text(pd.io.json.ujson_dumps(expected_schema()))
+    schema_path.write_text(json.dumps(expected_schema()))
     data = [str(shop / "shop.sqlite"), "--schema", str(schema_path)]
     assert main(["fit", *data, "--rows", rows_path, "--target", "n_orders",
                  "--hidden-channels", "16", "--out", str(model_path), *TINY_MODEL]) == 0

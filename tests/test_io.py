@@ -343,7 +343,9 @@ def test_schema_to_yaml_round_trips(tmp_path):
     _, schema = make_synthetic_database()
     composite = {"bets": {"foreign_keys": {("season", "round"): "games", "user": "users"}},
                  "odd names": {"primary_key": "yes", "time_column": "null"}}
-    for s in (schema, composite):
+    with_unit = {"races": {"primary_key": "race_id", "time_column": "year",
+                           "time_unit": "year"}}
+    for s in (schema, composite, with_unit):
         path = tmp_path / "s.yaml"
         path.write_text(schema_to_yaml(s, {"bets": ["a reason"]}, header="line 1\nline 2"))
         assert read_schema(path) == read_schema(s)
