@@ -601,3 +601,12 @@ def test_infer_schema_finds_the_f1_schema():
         "dob: not the time column: named like a birth date, an attribute of the row rather "
         "than when it came to exist.")
     assert reasons["races"][2].startswith("year: not the time column: integer years")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import relcontrast.io
+
+    result = doctest.testmod(relcontrast.io, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert (result.attempted, result.failed) == (15, 0)  # infer_schema, read_database
