@@ -22,9 +22,31 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 @contextlib.contextmanager
+def deterministic(enabled: bool = True):
+    """Run a block with ``torch.use_deterministic_algorithms`` on (when ``enabled``) and the
+    caller's setting restored after.
+
+    Multi-threaded CPU scatter / index_add reductions (GraphSAGE's neighbour aggregation,
+    the link objective) otherwise reorder floating-point sums between runs, so two seeded
+    fits on two threads end with different weights. ``warn_only`` keeps a CUDA run working
+    where an op has no deterministic kernel (it is tagged non-deterministic there).
+    """
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+@contextlib.contextmanager
 def seeded(random_state):
     """Run a block with torch's global RNG seeded from ``random_state`` and restored after,
-    so module initialisation is reproducible without touching the caller's random state."""
+    so module initialisation is reproducible without touching the caller's random state;
+    with a ``random_state``, deterministic algorithms too (bitwise-identical fits at any
+    thread count)."""
     if random_state is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     elif isinstance(random_state, np.random.RandomState):
@@ -32,7 +54,7 @@ def seeded(random_state):
     else:
         seed = int(np.random.SeedSequence(int(random_state)).generate_state(1)[0])
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), deterministic(random_state is not None):
         torch.manual_seed(seed)
         yield seed
 

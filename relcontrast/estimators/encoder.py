@@ -25,6 +25,7 @@ from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
     NS_PER_S,
     describe_input,
+    deterministic,
     make_generator,
     net_on_device,
     relational_input_tags,
@@ -131,26 +132,20 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
     sampler : {"neighbor", "hgsampling"}, default="neighbor"
         Pretraining subgraphs around the (type-balanced) seeds: temporal neighbour sampling
         with ``num_neighbors`` and ``temporal_strategy``, the subgraphs ``transform`` and
-        fine-tuning read; or HGSampling (``num_samples`` nodes per type per layer). On F1
-        val over 3 seeds, ``"neighbor"`` with ``seed_times="events"`` lifted fine-tuned
-        driver-top3 AUROC from 0.877 to 0.904 and frozen embeddings + gradient boosting
-        from 0.828 to 0.874, for about twice the pretraining time (``docs/results.md``).
+        fine-tuning read; or HGSampling (``num_samples`` nodes per type per layer), about
+        twice as fast. Chosen on F1 val (``docs/results.md``).
     num_samples : int, default=64
         HGSampling nodes per type per layer (``sampler="hgsampling"`` only).
     num_neighbors : tuple of int, default=(4, 4)
         Fan-out per hop and edge type of the temporal neighbour sampler used by
         ``transform`` (and by pretraining when ``sampler="neighbor"``).
-    temporal_strategy : {"uniform", "last"}, default="last"
+    temporal_strategy : {"last", "uniform"}, default="last"
         Which eligible neighbours that sampler takes: the most recent ones, or a uniform
         sample (PyG's ``temporal_strategy``). With the defaults an embedding at ``t``
         summarises the 4 latest rows per foreign key (and their own 4 latest), a row's
         current state rather than an average over its whole history. Chosen on training
-        rows only: on a time-ordered 80/20 split of the train rows of the F1 driver tasks,
-        gradient boosting on ``("last", (4, 4))`` embeddings scored driver-dnf AUROC 0.812
-        and driver-top3 0.845 against 0.690 and 0.823 with ``("uniform", (128, 64))``, and
-        driver-position MAE 3.82 against 3.69 (see ``transform_sampling.json`` in
-        ``benchmarks/results``). Both are ordinary parameters, to tune with
-        ``GridSearchCV`` for another database.
+        rows only (``benchmarks/results/transform_sampling.md``); both are ordinary
+        parameters, to tune with ``GridSearchCV`` for another database.
     seed_times : {"events", "latest"}, default="events"
         When rows of tables without a time column are pretraining seeds: also at the time
         of every timed row that references them (their events), the times at which
@@ -179,10 +174,13 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         Cutoff time column of X; None: X's single datetime column.
     column_types : dict or None, default=None
         ``{table: {column: stype}}`` overriding the inferred column types.
-    device : str, default="auto"
-        "auto" uses CUDA when available, else CPU.
-    random_state : int or None, default=None
-        Seeds initialisation, sampling and corruption.
+    device : str or torch.device, default="auto"
+        "auto" uses CUDA when available, else CPU. ``transform`` moves the backbone to
+        this device, so an encoder fitted on one machine embeds on another.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, sampling and corruption; with a seed, a CPU fit and its
+        embeddings are bitwise reproducible at any thread count (deterministic algorithms;
+        CUDA's scatter reductions are not, and the estimator tags say so).
     verbose : int, default=0
         1 shows a progress bar with the three losses and a per-epoch table.
 
@@ -451,11 +449,12 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         check_is_fitted(self, "net_")
         device = resolve_device(self.device)
         net_on_device(self.net_, device)
-        return embed_rows(self.backbone_, self.graph_, self.database_, X,
-                          target_table=self.target_table, time_column=self.time_column,
-                          num_neighbors=self.num_neighbors,
-                          strategy=self.temporal_strategy, batch_size=512,
-                          seed=self.seed_, device=device)
+        with deterministic(self.random_state is not None):
+            return embed_rows(self.backbone_, self.graph_, self.database_, X,
+                              target_table=self.target_table, time_column=self.time_column,
+                              num_neighbors=self.num_neighbors,
+                              strategy=self.temporal_strategy, batch_size=512,
+                              seed=self.seed_, device=device)
 
     def with_database(self, database) -> RelationalContrastiveEncoder:
         """The fitted encoder reading another database, e.g. today's with new rows.

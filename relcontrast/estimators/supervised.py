@@ -27,6 +27,7 @@ from torch import nn
 from relcontrast.database import as_database
 from relcontrast.estimators._common import (
     NS_PER_S,
+    deterministic,
     net_on_device,
     relational_input_tags,
     resolve_device,
@@ -394,7 +395,8 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
 
     def _forward(self, X) -> np.ndarray:
         net_on_device(self.net_, resolve_device(self.device))
-        out = self.net_.forward(self._seeds(X))  # [n, outputs]
+        with deterministic(self.random_state is not None):
+            out = self.net_.forward(self._seeds(X))  # [n, outputs]
         return out.detach().cpu().numpy()
 
     def __sklearn_tags__(self):
@@ -420,50 +422,70 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         does the same but survives ``clone``: ``GridSearchCV`` over the head's parameters
         pretrains once, not in every fold.
     fine_tune : bool, default=True
-        False trains the head only on the frozen pretrained backbone.
+        False trains the head only on the frozen pretrained backbone (needs an encoder).
     database : RelationalDatabase or None, default=None
-        Needed unless the encoder carries it. Never copied by ``clone``.
-    target_table, time_column : str or None, default=None
-        Table of the rows and cutoff column of X (inferred when None).
-    hidden_channels, num_layers, tabular_model, aggregation, temporal_encoding
-        Backbone architecture when training from scratch (an encoder brings its own; set
-        with an encoder, they warn). Defaults 128, 2, "linear", "mean", True.
+        The database the rows of X live in; needed unless the encoder carries it. Never
+        copied by ``clone``.
+    target_table : str or None, default=None
+        Table whose rows X holds; None: the table whose primary key is a column of X.
+    time_column : str or None, default=None
+        Cutoff time column of X; None: X's single datetime column.
+    hidden_channels : int, default=128
+        Width of the backbone trained from scratch. With an encoder, ignored (the encoder
+        brings its own backbone) and a value other than the default warns; the same holds
+        for the four architecture parameters below and ``column_types``.
+    num_layers : int, default=2
+        GraphSAGE layers (hops of message passing).
+    tabular_model : {"linear", "resnet"}, default="linear"
+        Model over each row's encoded columns before message passing.
+    aggregation : {"mean", "sum"}, default="mean"
+        Neighbour aggregation of GraphSAGE.
+    temporal_encoding : bool, default=True
+        Add an encoding of each row's age relative to its seed's time.
     head_hidden_channels : int, default=128
+        Width of the hidden layers of an MLP head.
     head_layers : int, default=1
-        1: a linear head; more: an MLP.
+        1: a linear head; more: an MLP with ``head_layers - 1`` hidden layers.
     num_neighbors : tuple of int, default=(4, 4)
-        Temporal neighbour fan-out per hop and edge type.
-    temporal_strategy : {"uniform", "last"}, default="last"
-        The most recent eligible neighbours, or a uniform sample of them. The defaults were
-        chosen on the early-stopping split (latest 10% of the train rows): from scratch on
-        F1, ``("last", (4, 4))`` scored driver-dnf AUROC 0.857 and driver-position MAE 3.03
-        there against 0.790 and 3.27 with ``("uniform", (64, 32))``, and an epoch takes
-        seconds instead of minutes (``benchmarks/results/supervised.json`` vs
-        ``supervised_uniform_64_32.json``).
+        Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour).
+    temporal_strategy : {"last", "uniform"}, default="last"
+        The most recent eligible neighbours, or a uniform sample of them. How the defaults
+        were chosen: ``benchmarks/results/supervised.json`` and the README.
     batch_size : int, default=512
+        Rows per training step.
     max_epochs : int, default=20
+        Upper bound on passes over the training rows.
     lr : float, default=0.005
         Learning rate of the head (and of a backbone trained from scratch).
     backbone_lr : float, "auto" or None, default="auto"
         Learning rate of the backbone. ``"auto"``: ``lr / 50`` for a pretrained backbone
         being fine-tuned, so fine-tuning adapts the pretrained weights rather than
-        overwriting them, and ``lr`` from scratch. None: ``lr`` always. Chosen on the F1
-        val rows over three seeds (``benchmarks/results/fine_tuning.json``).
+        overwriting them, and ``lr`` from scratch. None: ``lr`` always. Chosen on F1 val
+        (``docs/results.md``).
     warmup_epochs : int, default=0
         With a pretrained encoder: epochs that train the head alone on the frozen backbone
         before fine-tuning it (linear probing, then fine-tuning; skorch's ``Freezer`` /
-        ``Unfreezer``). Ignored from scratch.
+        ``Unfreezer``). Ignored from scratch (a value other than 0 warns).
     weight_decay : float, default=0.0
         Decoupled weight decay (``torch.optim.AdamW``; 0 is plain Adam).
     lr_schedule : {None, "cosine"}, default=None
+        None: constant learning rates; "cosine": cosine annealing over ``max_epochs``.
     patience : int or None, default=5
-        Early stopping on the validation loss; None disables it.
+        Early stopping: epochs without validation-loss improvement before stopping; the
+        best epoch's weights are kept. None disables it.
     valid_fraction : float, default=0.1
-        The latest rows (by cutoff time) used for early stopping.
+        The latest rows (by cutoff time) held out for early stopping; 0 trains on every row
+        for ``max_epochs`` epochs.
     column_types : dict or None, default=None
-    device : str, default="auto"
-    random_state : int or None, default=None
+        ``{table: {column: stype}}`` overriding the inferred column types (from scratch).
+    device : str or torch.device, default="auto"
+        "auto" uses CUDA when available, else CPU. ``predict`` moves the model to this
+        device, so a model fitted on one machine runs on another.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, sampling and the validation split; with a seed, a CPU fit is
+        bitwise reproducible at any thread count.
     verbose : int, default=0
+        1 shows a progress bar and a per-epoch table.
 
     Attributes
     ----------
