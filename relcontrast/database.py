@@ -8,7 +8,6 @@ edge list. It never modifies the caller's frames and is never copied: ``copy.dee
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from relcontrast._validation import did_you_mean
+
+_did_you_mean = did_you_mean  # graph.py's import, until it imports from _validation
 
 __all__ = ["ForeignKey", "RelationalDatabase", "TableSchema", "as_database"]
 
@@ -72,10 +75,6 @@ class ForeignKey(NamedTuple):
     src_index: np.ndarray
     dst_index: np.ndarray
 
-
-def _did_you_mean(name: str, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -151,7 +150,7 @@ def _normalize_schema(tables: Mapping[str, pd.DataFrame], schema) -> dict[str, T
         if name not in tables:
             raise ValueError(
                 f"schema names table {name!r}, which is not in tables "
-                f"{sorted(tables)}.{_did_you_mean(name, tables)}"
+                f"{sorted(tables)}.{did_you_mean(name, tables)}"
             )
         if isinstance(spec, TableSchema):
             out[name] = spec
@@ -167,7 +166,7 @@ def _normalize_schema(tables: Mapping[str, pd.DataFrame], schema) -> dict[str, T
             if key not in _SCHEMA_KEYS:
                 raise ValueError(
                     f"schema[{name!r}] has unknown key {key!r}; allowed keys are "
-                    f"{_SCHEMA_KEYS}.{_did_you_mean(key, _SCHEMA_KEYS)}"
+                    f"{_SCHEMA_KEYS}.{did_you_mean(key, _SCHEMA_KEYS)}"
                 )
         fks = spec.get("foreign_keys") or {}
         if not isinstance(fks, Mapping):
@@ -251,7 +250,7 @@ class RelationalDatabase:
                 if col is not None and col not in df.columns:
                     raise ValueError(
                         f"Table {name!r} has no column {col!r} named in its schema; its "
-                        f"columns are {list(df.columns)}.{_did_you_mean(col, df.columns)}"
+                        f"columns are {list(df.columns)}.{did_you_mean(col, df.columns)}"
                     )
             if spec.primary_key is not None:
                 d["_key_index"][name] = self._build_key_index(name, df[spec.primary_key])
@@ -288,7 +287,7 @@ class RelationalDatabase:
                     raise ValueError(
                         f"Table {name!r}: foreign key {col!r} references unknown table "
                         f"{ref!r}; tables are {sorted(self._schema)}."
-                        f"{_did_you_mean(ref, self._schema)}"
+                        f"{did_you_mean(ref, self._schema)}"
                     )
                 ref_pk = self._schema[ref].primary_key
                 if ref_pk is None:
@@ -364,7 +363,7 @@ class RelationalDatabase:
         if name not in self._schema:
             raise ValueError(
                 f"Unknown table {name!r}; tables are {list(self._schema)}."
-                f"{_did_you_mean(name, self._schema)}"
+                f"{did_you_mean(name, self._schema)}"
             )
 
     def table(self, name: str) -> pd.DataFrame:

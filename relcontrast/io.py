@@ -16,7 +16,6 @@ dates and timestamps, SQLite's TEXT dates) become datetimes too.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from relcontrast._validation import did_you_mean
 from relcontrast.database import RelationalDatabase, TableSchema
 
 __all__ = [
@@ -86,10 +86,6 @@ _QUOTE_HINT = (" In YAML, quote names it would read as numbers or booleans, e.g.
 
 
 # -- small helpers ----------------------------------------------------------------------------
-def _did_you_mean(name, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
 
 def _tokens(name: str) -> list[str]:
     """``"driverStandingsId"`` -> ``["driver", "standings", "id"]``; ``"user_ID"`` ->
@@ -494,7 +490,7 @@ def _parse_foreign_keys(table: str, fks, origin: str) -> dict:
                 if key not in _FK_ENTRY_KEYS:
                     raise ValueError(
                         f"{where}[{i}] has unknown key {key!r}; allowed keys are "
-                        f"{_FK_ENTRY_KEYS}.{_did_you_mean(key, _FK_ENTRY_KEYS)}"
+                        f"{_FK_ENTRY_KEYS}.{did_you_mean(key, _FK_ENTRY_KEYS)}"
                     )
             if "columns" not in entry or "references" not in entry:
                 raise ValueError(
@@ -540,7 +536,7 @@ def _parse_schema(raw, origin: str) -> dict[str, dict]:
             if key not in _SCHEMA_FILE_KEYS:
                 raise ValueError(
                     f"{origin}: table {table!r} has unknown key {key!r}; allowed keys are "
-                    f"{_SCHEMA_FILE_KEYS}.{_did_you_mean(key, _SCHEMA_FILE_KEYS)}"
+                    f"{_SCHEMA_FILE_KEYS}.{did_you_mean(key, _SCHEMA_FILE_KEYS)}"
                 )
         pk = spec.get("primary_key")
         time_column = spec.get("time_column")
@@ -560,7 +556,7 @@ def _parse_schema(raw, origin: str) -> dict[str, dict]:
             if unit not in TIME_UNITS:
                 raise ValueError(
                     f"{origin}: table {table!r}: unknown time_unit {unit!r}; use one of "
-                    f"{TIME_UNITS}.{_did_you_mean(unit, TIME_UNITS)}"
+                    f"{TIME_UNITS}.{did_you_mean(unit, TIME_UNITS)}"
                 )
             if time_column is None:
                 raise ValueError(
@@ -777,7 +773,7 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
     if time_unit is not None and time_unit not in TIME_UNITS:
         raise ValueError(
             f"Unknown time_unit {time_unit!r}; use one of {TIME_UNITS}."
-            f"{_did_you_mean(time_unit, TIME_UNITS)}"
+            f"{did_you_mean(time_unit, TIME_UNITS)}"
         )
     tables = read_tables(source)
     where = _describe_source(source)
@@ -796,7 +792,7 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
     if missing:
         raise ValueError(
             f"The schema names table {missing[0]!r}, but {where} has no such table; its "
-            f"tables are {sorted(tables)}.{_did_you_mean(missing[0], tables)} Fix the name in "
+            f"tables are {sorted(tables)}.{did_you_mean(missing[0], tables)} Fix the name in "
             f"the schema or add the table (a file {missing[0]}.csv / .parquet in a folder)."
         )
     extra = [t for t in tables if t not in spec]

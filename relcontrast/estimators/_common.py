@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from scipy import sparse
 
-from relcontrast.database import RelationalDatabase, _did_you_mean
+from relcontrast._validation import did_you_mean
+from relcontrast.database import RelationalDatabase
 
 NS_PER_S = 1_000_000_000
 
@@ -79,7 +80,7 @@ def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: 
         if target_table not in db.schema:
             raise ValueError(
                 f"target_table={target_table!r} is not a table of the database; tables are "
-                f"{list(db.table_names)}.{_did_you_mean(target_table, db.table_names)}"
+                f"{list(db.table_names)}.{did_you_mean(target_table, db.table_names)}"
             )
         if db.schema[target_table].primary_key is None:
             raise ValueError(
@@ -109,7 +110,7 @@ def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: s
         if time_column not in X.columns:
             raise ValueError(
                 f"time_column={time_column!r} is not a column of X (columns "
-                f"{list(X.columns)}).{_did_you_mean(time_column, X.columns)}"
+                f"{list(X.columns)}).{did_you_mean(time_column, X.columns)}"
             )
         return time_column
     pk = db.schema[target_table].primary_key
