@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/relcontrast demo
+	$(VENV)/bin/relcontrast demo --verbose 1
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q

@@ -30,7 +30,7 @@ def _demo(args) -> int:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+    from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalDatabase
     from relcontrast.datasets import load_f1, load_f1_task
 
     t0 = time.perf_counter()
@@ -40,7 +40,8 @@ def _demo(args) -> int:
     val = load_f1_task("driver-dnf", "val")
     print(f"\ndriver-dnf: {len(train.X)} train rows, {len(val.X)} val rows")
 
-    print(f"\nPretraining (no labels, cutoff {args.cutoff}, {args.steps} steps max) ...")
+    print(f"\n1/4 Pretraining (no labels, data up to {args.cutoff}, at most {args.steps} "
+          f"steps) ...", flush=True)
     enc = RelationalContrastiveEncoder(
         database=db, cutoff_time=pd.Timestamp(args.cutoff), max_steps=args.steps,
         random_state=args.seed, verbose=args.verbose,
@@ -49,12 +50,33 @@ def _demo(args) -> int:
     levels = ", ".join(f"{k[6:]}={last[k]:.3f}" for k in last if k.startswith("train_")
                        and k[6:] in ("row", "link", "context"))
     print(f"  {len(enc.history_)} epochs, final train loss {last['train_loss']:.3f} ({levels})")
+    if args.plot:
+        try:
+            enc.plot_history().savefig(args.plot, dpi=110)
+            print(f"  loss curves saved to {args.plot}")
+        except ImportError:
+            print("  (install matplotlib to save the loss curves)")
 
-    print("\nFrozen embeddings -> HistGradientBoostingClassifier")
-    gbm = HistGradientBoostingClassifier(random_state=0)
+    scores = {}
+    print("\n2/4 Frozen embeddings -> HistGradientBoostingClassifier ...", flush=True)
+    gbm = HistGradientBoostingClassifier(random_state=args.seed)
     gbm.fit(enc.transform(train.X), train.y)
-    auc = roc_auc_score(val.y, gbm.predict_proba(enc.transform(val.X))[:, 1])
-    print(f"  driver-dnf val AUROC: {auc:.4f}")
+    scores["frozen embeddings + gradient boosting"] = roc_auc_score(
+        val.y, gbm.predict_proba(enc.transform(val.X))[:, 1])
+    for step, (name, params) in enumerate([
+            ("fine-tuned (pretrained backbone)", {"encoder": enc}),
+            ("from scratch (random init)", {"database": db})], start=3):
+        print(f"\n{step}/4 RelationalClassifier, {name} ...", flush=True)
+        clf = RelationalClassifier(max_epochs=args.epochs, random_state=args.seed,
+                                   verbose=args.verbose, **params)
+        clf.fit(train.X, train.y)
+        scores[name] = roc_auc_score(val.y, clf.predict_proba(val.X)[:, 1])
+
+    width = max(map(len, scores))
+    print(f"\n{'driver-dnf, val rows (seed ' + str(args.seed) + ')':<{width}}  AUROC")
+    for name, auc in scores.items():
+        print(f"{name:<{width}}  {auc:.4f}")
+    print("One seed; docs/results.md compares the arms over three seeds.")
     print(f"\nDone in {time.perf_counter() - t0:.0f} s.")
     return 0
 
@@ -315,6 +337,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--cutoff", default=_F1_CUTOFF)
     p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--epochs", type=int, default=20, help="max epochs of the classifiers")
+    p.add_argument("--plot", default="relcontrast_demo_losses.png",
+                   help="where to save the pretraining loss curves ('' to skip)")
 
     p = sub.add_parser("schema", help="propose a schema for DATA, as commented YAML")
     p.set_defaults(fn=_schema)

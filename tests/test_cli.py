@@ -224,3 +224,16 @@ def test_task_rule():
     assert _task(pd.Series([0, 1, 1]), "auto") == "classification"
     assert _task(pd.Series([0, 1, 2]), "auto") == "regression"
     assert _task(pd.Series([0, 1, 2]), "classification") == "classification"
+
+
+def test_demo_prints_the_three_arms_and_saves_the_loss_plot(tmp_path, capsys):
+    plot = tmp_path / "losses.png"
+    assert main(["demo", "--steps", "2", "--epochs", "1", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(
+        ("frozen embeddings", "fine-tuned", "from scratch"))]
+    assert len(rows) == 3
+    for line in rows:
+        assert 0.0 <= float(line.split()[-1]) <= 1.0
+    assert plot.stat().st_size > 0
+    assert "Done in" in out

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse
+from skorch.callbacks import ProgressBar
 
 from relcontrast._validation import did_you_mean
 from relcontrast.database import RelationalDatabase
@@ -184,3 +186,12 @@ def net_on_device(net, device: torch.device) -> None:
     net.module_.to(device)
     if hasattr(net, "criterion_"):
         net.criterion_.to(device)
+
+
+def progress_bar(verbose, **kwargs) -> list:
+    """skorch's ``ProgressBar`` callback when ``verbose`` and stderr is a terminal; in logs
+    that are not one, skorch's per-epoch table (``verbose``) is the only progress output,
+    one line per epoch instead of one per batch."""
+    if not verbose or not sys.stderr.isatty():
+        return []
+    return [("progress", ProgressBar(**kwargs))]

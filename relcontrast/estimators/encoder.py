@@ -18,7 +18,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, PassthroughScoring, ProgressBar
+from skorch.callbacks import EarlyStopping, PassthroughScoring
 from torch import nn
 
 from relcontrast.database import RelationalDatabase, as_database
@@ -28,6 +28,7 @@ from relcontrast.estimators._common import (
     deterministic,
     make_generator,
     net_on_device,
+    progress_bar,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
@@ -182,7 +183,8 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         embeddings are bitwise reproducible at any thread count (deterministic algorithms;
         CUDA's scatter reductions are not, and the estimator tags say so).
     verbose : int, default=0
-        1 shows a progress bar with the three losses and a per-epoch table.
+        1 shows a per-epoch table of the losses, and on a terminal a progress bar with the
+        three losses (not in logs, which get one line per epoch).
 
     Attributes
     ----------
@@ -419,10 +421,9 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True,
                 sink=logger.info)))
-        if self.verbose:
-            callbacks.append(("progress", ProgressBar(
-                batches_per_epoch=self.steps_per_epoch + valid_batches,
-                postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])))
+        callbacks += progress_bar(
+            self.verbose, batches_per_epoch=self.steps_per_epoch + valid_batches,
+            postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
         return PretrainingNet(
             module, batcher=batcher, seed_types=seed_types,
             steps_per_epoch=self.steps_per_epoch, max_steps=self.max_steps,

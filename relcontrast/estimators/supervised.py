@@ -19,7 +19,6 @@ from skorch.callbacks import (
     EpochScoring,
     Freezer,
     LRScheduler,
-    ProgressBar,
     Unfreezer,
 )
 from torch import nn
@@ -29,6 +28,7 @@ from relcontrast.estimators._common import (
     NS_PER_S,
     deterministic,
     net_on_device,
+    progress_bar,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
@@ -328,8 +328,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
                           ("unfreeze_backbone", Unfreezer(_BACKBONE,
                                                           at=self.warmup_epochs + 1))]
-        if self.verbose:
-            callbacks.append(("progress", ProgressBar()))
+        callbacks += progress_bar(self.verbose)
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
         if split is None:
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
@@ -485,7 +484,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         Seeds initialisation, sampling and the validation split; with a seed, a CPU fit is
         bitwise reproducible at any thread count.
     verbose : int, default=0
-        1 shows a progress bar and a per-epoch table.
+        1 shows a per-epoch table, and on a terminal a progress bar (not in logs, which get
+        one line per epoch).
 
     Attributes
     ----------
