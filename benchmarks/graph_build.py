@@ -11,7 +11,7 @@ Databases:
   (2,000 rows: time column, country, score); :func:`make_wide_database`.
 - ``f1``: the bundled F1 database (``relcontrast.datasets.load_f1``).
 
-Variants, each timed ``--repeats`` times (median reported):
+Variants, each timed ``--repeats`` times in turn (median reported):
 
 - ``before``: ``build_graph(db)`` with every column statistic computed by torch-frame's
   ``compute_col_stats`` (what ``Dataset.materialize`` did before);
@@ -35,6 +35,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,25 +133,20 @@ def _variants(cutoff: str) -> dict[str, tuple[bool, Callable]]:
     }
 
 
-def _time(build: Callable, db: RelationalDatabase, torch_frame_stats: bool,
-          repeats: int) -> list[float]:
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        if torch_frame_stats:
-            with _torch_frame_stats():
-                build(db)
-        else:
+def _time(build: Callable, db: RelationalDatabase, torch_frame_stats: bool) -> float:
+    t0 = time.perf_counter()
+    if torch_frame_stats:
+        with _torch_frame_stats():
             build(db)
-        runs.append(time.perf_counter() - t0)
-    return runs
+    else:
+        build(db)
+    return time.perf_counter() - t0
 
 
 def _describe(db: RelationalDatabase, graph) -> dict:
     return {
         name: {"rows": db.num_rows(name),
-               "feature_columns": {s.value: sum(t == s for t in graph.col_types[name].values())
-                                   for s in set(graph.col_types[name].values())}}
+               "feature_columns": dict(Counter(s.value for s in graph.col_types[name].values()))}
         for name in db.table_names
     }
 
@@ -167,6 +163,7 @@ def main(argv=None):
                         default=str(ROOT / "benchmarks" / "results" / "graph_build.json"))
     args = parser.parse_args(argv)
 
+    load_at_start = list(os.getloadavg())
     # Warm up lazy imports (sklearn's HashingVectorizer) outside the timings.
     build_graph(RelationalDatabase(*make_synthetic_database()))
 
@@ -181,16 +178,19 @@ def main(argv=None):
     for name, (db, cutoff) in databases.items():
         graph = build_graph(db)
         entry = {"cutoff": cutoff, "tables": _describe(db, graph), "timings_seconds": {}}
-        for variant, (slow, build) in _variants(cutoff).items():
-            if slow and args.skip_before:
-                continue
-            runs = _time(build, db, slow, args.repeats)
+        variants = {name: v for name, v in _variants(cutoff).items()
+                    if not (v[0] and args.skip_before)}
+        runs = {variant: [] for variant in variants}
+        for _ in range(args.repeats):  # round-robin: a load spike hits every variant alike
+            for variant, (slow, build) in variants.items():
+                runs[variant].append(_time(build, db, slow))
+        for variant, times in runs.items():
             entry["timings_seconds"][variant] = {
-                "median": round(statistics.median(runs), 3),
-                "min": round(min(runs), 3),
-                "runs": [round(r, 3) for r in runs],
+                "median": round(statistics.median(times), 3),
+                "min": round(min(times), 3),
+                "runs": [round(t, 3) for t in times],
             }
-            print(f"{name:>22} {variant:>18}: median {statistics.median(runs):7.3f} s",
+            print(f"{name:>22} {variant:>18}: median {statistics.median(times):7.3f} s",
                   flush=True)
         timings = entry["timings_seconds"]
         if "before" in timings:
@@ -220,6 +220,7 @@ def main(argv=None):
             "numpy": np.__version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": list(os.getloadavg()),
         },
     }
