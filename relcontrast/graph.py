@@ -34,7 +34,8 @@ from torch_frame.config import TextEmbedderConfig
 from torch_frame.data import Dataset
 from torch_frame.data.stats import StatType, compute_col_stats
 
-from relcontrast.database import RelationalDatabase, _did_you_mean
+from relcontrast._validation import did_you_mean
+from relcontrast.database import RelationalDatabase
 
 __all__ = [
     "CONST_COLUMN",
@@ -399,7 +400,7 @@ def _parse_overrides(db: RelationalDatabase, column_types) -> dict[str, dict]:
         if table not in db.table_names:
             raise ValueError(
                 f"column_types names unknown table {table!r}; tables are "
-                f"{list(db.table_names)}.{_did_you_mean(table, db.table_names)}"
+                f"{list(db.table_names)}.{did_you_mean(table, db.table_names)}"
             )
         if not isinstance(cols, Mapping):
             raise TypeError(
@@ -413,7 +414,7 @@ def _parse_overrides(db: RelationalDatabase, column_types) -> dict[str, dict]:
             if col not in frame.columns:
                 raise ValueError(
                     f"column_types[{table!r}] names unknown column {col!r}; table {table!r} "
-                    f"has columns {list(frame.columns)}.{_did_you_mean(col, frame.columns)}"
+                    f"has columns {list(frame.columns)}.{did_you_mean(col, frame.columns)}"
                 )
             if col in spec.key_columns:
                 raise ValueError(
@@ -429,7 +430,7 @@ def _parse_overrides(db: RelationalDatabase, column_types) -> dict[str, dict]:
                     raise ValueError(
                         f"column_types[{table!r}][{col!r}] = {stype!r} is not a supported "
                         f"stype; use one of {sorted(names)} (or None to drop the column)."
-                        f"{_did_you_mean(stype, names)}"
+                        f"{did_you_mean(stype, names)}"
                     )
                 stype = names[stype]
             if not isinstance(stype, torch_frame.stype) or stype not in _SUPPORTED_STYPES:
