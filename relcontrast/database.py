@@ -19,8 +19,6 @@ import pandas as pd
 
 from relcontrast._validation import did_you_mean
 
-_did_you_mean = did_you_mean  # graph.py's import, until it imports from _validation
-
 __all__ = ["ForeignKey", "RelationalDatabase", "TableSchema", "as_database"]
 
 _SCHEMA_KEYS = ("primary_key", "foreign_keys", "time_column")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,14 +168,24 @@ def test_history_records_every_level_and_plots(fitted):
     assert len(fig.axes[0].lines) >= 8
 
 
-def test_verbose_progress_bar_shows_steps_and_the_three_losses(db, capsys):
-    RelationalContrastiveEncoder(**{**SMALL, "verbose": 1}).fit(db)
+def test_verbose_progress_bar_shows_steps_and_the_three_losses(db, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr, as a terminal
+    enc = RelationalContrastiveEncoder(**{**SMALL, "verbose": 1}).fit(db)
     err = capsys.readouterr().err
     for key in ("train_loss=", "train_row=", "train_link=", "train_context="):
         assert key in err
-    n_seeds = sum(db.num_rows(t) for t in db.table_names)
+    n_seeds = len(enc._pretraining_seeds(db, enc.graph_))
     valid_batches = -(-int(n_seeds * 0.1) // SMALL["batch_size"])  # ceil
     assert f"/{SMALL['steps_per_epoch'] + valid_batches} [" in err  # steps in the epoch
+
+
+def test_verbose_in_a_log_writes_one_line_per_epoch(db, capsys):
+    # pytest's captured stderr is not a terminal, like a log file: no per-batch progress
+    enc = RelationalContrastiveEncoder(**{**SMALL, "verbose": 1}).fit(db)
+    captured = capsys.readouterr()
+    assert "train_loss=" not in captured.err
+    table = [line for line in captured.out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(table) == len(enc.history_)  # one row per epoch
 
 
 def test_log_k_losses_start_near_one(db):

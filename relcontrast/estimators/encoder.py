@@ -336,7 +336,10 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
 
         device = resolve_device(self.device)
         with seeded(self.random_state) as seed:
-            fit_graph = build_graph(fit_db, column_types=self.column_types)
+            # column statistics from the pretraining rows; transform reads the whole database
+            # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
+            graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
+            fit_graph = graph if fit_db is db else build_graph(fit_db, reference=graph)
             backbone = self._make_backbone(fit_graph)
             loss = ContrastiveLoss(
                 fit_graph.node_types, fit_graph.edge_types, self.hidden_channels,
@@ -352,8 +355,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         self.net_ = net
         self.history_ = net.history
         self.database_ = db
-        # transform reads the whole database, encoded with the pretraining statistics
-        self.graph_ = fit_graph if fit_db is db else build_graph(db, reference=fit_graph)
+        self.graph_ = graph
         self._n_features_out = self.hidden_channels
         self.seed_ = seed
         return self

@@ -264,11 +264,12 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             self.encoder_ = enc
             return copy.deepcopy(enc.backbone_), enc.graph_
         self.encoder_ = None
-        stats_db = db if latest_time is None else db.upto(pd.Timestamp(latest_time))
-        stats_graph = build_graph(stats_db, column_types=self.column_types)
-        graph = stats_graph if stats_db is db else build_graph(db, reference=stats_graph)
+        # column statistics from the rows up to the latest training row, the whole database
+        # encoded with them, in one pass
+        graph = build_graph(db, column_types=self.column_types, stats_until=(
+            None if latest_time is None else pd.Timestamp(latest_time)))
         backbone = RelationalBackbone(
-            stats_graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,
             temporal_encoding=self.temporal_encoding)
         return backbone, graph
