@@ -69,7 +69,7 @@ class PretrainingBatcher:
     subgraph, plus corrupted copies of its attribute frames for the row-level objective."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
-                 donor_pools: dict | None, corrupt: bool, protected_columns: dict,
+                 donor_pools: dict | None, corrupt: bool,
                  link_holdout: float = 0.0):
         self.graph = graph
         self.sampler = sampler
@@ -77,7 +77,6 @@ class PretrainingBatcher:
         self.corruption = corruption
         self.donor_pools = donor_pools
         self.corrupt = corrupt
-        self.protected_columns = protected_columns
         self.link_holdout = link_holdout
         self.generators = _GeneratorPair(seed)
 
@@ -108,7 +107,6 @@ class PretrainingBatcher:
                     batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
                     mode=self.corruption,
                     donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
-                    protected_columns=self.protected_columns.get(nt, ()),
                 )[0]
                 for nt in self.graph.node_types
             }

@@ -410,7 +410,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             corruption=self.corruption,
             donor_pools=({nt: distinct_value_pools(graph.tf_dict[nt]) for nt in graph.node_types}
                          if self.corruption == "uniform" else None),
-            corrupt="row" in objectives, protected_columns={},
+            corrupt="row" in objectives,
             link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
         )
         holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None

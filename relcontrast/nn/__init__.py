@@ -6,7 +6,7 @@ from __future__ import annotations
 from relcontrast.nn.backbone import RelationalBackbone, batch_to_device
 from relcontrast.nn.encoders import HeteroAttributeEncoder, TableEncoder
 from relcontrast.nn.gnn import HeteroGraphSAGE
-from relcontrast.nn.heads import MLPHead, ProjectionHead
+from relcontrast.nn.heads import MLPHead
 from relcontrast.nn.tabular import LinearTabularModel, ResNetTabularModel
 from relcontrast.nn.temporal import HeteroTemporalEncoder
 
@@ -16,7 +16,6 @@ __all__ = [
     "HeteroTemporalEncoder",
     "LinearTabularModel",
     "MLPHead",
-    "ProjectionHead",
     "RelationalBackbone",
     "ResNetTabularModel",
     "TableEncoder",

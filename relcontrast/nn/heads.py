@@ -1,4 +1,5 @@
-"""Heads on top of node embeddings: task predictors and contrastive projections."""
+"""Task heads on top of node embeddings (the contrastive projections are in
+``relcontrast.pretraining.infonce``)."""
 
 from __future__ import annotations
 
@@ -71,25 +72,4 @@ class MLPHead(nn.Module):
                 f"hidden_channels={self.hidden_channels}, num_layers={self.num_layers})")
 
 
-class ProjectionHead(MLPHead):
-    """The two-layer projection of contrastive learning (SimCLR): embeddings are compared
-    after ``Linear-LayerNorm-ReLU-Linear``, while downstream tasks use the embeddings
-    before it.
-
-    Parameters
-    ----------
-    in_channels : int
-        Embedding size.
-    out_channels : int, default=None
-        Projection size; ``in_channels`` when None.
-    hidden_channels : int, default=None
-        Hidden size; ``in_channels`` when None.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int | None = None,
-                 hidden_channels: int | None = None):
-        super().__init__(in_channels, in_channels if out_channels is None else out_channels,
-                         hidden_channels=hidden_channels, num_layers=2)
-
-
-__all__ = ["MLPHead", "ProjectionHead"]
+__all__ = ["MLPHead"]
