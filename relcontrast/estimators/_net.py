@@ -10,11 +10,17 @@ their generator so they are deterministic.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import Callback, LRScheduler
+from skorch.history import History
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
 from relcontrast.estimators._common import make_generator
@@ -113,9 +119,125 @@ class PretrainingBatcher:
         return batch, extra
 
 
+class ResumableCheckpoint(Callback):
+    """Checkpoint the whole training state after every epoch; resume from it in ``fit``.
+
+    skorch's ``Checkpoint`` / ``LoadInitState`` save parameters, optimizer and history; a run
+    resumed from them continues with fresh random generators and fresh early-stopping and
+    scheduler state, so it does not end where an uninterrupted run ends. This callback also
+    keeps the batcher's generators, torch's global generator (the type-balanced seed draws,
+    the shuffling), which parameters are frozen (warm-up), and the state of the other
+    callbacks (early stopping with its best weights, learning-rate schedule, best scores).
+
+    The file is written to a temporary name in ``dirname`` and renamed over
+    ``checkpoint.pt`` (``os.replace``), so a process killed at any moment leaves the previous
+    complete checkpoint. It is written after every epoch and once more when training ends
+    (``done``: a later ``fit`` runs no epoch and ends with the same weights).
+    ``on_train_begin`` loads it when present, after the other callbacks reset (put this
+    callback last); a checkpoint of another configuration or other training rows
+    (``fingerprint``) raises ``ValueError``.
+    """
+
+    FILE = "checkpoint.pt"
+    _CALLBACK_STATE = ("best_score_", "misses_", "dynamic_threshold_", "best_model_weights_",
+                       "best_epoch_", "batch_idx_")
+
+    def __init__(self, dirname, fingerprint: str):
+        self.dirname = dirname
+        self.fingerprint = fingerprint
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dirname) / self.FILE
+
+    def _key(self, X, y) -> str:
+        h = hashlib.sha256(self.fingerprint.encode())
+        for a in (X, y):
+            if a is not None:
+                h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+        return h.hexdigest()
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.key_ = self._key(X, y)
+        net.resumed_epochs_ = 0
+        if not self.path.exists():
+            return
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # not written by this callback: ours are renamed complete
+            raise ValueError(f"Cannot read the checkpoint {str(self.path)!r} ({exc}); delete "
+                             f"it to start over.") from exc
+        if state["key"] != self.key_:
+            raise ValueError(
+                f"checkpoint_dir={str(self.dirname)!r} holds a checkpoint of another "
+                f"configuration or other training rows; pass a new checkpoint_dir, or delete "
+                f"{str(self.path)!r} to start over.")
+        net.module_.load_state_dict(state["module"])
+        for name, param in net.module_.named_parameters():
+            param.requires_grad_(state["requires_grad"][name])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history_ = History(state["history"])
+        for name, cb in net.callbacks_:
+            for attr, value in state["callbacks"].get(name, {}).items():
+                if attr == "lr_scheduler_":
+                    cb.lr_scheduler_.load_state_dict(value)
+                else:
+                    setattr(cb, attr, value)
+        net.batcher.generators.__setstate__(state["generators"])
+        torch.set_rng_state(state["torch_rng"])
+        if torch.cuda.is_available() and state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        net.resumed_epochs_ = np.inf if state["done"] else len(net.history)
+
+    def on_epoch_end(self, net, **kwargs):
+        self._save(net, done=False)
+
+    def on_train_end(self, net, **kwargs):
+        self._save(net, done=True)
+
+    def _save(self, net, done: bool) -> None:
+        callbacks = {}
+        for name, cb in net.callbacks_:
+            if cb is self:
+                continue
+            attrs = {a: getattr(cb, a) for a in self._CALLBACK_STATE if hasattr(cb, a)}
+            if isinstance(cb, LRScheduler) and getattr(cb, "lr_scheduler_", None) is not None:
+                attrs["lr_scheduler_"] = cb.lr_scheduler_.state_dict()
+            callbacks[name] = attrs
+        state = {
+            "key": self.key_, "done": done,
+            "module": net.module_.state_dict(),
+            "requires_grad": {n: p.requires_grad for n, p in net.module_.named_parameters()},
+            "optimizer": net.optimizer_.state_dict(),
+            "history": list(net.history), "callbacks": callbacks,
+            "generators": net.batcher.generators.__getstate__(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        Path(self.dirname).mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dirname, prefix=".checkpoint-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)  # atomic: readers see the old or the new file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 class _SubgraphMixin:
     """The hooks shared by every relcontrast net: ``infer`` samples the subgraph of the seed
-    rows; evaluation passes restart the batcher's evaluation generator."""
+    rows; evaluation passes restart the batcher's evaluation generator; ``fit`` runs only the
+    epochs a resumed checkpoint has not (``ResumableCheckpoint``)."""
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        epochs = self.max_epochs if epochs is None else epochs
+        remaining = max(epochs - getattr(self, "resumed_epochs_", 0), 0)
+        if remaining == 0:  # skorch's loop would still run validation setup; nothing to do
+            return self
+        return super().fit_loop(X, y, epochs=int(remaining), **fit_params)
 
     def infer(self, x, **fit_params):
         batch, extra = self.batcher(x, training=self.module_.training)
@@ -231,4 +353,5 @@ class HoldOut:
 
 
 __all__ = ["HoldOut", "NeighborBatcher", "PretrainingBatcher", "PretrainingNet",
-           "SubgraphClassifier", "SubgraphRegressor", "TimeOrderedSplit"]
+           "ResumableCheckpoint", "SubgraphClassifier", "SubgraphRegressor",
+           "TimeOrderedSplit"]

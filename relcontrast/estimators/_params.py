@@ -10,8 +10,10 @@ is declared where it is implemented.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import inspect
 import numbers
+import os
 import warnings
 from collections.abc import Mapping
 
@@ -92,6 +94,7 @@ COMMON_CONSTRAINTS: dict = {
     "patience": [_positive(), None],
     "valid_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
     "device": [str, torch.device],
+    "checkpoint_dir": [str, os.PathLike, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -155,3 +158,28 @@ def _same(a, b) -> bool:
         return a is b or bool(a == b)
     except (TypeError, ValueError):  # e.g. arrays
         return False
+
+
+def fingerprint(estimator) -> str:
+    """What a training run depends on besides its rows: the class and every parameter but
+    ``checkpoint_dir``, ``verbose`` and ``device`` (nested estimators likewise, a fitted
+    encoder with a hash of its weights; a database by its table sizes)."""
+    from sklearn.base import BaseEstimator
+    from sklearn.frozen import FrozenEstimator
+
+    items = []
+    for name, value in sorted(estimator.get_params(deep=False).items()):
+        if name in ("checkpoint_dir", "verbose", "device"):
+            continue
+        if isinstance(value, FrozenEstimator):
+            value = value.estimator
+        if isinstance(value, BaseEstimator):
+            text = fingerprint(value)
+            if hasattr(value, "backbone_"):
+                h = hashlib.sha256()
+                for tensor in value.backbone_.state_dict().values():
+                    h.update(tensor.detach().cpu().numpy().tobytes())
+                text += f"[fitted {h.hexdigest()}]"
+            value = text
+        items.append(f"{name}={value!r}")
+    return f"{type(estimator).__name__}({', '.join(items)})"

@@ -34,11 +34,17 @@ from relcontrast.estimators._common import (
     rows_to_seeds,
     seeded,
 )
-from relcontrast.estimators._net import HoldOut, PretrainingBatcher, PretrainingNet
+from relcontrast.estimators._net import (
+    HoldOut,
+    PretrainingBatcher,
+    PretrainingNet,
+    ResumableCheckpoint,
+)
 from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
     ValidatedParams,
+    fingerprint,
 )
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
@@ -182,6 +188,12 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         Seeds initialisation, sampling and corruption; with a seed, a CPU fit and its
         embeddings are bitwise reproducible at any thread count (deterministic algorithms;
         CUDA's scatter reductions are not, and the estimator tags say so).
+    checkpoint_dir : str, path or None, default=None
+        Write the whole training state there after every epoch (atomically); a later
+        ``fit`` with the same ``checkpoint_dir``, parameters and data resumes from it and
+        ends with the same weights, history and embeddings as an uninterrupted run with the
+        same ``random_state``, also after the first process was killed. A finished run's
+        checkpoint makes a later ``fit`` skip training.
     verbose : int, default=0
         1 shows a per-epoch table of the losses, and on a terminal a progress bar with the
         three losses (not in logs, which get one line per epoch).
@@ -251,6 +263,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         column_types=None,
         device="auto",
         random_state=None,
+        checkpoint_dir=None,
         verbose=0,
     ):
         self.hidden_channels = hidden_channels
@@ -283,6 +296,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         self.column_types = column_types
         self.device = device
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     _parameter_constraints: dict = ENCODER_CONSTRAINTS
@@ -426,6 +440,9 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         callbacks += progress_bar(
             self.verbose, batches_per_epoch=self.steps_per_epoch + valid_batches,
             postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
+        if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
+            callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
+                                                                fingerprint(self))))
         return PretrainingNet(
             module, batcher=batcher, seed_types=seed_types,
             steps_per_epoch=self.steps_per_epoch, max_steps=self.max_steps,

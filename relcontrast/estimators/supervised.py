@@ -36,6 +36,7 @@ from relcontrast.estimators._common import (
 )
 from relcontrast.estimators._net import (
     NeighborBatcher,
+    ResumableCheckpoint,
     SubgraphClassifier,
     SubgraphRegressor,
     TimeOrderedSplit,
@@ -46,6 +47,7 @@ from relcontrast.estimators._params import (
     SUPERVISED_CONSTRAINTS,
     SUPERVISED_VALUES,
     ValidatedParams,
+    fingerprint,
     warn_ignored,
 )
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
@@ -163,6 +165,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
         column_types=None,
         device="auto",
         random_state=None,
+        checkpoint_dir=None,
         verbose=0,
     ):
         self.encoder = encoder
@@ -191,6 +194,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
         self.column_types = column_types
         self.device = device
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     _parameter_constraints: dict = {
@@ -330,6 +334,9 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
                           ("unfreeze_backbone", Unfreezer(_BACKBONE,
                                                           at=self.warmup_epochs + 1))]
         callbacks += progress_bar(self.verbose)
+        if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
+            callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
+                                                                fingerprint(self))))
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
         if split is None:
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
@@ -484,6 +491,12 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     random_state : int, RandomState or None, default=None
         Seeds initialisation, sampling and the validation split; with a seed, a CPU fit is
         bitwise reproducible at any thread count.
+    checkpoint_dir : str, path or None, default=None
+        Write the whole training state there after every epoch (atomically); a later
+        ``fit`` with the same ``checkpoint_dir``, parameters and rows resumes from it and
+        ends with the same weights and history as an uninterrupted run with the same
+        ``random_state``, also after the first process was killed. An unfitted encoder's
+        pretraining checkpoints only with its own ``checkpoint_dir``.
     verbose : int, default=0
         1 shows a per-epoch table, and on a terminal a progress bar (not in logs, which get
         one line per epoch).
@@ -628,6 +641,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         column_types=None,
         device="auto",
         random_state=None,
+        checkpoint_dir=None,
         verbose=0,
     ):
         super().__init__(
@@ -657,6 +671,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
             column_types=column_types,
             device=device,
             random_state=random_state,
+            checkpoint_dir=checkpoint_dir,
             verbose=verbose,
         )
         self.loss = loss
