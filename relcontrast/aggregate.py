@@ -23,7 +23,9 @@ from torch_frame import stype
 
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
+    cutoff_times_ns,
     describe_input,
+    entity_index,
     relational_input_tags,
     resolve_target_table,
     resolve_time_column,
@@ -69,9 +71,9 @@ class _Path:
 
     kind: str
     table: str
-    fk: str
+    fk: str | tuple
     other: str | None = None
-    other_fk: str | None = None
+    other_fk: str | tuple | None = None
 
     @property
     def source(self) -> str:
@@ -79,12 +81,18 @@ class _Path:
 
     @property
     def name(self) -> str:
-        base = f"{self.table}.{self.fk}"
+        base = f"{self.table}.{_fk_label(self.fk)}"
         if self.kind == "parent":
-            return f"{base}>{self.other}({self.other_fk})"
+            return f"{base}>{self.other}({_fk_label(self.other_fk)})"
         if self.kind == "grandchild":
-            return f"{base}>{self.other}.{self.other_fk}"
+            return f"{base}>{self.other}.{_fk_label(self.other_fk)}"
         return base
+
+
+def _fk_label(fk) -> str:
+    """A foreign key in feature names: ``user_id``, or ``(order_id,line_no)`` for a
+    composite one."""
+    return "(" + ",".join(map(str, fk)) + ")" if isinstance(fk, tuple) else str(fk)
 
 
 def _parse_windows(windows) -> tuple[_Window, ...]:
@@ -235,29 +243,16 @@ def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None):
     """Rows X -> (entity row index [n], cutoff in int64 nanoseconds [n])."""
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
-            f"X must be a pandas DataFrame with the target table's primary-key column and a "
-            f"cutoff time column, got {describe_input(X)}."
+            f"X must be a pandas DataFrame with the target table's primary-key column(s) and "
+            f"a cutoff time column, got {describe_input(X)}."
         )
-    pk = db.schema[table].primary_key
-    for col, what in ((pk, f"the primary key of target table {table!r}"),
-                      (tcol, "the cutoff time column seen in fit")):
-        if col is not None and col not in X.columns:
-            raise ValueError(f"X has no column {col!r}, {what} (columns {list(X.columns)}).")
-    if X[pk].isna().any():
-        raise ValueError(f"X[{pk!r}] has null entity ids; every row needs one.")
-    entity = db.key_to_index(table, X[pk].to_numpy(), what=f"entity ids of X[{pk!r}]")
+    if tcol is not None and tcol not in X.columns:
+        raise ValueError(f"X has no column {tcol!r}, the cutoff time column seen in fit "
+                         f"(columns {list(X.columns)}).")
+    entity = entity_index(db, X, table)
     if tcol is None:
         return entity, np.full(len(X), _INT64_MAX, dtype=np.int64)
-    try:
-        parsed = pd.to_datetime(X[tcol])
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"X[{tcol!r}] cannot be parsed as datetimes; convert it with "
-                         f"pd.to_datetime.") from exc
-    if parsed.isna().any():
-        raise ValueError(f"X[{tcol!r}] has null cutoff times; every row needs one.")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return entity, parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return entity, cutoff_times_ns(X, tcol)
 
 
 class RelationalAggregator(TransformerMixin, BaseEstimator):
@@ -273,6 +268,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     ``C``, the referenced table's row joined onto each of those rows
     (``results.driverId>races(raceId)``); and every table ``D`` with a foreign key ``h`` into
     ``C``, aggregated over all of the entity's ``C`` rows (``users.referrer>orders.user_id``).
+    Composite keys work like single ones: X then holds every column of the target table's
+    key, and a composite foreign key is named by its columns in parentheses
+    (``returns.(order_id,line_no)``).
 
     **Windows.** ``"all"``: rows with time <= cutoff; a Timedelta string such as ``"365D"``:
     rows with cutoff - 365 days < time <= cutoff; an int ``k``: the k most recent rows with
@@ -537,8 +535,12 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             else:
                 cols["__t"] = times
                 # equal times: ordered by a hash of the row's values, not by position
-                hashed = [spec.primary_key] if spec.primary_key is not None else [
-                    *fks, *(c.name for c in columns)]
+                if spec.primary_key is not None:
+                    hashed = list(spec.primary_key_columns)
+                else:
+                    hashed = [*(c for fk in fks for c in (fk if isinstance(fk, tuple) else (fk,))),
+                              *(c.name for c in columns)]
+                hashed = list(dict.fromkeys(hashed))
                 tie = pd.util.hash_pandas_object(df[hashed], index=False).to_numpy()
                 order = np.lexsort((np.arange(n), tie, times))
                 rank = np.empty(n, dtype=np.int64)

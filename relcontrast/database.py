@@ -25,32 +25,98 @@ _SCHEMA_KEYS = ("primary_key", "foreign_keys", "time_column")
 _ON_DANGLING = ("warn", "raise", "ignore")
 
 
+Key = str | tuple[str, ...]
+
+
+def _format_key(key) -> str:
+    """A key for messages and names: ``'uid'`` or ``('year', 'team')``."""
+    return repr(tuple(key)) if isinstance(key, tuple) else repr(key)
+
+
+def _key_tuple(key) -> tuple:
+    """The columns of a key: ``'uid'`` -> ``('uid',)``, ``('a', 'b')`` unchanged."""
+    if key is None:
+        return ()
+    return tuple(key) if isinstance(key, tuple) else (key,)
+
+
+def _as_key(value, where: str):
+    """A key given as a column name or a list / tuple of names -> a name, a tuple of two or
+    more names, or None."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"{where} is an empty list; name at least one column, or use "
+                             f"None for no key.")
+        for col in value:
+            if isinstance(col, (list, tuple, set, dict)) or col is None:
+                raise TypeError(f"{where} must be a column name or a flat list of column "
+                                f"names, got {value!r}.")
+        dup = [c for i, c in enumerate(value) if c in value[:i]]
+        if dup:
+            raise ValueError(f"{where} lists column {dup[0]!r} twice ({list(value)!r}); "
+                             f"name each key column once.")
+        return value[0] if len(value) == 1 else tuple(value)
+    if isinstance(value, (set, frozenset, dict)):
+        raise TypeError(f"{where} must be a column name or a list of column names (a list "
+                        f"keeps their order), got {type(value).__name__} {value!r}.")
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(f"{where} must be a column name or a list of column names, got "
+                        f"{type(value).__name__} {value!r}.") from None
+    return value
+
+
 @dataclass(frozen=True)
 class TableSchema:
     """Relational metadata of one table.
 
     Parameters
     ----------
-    primary_key : str or None, default=None
-        Column whose values identify rows. Optional (event tables often have none).
-    foreign_keys : mapping of str to str, default={}
-        ``{column: referenced table}``; the referenced table must have a primary key.
+    primary_key : str, tuple of str or None, default=None
+        Column whose values identify rows, or a list / tuple of columns whose combined
+        values do (a composite key such as ``("order_id", "line_no")``). Optional (event
+        tables often have none).
+    foreign_keys : mapping of str or tuple of str to str, default={}
+        ``{column: referenced table}``; the referenced table must have a primary key. A
+        composite foreign key is a tuple of columns, ``{("order_id", "line_no"):
+        "order_lines"}``, one per column of the referenced primary key and in its order.
     time_column : str or None, default=None
         Column holding the time at which a row came to exist.
     """
 
-    primary_key: str | None = None
-    foreign_keys: Mapping[str, str] = field(default_factory=dict)
+    primary_key: Key | None = None
+    foreign_keys: Mapping[Key, str] = field(default_factory=dict)
     time_column: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "foreign_keys", MappingProxyType(dict(self.foreign_keys)))
+        pk = _as_key(self.primary_key, "primary_key")
+        object.__setattr__(self, "primary_key", pk)
+        if self.foreign_keys is None:
+            fks = {}
+        elif isinstance(self.foreign_keys, Mapping):
+            fks = {_as_key(c, f"foreign key {c!r}"): r for c, r in self.foreign_keys.items()}
+        else:
+            raise TypeError(
+                f"foreign_keys must be a dict {{column: referenced table}}, got "
+                f"{type(self.foreign_keys).__name__}."
+            )
+        object.__setattr__(self, "foreign_keys", MappingProxyType(fks))
+
+    @property
+    def primary_key_columns(self) -> tuple[str, ...]:
+        """The primary-key columns (one for a single-column key, none without a key)."""
+        return _key_tuple(self.primary_key)
 
     @property
     def key_columns(self) -> tuple[str, ...]:
-        """Primary and foreign key columns: never used as features."""
-        pk = (self.primary_key,) if self.primary_key is not None else ()
-        return pk + tuple(self.foreign_keys)
+        """Primary and foreign key columns, each once: never used as features."""
+        cols = [*self.primary_key_columns]
+        for fk in self.foreign_keys:
+            cols.extend(_key_tuple(fk))
+        return tuple(dict.fromkeys(cols))
 
     def to_dict(self) -> dict:
         return {
@@ -65,14 +131,28 @@ class TableSchema:
 
 class ForeignKey(NamedTuple):
     """One resolved foreign key: row ``src_index[i]`` of ``table`` references row
-    ``dst_index[i]`` of ``referenced_table``. Null and dangling references have no edge."""
+    ``dst_index[i]`` of ``referenced_table``. Null and dangling references have no edge.
+
+    ``column`` is the key as the schema gives it: a column name, or a tuple of names for a
+    composite foreign key (``columns`` is always a tuple)."""
 
     table: str
-    column: str
+    column: Key
     referenced_table: str
     src_index: np.ndarray
     dst_index: np.ndarray
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The foreign-key columns, as a tuple."""
+        return _key_tuple(self.column)
+
+
+def _show(value) -> str:
+    """``repr`` of a key value without NumPy's type wrappers: ``5``, not ``np.int64(5)``."""
+    if isinstance(value, tuple):
+        return repr(tuple(v.item() if isinstance(v, np.generic) else v for v in value))
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -118,6 +198,11 @@ def _parse_time(name: str, col: str, series: pd.Series) -> np.ndarray:
 
 
 def _key_kind(series: pd.Series) -> str:
+    """What a key column holds, for comparing a foreign key with the key it references:
+    "number", "string", "bool", "datetime", "empty" (all null), or a type name. A
+    categorical column holds what its categories hold."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = pd.Series(series.cat.categories)
     if pd.api.types.is_bool_dtype(series):
         return "bool"
     if pd.api.types.is_numeric_dtype(series):
@@ -127,7 +212,16 @@ def _key_kind(series: pd.Series) -> str:
     values = series.dropna()
     if len(values) == 0:
         return "empty"
-    kinds = {"string" if isinstance(v, str) else type(v).__name__ for v in values.iloc[:1000]}
+    kinds = set()
+    for v in values.iloc[:1000]:
+        if isinstance(v, str):
+            kinds.add("string")
+        elif isinstance(v, (bool, np.bool_)):
+            kinds.add("bool")
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            kinds.add("number")
+        else:
+            kinds.add(type(v).__name__)
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
@@ -166,13 +260,36 @@ def _normalize_schema(tables: Mapping[str, pd.DataFrame], schema) -> dict[str, T
                     f"schema[{name!r}] has unknown key {key!r}; allowed keys are "
                     f"{_SCHEMA_KEYS}.{did_you_mean(key, _SCHEMA_KEYS)}"
                 )
+        pk = _as_key(spec.get("primary_key"), f"schema[{name!r}]['primary_key']")
         fks = spec.get("foreign_keys") or {}
         if not isinstance(fks, Mapping):
             raise TypeError(
                 f"schema[{name!r}]['foreign_keys'] must be a dict {{column: referenced "
-                f"table}}, got {type(fks).__name__}."
+                f"table}} (a composite key as a tuple of columns: {{('a', 'b'): 'table'}}), "
+                f"got {type(fks).__name__}."
             )
-        out[name] = TableSchema(spec.get("primary_key"), fks, spec.get("time_column"))
+        parsed = {}
+        for cols, ref in fks.items():
+            where = f"schema[{name!r}]['foreign_keys'] key {cols!r}"
+            if isinstance(cols, frozenset):
+                raise TypeError(f"{where} must be a column name or a tuple of column names "
+                                f"(a tuple keeps their order).")
+            cols = _as_key(cols, where)
+            if not isinstance(ref, str):
+                raise TypeError(
+                    f"schema[{name!r}]['foreign_keys'][{cols!r}] must be the name of the "
+                    f"referenced table (a str), got {type(ref).__name__} {ref!r}."
+                )
+            if cols in parsed:
+                raise ValueError(f"schema[{name!r}]['foreign_keys'] lists {cols!r} twice.")
+            parsed[cols] = ref
+        time_column = spec.get("time_column")
+        if isinstance(time_column, (list, tuple, set, dict)):
+            raise TypeError(
+                f"schema[{name!r}]['time_column'] must be one column name, got "
+                f"{time_column!r}."
+            )
+        out[name] = TableSchema(pk, parsed, time_column)
     missing = [t for t in tables if t not in out]
     if missing:
         raise ValueError(
@@ -244,84 +361,122 @@ class RelationalDatabase:
         d["_time_ns"] = {}
         for name, spec in specs.items():
             df = frames[name]
-            for col in (spec.primary_key, spec.time_column, *spec.foreign_keys):
+            dup = df.columns[df.columns.duplicated()].unique()
+            if len(dup):
+                raise ValueError(
+                    f"Table {name!r} has duplicate column names {list(dup)}; every column "
+                    f"needs its own name. Rename them, e.g. df.columns = [...], or drop the "
+                    f"copies with df.loc[:, ~df.columns.duplicated()]."
+                )
+            for col in (*spec.key_columns, spec.time_column):
                 if col is not None and col not in df.columns:
                     raise ValueError(
                         f"Table {name!r} has no column {col!r} named in its schema; its "
                         f"columns are {list(df.columns)}.{did_you_mean(col, df.columns)}"
                     )
             if spec.primary_key is not None:
-                d["_key_index"][name] = self._build_key_index(name, df[spec.primary_key])
+                d["_key_index"][name] = self._build_key_index(name, df, spec.primary_key)
             if spec.time_column is not None:
                 d["_time_ns"][name] = _readonly(_parse_time(name, spec.time_column,
                                                             df[spec.time_column]))
         d["_foreign_keys"] = tuple(self._resolve_foreign_keys(on_dangling))
 
     @staticmethod
-    def _build_key_index(name: str, keys: pd.Series) -> pd.Index:
-        col = keys.name
-        if keys.isna().any():
-            row = int(np.flatnonzero(keys.isna().to_numpy())[0])
-            raise ValueError(
-                f"Table {name!r}: primary key {col!r} has {int(keys.isna().sum())} null "
-                f"value(s) (first at row {row}). Primary keys must identify every row: drop "
-                f"or fill those rows, or declare no primary key."
-            )
-        index = pd.Index(keys.to_numpy())
+    def _build_key_index(name: str, df: pd.DataFrame, key) -> pd.Index:
+        """Key values -> row positions: an Index, or a MultiIndex for a composite key."""
+        cols = _key_tuple(key)
+        what = (f"primary key {key!r}" if len(cols) == 1
+                else f"composite primary key {_format_key(key)}")
+        for col in cols:
+            null = df[col].isna().to_numpy()
+            if null.any():
+                raise ValueError(
+                    f"Table {name!r}: {what} has {int(null.sum())} null value(s) in column "
+                    f"{col!r} (first at row {int(np.flatnonzero(null)[0])}). Primary keys must "
+                    f"identify every row: drop or fill those rows, or declare no primary key."
+                )
+        if len(cols) == 1:
+            index = pd.Index(df[key].to_numpy())
+        else:
+            index = pd.MultiIndex.from_arrays([df[c].to_numpy() for c in cols], names=cols)
         if not index.is_unique:
-            dup = keys[keys.duplicated()].iloc[0]
-            n = int(keys.duplicated(keep=False).sum())
+            duplicated = index.duplicated(keep=False)
+            dup = _show(index[np.flatnonzero(index.duplicated())[0]])
             raise ValueError(
-                f"Table {name!r}: primary key {col!r} has duplicate values ({n} rows share a "
-                f"key, e.g. {dup!r}). Deduplicate the table or choose a unique column."
+                f"Table {name!r}: {what} has duplicate values ({int(duplicated.sum())} rows "
+                f"share a key, e.g. {dup}). Deduplicate the table or choose "
+                f"{'a unique column' if len(cols) == 1 else 'columns that are unique together'}."
             )
         return index
 
     def _resolve_foreign_keys(self, on_dangling):
         for name, spec in self._schema.items():
             df = self._frames[name]
-            for col, ref in spec.foreign_keys.items():
+            for key, ref in spec.foreign_keys.items():
+                cols = _key_tuple(key)
+                what = (f"foreign key {key!r}" if len(cols) == 1
+                        else f"composite foreign key {_format_key(key)}")
                 if ref not in self._schema:
                     raise ValueError(
-                        f"Table {name!r}: foreign key {col!r} references unknown table "
-                        f"{ref!r}; tables are {sorted(self._schema)}."
-                        f"{did_you_mean(ref, self._schema)}"
+                        f"Table {name!r}: {what} references unknown table {ref!r}; tables "
+                        f"are {sorted(self._schema)}.{did_you_mean(ref, self._schema)} Fix "
+                        f"the name, or add the table to tables and schema."
                     )
                 ref_pk = self._schema[ref].primary_key
                 if ref_pk is None:
                     raise ValueError(
-                        f"Table {name!r}: foreign key {col!r} references table {ref!r}, "
-                        f"which has no primary key. Set schema[{ref!r}]['primary_key']."
+                        f"Table {name!r}: {what} references table {ref!r}, which has no "
+                        f"primary key. Set schema[{ref!r}]['primary_key']."
                     )
-                values = df[col]
-                fk_kind, pk_kind = _key_kind(values), _key_kind(self._frames[ref][ref_pk])
-                if fk_kind not in ("empty", pk_kind):
-                    example = values.dropna().iloc[0]
-                    raise TypeError(
-                        f"Table {name!r}: foreign key {col!r} holds {fk_kind} values (e.g. "
-                        f"{example!r}, dtype {values.dtype}) but {ref!r}.{ref_pk!r} holds "
-                        f"{pk_kind} values (dtype {self._frames[ref][ref_pk].dtype}). Cast "
-                        f"one to the other's type, e.g. df[{col!r}].astype("
-                        f"{str(self._frames[ref][ref_pk].dtype)!r})."
+                ref_cols = _key_tuple(ref_pk)
+                if len(cols) != len(ref_cols):
+                    raise ValueError(
+                        f"Table {name!r}: {what} has {len(cols)} column(s) but the primary key "
+                        f"{_format_key(ref_pk)} of {ref!r} has {len(ref_cols)}. A foreign key "
+                        f"names one column per primary-key column, in the key's order, e.g. "
+                        f"{{{_format_key(ref_pk if len(ref_cols) > 1 else ref_cols[0])}: "
+                        f"{ref!r}}}."
                     )
-                present = values.notna().to_numpy()
+                ref_df = self._frames[ref]
+                for col, ref_col in zip(cols, ref_cols, strict=True):
+                    values, ref_values = df[col], ref_df[ref_col]
+                    fk_kind, pk_kind = _key_kind(values), _key_kind(ref_values)
+                    if fk_kind != pk_kind and "empty" not in (fk_kind, pk_kind):
+                        example = _show(values.dropna().iloc[0])
+                        raise TypeError(
+                            f"Table {name!r}: {what}"
+                            f"{f' column {col!r}' if len(cols) > 1 else ''} holds {fk_kind} values "
+                            f"(e.g. {example}, dtype {values.dtype}) but {ref!r}.{ref_col!r} "
+                            f"holds {pk_kind} values (dtype {ref_values.dtype}). Cast one to "
+                            f"the other's type, e.g. df[{col!r}].astype("
+                            f"{str(ref_values.dtype)!r})."
+                        )
+                present = np.logical_and.reduce([df[c].notna().to_numpy() for c in cols])
                 src = np.flatnonzero(present)
-                dst = self._key_index[ref].get_indexer(values.to_numpy()[present])
+                arrays = [df[c].to_numpy()[present] for c in cols]
+                if len(cols) == 1:
+                    dst = self._key_index[ref].get_indexer(arrays[0])
+                else:
+                    dst = self._key_index[ref].get_indexer(pd.MultiIndex.from_arrays(arrays))
                 dangling = dst < 0
                 if dangling.any():
                     n = int(dangling.sum())
-                    bad = values.to_numpy()[present][dangling]
+                    row = int(src[np.flatnonzero(dangling)[0]])
+                    bad = tuple(df[c].iloc[row] for c in cols)
+                    target = (f"{ref!r}.{ref_pk!r}" if len(cols) == 1
+                              else f"the key {_format_key(ref_pk)} of {ref!r}")
                     msg = (
-                        f"Table {name!r}: foreign key {col!r} has {n} value(s) not present in "
-                        f"{ref!r}.{ref_pk!r} (e.g. {bad[0]!r}); "
+                        f"Table {name!r}: {what} has {n} value(s) not present in {target} "
+                        f"(e.g. {_show(bad[0] if len(bad) == 1 else bad)} in row {row}); "
                     )
                     if on_dangling == "raise":
                         raise ValueError(msg + "fix them, or pass on_dangling='warn' to drop "
                                                "those links.")
                     if on_dangling == "warn":
-                        warnings.warn(msg + f"dropped those {n} link(s).", stacklevel=4)
+                        warnings.warn(msg + f"dropped those {n} link(s). Pass on_dangling="
+                                            f"'ignore' to drop them silently.", stacklevel=4)
                     src, dst = src[~dangling], dst[~dangling]
-                yield ForeignKey(name, col, ref, _readonly(src.astype(np.int64)),
+                yield ForeignKey(name, key, ref, _readonly(src.astype(np.int64)),
                                  _readonly(dst.astype(np.int64)))
 
     # -- immutability -------------------------------------------------------------------
@@ -398,24 +553,113 @@ class RelationalDatabase:
         return pd.Timestamp(max(times)) if times else None
 
     def keys(self, name: str) -> pd.Index:
-        """Primary-key values of ``name`` in node-index order."""
+        """Primary-key values of ``name`` in node-index order: an Index, or a MultiIndex
+        (one level per column) for a composite key."""
         self._check_table(name)
         if name not in self._key_index:
             raise ValueError(f"Table {name!r} has no primary key.")
         return self._key_index[name]
 
-    def key_to_index(self, name: str, keys, *, what: str = "keys") -> np.ndarray:
-        """Map primary-key values of ``name`` to node indices; unknown keys raise."""
-        index = self.keys(name)
-        keys = np.asarray(keys)
-        idx = index.get_indexer(keys)
-        if (idx < 0).any():
-            missing = pd.unique(keys[idx < 0])
+    def key_frame(self, name: str, keys) -> pd.DataFrame:
+        """Primary-key values of ``name`` given in any accepted form -> a DataFrame with one
+        column per key column (in the key's order), for :meth:`key_to_index`."""
+        cols = self._schema[name].primary_key_columns if name in self._schema else ()
+        if not cols:
+            self.keys(name)  # raises: unknown table or no primary key
+        pk = _format_key(self._schema[name].primary_key)
+        if isinstance(keys, pd.DataFrame):
+            missing = [c for c in cols if c not in keys.columns]
+            if missing:
+                raise ValueError(
+                    f"The keys of table {name!r} lack the primary-key column(s) {missing} "
+                    f"(columns {list(keys.columns)}); give every column of the key {pk}."
+                )
+            return keys.loc[:, list(cols)].reset_index(drop=True)
+        if len(cols) == 1:
+            if isinstance(keys, pd.Series):
+                series = keys.reset_index(drop=True)
+            elif isinstance(keys, np.ndarray):
+                series = pd.Series(keys.reshape(-1) if keys.ndim == 0 else keys)
+            else:
+                series = pd.Series(list(keys) if np.ndim(keys) else [keys], dtype=object)
+                series = series.infer_objects()
+            return pd.DataFrame({cols[0]: series})
+        if isinstance(keys, pd.MultiIndex):
+            rows = list(keys)
+        elif isinstance(keys, np.ndarray) and keys.ndim == 2:
+            rows = [tuple(r) for r in keys]
+        else:
+            rows = list(keys) if np.ndim(keys) or isinstance(keys, (list, tuple)) else [keys]
+        bad = next((r for r in rows if not isinstance(r, (tuple, list)) or len(r) != len(cols)),
+                   None)
+        if bad is not None:
             raise ValueError(
-                f"{len(missing)} {what} not found in table {name!r} primary key "
-                f"{self._schema[name].primary_key!r}: {list(missing[:5])!r}"
-                f"{' ...' if len(missing) > 5 else ''}. Only entities present in the "
-                f"database can be embedded or predicted."
+                f"Table {name!r} has the composite primary key {pk}: give its keys as a "
+                f"DataFrame with those columns, or as tuples of {len(cols)} values; got "
+                f"{bad!r}."
+            )
+        frame = pd.DataFrame([tuple(r) for r in rows], columns=list(cols))
+        return frame.infer_objects() if len(frame) else frame
+
+    def key_to_index(self, name: str, keys, *, what: str = "keys") -> np.ndarray:
+        """Map primary-key values of ``name`` to node indices; unknown keys raise.
+
+        Parameters
+        ----------
+        name : str
+            The table.
+        keys : array-like, Series, DataFrame or sequence of tuples
+            Key values. For a composite primary key: a DataFrame holding the key columns
+            (other columns are ignored), a MultiIndex, or a sequence of tuples in the key's
+            column order.
+        what : str, default="keys"
+            How error messages call the keys, e.g. ``"entity ids of X['uid']"``.
+
+        Returns
+        -------
+        ndarray of int64
+            The node index (row position) of every key.
+        """
+        index = self.keys(name)
+        pk = self._schema[name].primary_key
+        cols = self._schema[name].primary_key_columns
+        frame = self.key_frame(name, keys)
+        if len(frame) == 0:
+            return np.empty(0, dtype=np.int64)
+        ref = self._frames[name]
+        for col in cols:
+            values = frame[col]
+            null = values.isna().to_numpy()
+            if null.any():
+                raise ValueError(
+                    f"{what}: column {col!r} of the key of table {name!r} has "
+                    f"{int(null.sum())} null value(s) (first at row "
+                    f"{int(np.flatnonzero(null)[0])}); every row needs a key. Drop or fill "
+                    f"those rows."
+                )
+            kind, pk_kind = _key_kind(values), _key_kind(ref[col])
+            if kind != pk_kind and "empty" not in (kind, pk_kind):
+                raise TypeError(
+                    f"{what}: column {col!r} holds {kind} values (e.g. "
+                    f"{_show(values.iloc[0])}, dtype {values.dtype}) but table {name!r} "
+                    f"primary-key column {col!r} holds {pk_kind} values (dtype "
+                    f"{ref[col].dtype}). Cast them, e.g. X[{col!r}].astype("
+                    f"{str(ref[col].dtype)!r})."
+                )
+        if len(cols) == 1:
+            idx = index.get_indexer(frame[cols[0]].to_numpy())
+        else:
+            idx = index.get_indexer(pd.MultiIndex.from_frame(frame))
+        if (idx < 0).any():
+            unknown = frame[idx < 0].drop_duplicates()
+            shown = [_show(r[0] if len(cols) == 1 else tuple(r))
+                     for r in unknown.head(5).itertuples(index=False)]
+            raise ValueError(
+                f"{len(unknown)} {what} not found in table {name!r} primary key "
+                f"{_format_key(pk)}: [{', '.join(shown)}]"
+                f"{' ...' if len(unknown) > 5 else ''}. Only entities present in the "
+                f"database can be embedded or predicted; drop those rows or add the "
+                f"entities to the table."
             )
         return idx.astype(np.int64)
 
@@ -472,9 +716,10 @@ class RelationalDatabase:
                 t = self._time_ns[name]
                 time = (f", time {spec.time_column!r} "
                         f"{pd.Timestamp(t.min()).date()}..{pd.Timestamp(t.max()).date()}")
-            fks = ", ".join(f"{c}->{r}" for c, r in spec.foreign_keys.items())
+            fks = ", ".join(f"{'(' + ', '.join(map(str, c)) + ')' if isinstance(c, tuple) else c}"
+                            f"->{r}" for c, r in spec.foreign_keys.items())
             lines.append(
-                f"  {name}: {len(df)} rows, pk={spec.primary_key!r}"
+                f"  {name}: {len(df)} rows, pk={_format_key(spec.primary_key)}"
                 f"{', fk ' + fks if fks else ''}{time}, {len(feats)} feature columns"
             )
         return "\n".join(lines)

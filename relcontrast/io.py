@@ -578,7 +578,8 @@ def read_schema(source) -> dict[str, dict]:
         (every key optional), or a ``.yaml`` / ``.yml`` / ``.json`` file with the same
         content. ``foreign_keys`` may also be a list of ``{columns: [a], references:
         table}`` entries; entries with several columns (composite keys) become tuple keys
-        ``{("a", "b"): table}``. A table may set ``time_unit`` (one of :data:`TIME_UNITS`)
+        ``{("a", "b"): table}``, referencing a table whose ``primary_key`` is a list of as
+        many columns. A table may set ``time_unit`` (one of :data:`TIME_UNITS`)
         to convert a numeric time column, see :func:`read_database`.
 
     Returns
@@ -719,17 +720,6 @@ def _apply_time_units(tables, schema, default_unit):
     return out
 
 
-def _composite_keys(schema) -> list[str]:
-    found = []
-    for table, spec in schema.items():
-        if isinstance(spec["primary_key"], tuple):
-            found.append(f"table {table!r}: primary key on columns {spec['primary_key']}")
-        for cols, ref in spec["foreign_keys"].items():
-            if isinstance(cols, tuple):
-                found.append(f"table {table!r}: foreign key on columns {cols} -> {ref!r}")
-    return found
-
-
 def read_database(source, schema=None, *, time_unit: str | None = None,
                   on_dangling: str = "warn") -> RelationalDatabase:
     """Read a database from files (or a dict of DataFrames) and its schema.
@@ -804,18 +794,7 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
         )
     tables = _apply_time_units(tables, spec, time_unit)
     db_schema = {t: {k: s[k] for k in _SCHEMA_KEYS} for t, s in spec.items()}
-    composite = _composite_keys(spec)
-    if not composite:
-        return RelationalDatabase(tables, db_schema, on_dangling=on_dangling)
-    try:
-        return RelationalDatabase(tables, db_schema, on_dangling=on_dangling)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(
-            f"Composite keys are not supported yet: {'; '.join(composite)}. Give the "
-            f"referenced table a single-column key (e.g. df['key'] = "
-            f"df.groupby([...]).ngroup()) and reference that, or drop the key from the schema. "
-            f"(RelationalDatabase: {exc})"
-        ) from exc
+    return RelationalDatabase(tables, db_schema, on_dangling=on_dangling)
 
 
 def _schema_summary(schema) -> str:

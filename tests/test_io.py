@@ -320,7 +320,7 @@ def test_read_database_with_yaml_schema_file(tmp_path):
     assert db.schema["users"].time_column == "signup"
 
 
-def test_composite_keys_parse_to_tuples_and_are_refused_clearly(tmp_path):
+def test_composite_keys_parse_to_tuples_and_build_the_database(tmp_path):
     text = ("games: {primary_key: [season, round]}\n"
             "bets:\n  foreign_keys:\n    - columns: [season, round]\n      references: games\n")
     (tmp_path / "s.yml").write_text(text)
@@ -329,14 +329,22 @@ def test_composite_keys_parse_to_tuples_and_are_refused_clearly(tmp_path):
                   "time_column": None},
         "bets": {"primary_key": None, "foreign_keys": {("season", "round"): "games"},
                  "time_column": None}}
-    tables = {"games": pd.DataFrame({"season": [2020, 2020], "round": [1, 2]}),
-              "bets": pd.DataFrame({"season": [2020], "round": [2], "stake": [5.0]})}
-    with pytest.raises(ValueError, match=r"Composite keys are not supported yet: table 'games': "
-                                         r"primary key on columns \('season', 'round'\); table "
-                                         r"'bets': foreign key on columns \('season', 'round'\) "
-                                         r"-> 'games'\. Give the referenced table a "
-                                         r"single-column key"):
-        read_database(tables, tmp_path / "s.yml")
+    tables = {"games": pd.DataFrame({"season": [2020, 2020, 2021], "round": [1, 2, 1]}),
+              "bets": pd.DataFrame({"season": [2021, 2020, 2020], "round": [1, 2, 7],
+                                    "stake": [5.0, 1.0, 2.0]})}
+    with pytest.warns(UserWarning, match=r"Table 'bets': composite foreign key \('season', "
+                                         r"'round'\) has 1 value\(s\) not present in the key "
+                                         r"\('season', 'round'\) of 'games' \(e.g. \(2020, 7\)"):
+        db = read_database(tables, tmp_path / "s.yml")
+    assert db.schema["games"].primary_key == ("season", "round")
+    np.testing.assert_array_equal(db.foreign_keys[0].src_index, [0, 1])
+    np.testing.assert_array_equal(db.foreign_keys[0].dst_index, [2, 1])
+    with pytest.raises(ValueError, match=r"Table 'bets': foreign key 'season' has 1 "
+                                         r"column\(s\) but the primary key \('season', "
+                                         r"'round'\) of 'games' has 2"):
+        read_database(tables, {"games": {"primary_key": ["season", "round"]},
+                               "bets": {"foreign_keys": [{"columns": ["season"],
+                                                          "references": "games"}]}})
 
 
 def test_schema_to_yaml_round_trips(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -75,9 +76,15 @@ def describe_input(X) -> str:
     return type(X).__name__
 
 
+def _x_key(columns: tuple) -> str:
+    """How messages name the key columns of X: ``X['uid']`` or ``X[['year', 'team']]``."""
+    return f"X[{columns[0]!r}]" if len(columns) == 1 else f"X[{list(columns)!r}]"
+
+
 def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: str | None) -> str:
     """The table whose rows X identifies: the parameter, or the one table whose primary-key
-    column appears in X."""
+    column(s) all appear in X. When several do and one's key columns include all the
+    others' (``(year, team)`` beside ``year``), that one."""
     if target_table is not None:
         if target_table not in db.schema:
             raise ValueError(
@@ -90,15 +97,20 @@ def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: 
                 f"identified in X; choose a table with a primary key."
             )
         return target_table
-    candidates = [t for t, s in db.schema.items()
-                  if s.primary_key is not None and s.primary_key in X.columns]
-    if len(candidates) == 1:
-        return candidates[0]
-    keys = {t: s.primary_key for t, s in db.schema.items() if s.primary_key is not None}
+    keys = {t: s.primary_key_columns for t, s in db.schema.items()
+            if s.primary_key is not None}
+    candidates = [t for t, cols in keys.items() if all(c in X.columns for c in cols)]
+    widest = [t for t in candidates
+              if all(set(keys[o]) <= set(keys[t]) for o in candidates)]
+    if len(candidates) == 1 or len(widest) == 1:
+        return widest[0]
     if not candidates:
+        shown = {t: cols[0] if len(cols) == 1 else list(cols) for t, cols in keys.items()}
         raise ValueError(
-            f"X has none of the primary-key columns {keys} in its columns {list(X.columns)}; "
-            f"X must hold the target table's primary key (and a cutoff time column)."
+            f"X has none of the primary-key columns {shown} in its columns "
+            f"{list(X.columns)}; "
+            f"X must hold the target table's primary-key column(s) (and a cutoff time "
+            f"column). Add them, or set target_table."
         )
     raise ValueError(
         f"X holds the primary-key columns of several tables {candidates}; set target_table."
@@ -107,7 +119,8 @@ def resolve_target_table(db: RelationalDatabase, X: pd.DataFrame, target_table: 
 
 def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: str,
                         time_column: str | None) -> str | None:
-    """The cutoff-time column of X: the parameter, or X's single datetime column."""
+    """The cutoff-time column of X: the parameter, or X's single datetime column that is
+    not part of the target table's primary key."""
     if time_column is not None:
         if time_column not in X.columns:
             raise ValueError(
@@ -115,8 +128,8 @@ def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: s
                 f"{list(X.columns)}).{did_you_mean(time_column, X.columns)}"
             )
         return time_column
-    pk = db.schema[target_table].primary_key
-    dt = [c for c in X.columns if c != pk and pd.api.types.is_datetime64_any_dtype(X[c])]
+    key = db.schema[target_table].primary_key_columns
+    dt = [c for c in X.columns if c not in key and pd.api.types.is_datetime64_any_dtype(X[c])]
     if len(dt) == 1:
         return dt[0]
     if not db.is_temporal:
@@ -125,45 +138,81 @@ def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: s
         raise ValueError(
             f"X has no datetime column to use as the cutoff time of each row (columns "
             f"{list(X.columns)}); the database is temporal, so every row needs one: add it "
-            f"(e.g. X['date'] = pd.Timestamp('2005-01-01')) or set time_column."
+            f"(e.g. X['date'] = pd.Timestamp('2005-01-01')), convert a column of X with "
+            f"pd.to_datetime, or set time_column."
         )
     raise ValueError(f"X has several datetime columns {dt}; set time_column to the cutoff one.")
+
+
+def entity_index(db: RelationalDatabase, X: pd.DataFrame, table: str) -> np.ndarray:
+    """Node indices of the entities that the rows of X name, by the target table's primary
+    key (every column of a composite key)."""
+    cols = db.schema[table].primary_key_columns
+    missing = [c for c in cols if c not in X.columns]
+    if missing:
+        raise ValueError(
+            f"X has no column {missing[0]!r}, "
+            f"{'the primary key' if len(cols) == 1 else 'a column of the primary key'} of "
+            f"target table {table!r} (columns {list(X.columns)}). Add it to X."
+            f"{did_you_mean(missing[0], X.columns)}"
+        )
+    return db.key_to_index(table, X.loc[:, list(cols)], what=f"entity ids of {_x_key(cols)}")
+
+
+def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
+    """X's cutoff-time column as int64 nanoseconds (UTC, naive); clear errors for values
+    that are not times."""
+    series = X[tcol]
+    if pd.api.types.is_bool_dtype(series) or (
+            pd.api.types.is_numeric_dtype(series)
+            and not pd.api.types.is_datetime64_any_dtype(series)):
+        raise TypeError(
+            f"X[{tcol!r}], the cutoff time of each row, has numeric dtype {series.dtype}; "
+            f"it must hold datetimes. Convert it, e.g. pd.to_datetime(X[{tcol!r}], unit='s') "
+            f"for Unix seconds."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            parsed = pd.to_datetime(series, format="mixed") if series.dtype == object or \
+                pd.api.types.is_string_dtype(series) else pd.to_datetime(series)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(
+            f"X[{tcol!r}] cannot be parsed as datetimes ({exc}). Convert it with "
+            f"pd.to_datetime and fix or drop the rows that do not parse."
+        ) from exc
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise ValueError(
+            f"X[{tcol!r}] has null cutoff times ({int(parsed.isna().sum())}, first at row "
+            f"{row}); every row needs one. Fill or drop them."
+        )
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
 def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
                   time_column: str | None) -> tuple[str, str | None, np.ndarray, np.ndarray]:
     """Rows X -> ``(table, time column, node index [n], seed time in seconds [n])``.
 
-    Seeds without a time (non-temporal databases) get the largest int64, i.e. no bound.
+    X holds every primary-key column of the target table (all of them for a composite key)
+    and, for a temporal database, a cutoff time column. Seeds without a time (non-temporal
+    databases) get the largest int64, i.e. no bound.
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
-            f"X must be a pandas DataFrame with the target table's primary-key column and a "
-            f"cutoff time column, got {describe_input(X)}."
+            f"X must be a pandas DataFrame with the target table's primary-key column(s) and "
+            f"a cutoff time column, got {describe_input(X)}. Build one, e.g. "
+            f"pd.DataFrame({{'user_id': ids, 'date': times}})."
         )
     table = resolve_target_table(db, X, target_table)
     tcol = resolve_time_column(db, X, table, time_column)
-    pk = db.schema[table].primary_key
-    if pk not in X.columns:
-        raise ValueError(
-            f"X has no column {pk!r}, the primary key of target table {table!r} (columns "
-            f"{list(X.columns)})."
-        )
-    if X[pk].isna().any():
-        raise ValueError(f"X[{pk!r}] has null entity ids; every row needs one.")
-    index = db.key_to_index(table, X[pk].to_numpy(), what=f"entity ids of X[{pk!r}]")
+    index = entity_index(db, X, table)
     if tcol is None:
         times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
     else:
-        try:
-            parsed = pd.to_datetime(X[tcol])
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"X[{tcol!r}] cannot be parsed as datetimes.") from exc
-        if parsed.isna().any():
-            raise ValueError(f"X[{tcol!r}] has null cutoff times; every row needs one.")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        times = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64) // NS_PER_S
+        times = cutoff_times_ns(X, tcol) // NS_PER_S
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
 
 
