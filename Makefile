@@ -7,12 +7,12 @@ PIP := $(VENV)/bin/pip
 # so installing relcontrast afterwards pulls no other torch build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint install clean
+.PHONY: demo test docs lint install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e ".[test,examples]"
+	$(PIP) install --quiet -e ".[test,examples,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,8 +23,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
 
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check relcontrast tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
