@@ -160,33 +160,66 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _parse_time(name: str, col: str, series: pd.Series) -> np.ndarray:
-    """Time column -> int64 nanoseconds since the epoch (UTC, naive)."""
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+
+
+def parse_times(series: pd.Series, where: str, ref: str) -> pd.Series:
+    """Datetimes, or strings of them, -> a ``datetime64[ns]`` Series (UTC, naive; NaT kept).
+
+    Time-zone aware values are converted to UTC; strings with different UTC offsets too
+    (naive strings among them are read as UTC). ``where`` names the column in messages
+    (``"Table 'orders': time column 'ts'"``), ``ref`` in the fix (``"df['ts']"``). Raises
+    for numbers, unparseable strings and times outside the nanosecond range 1677..2262
+    (which a conversion would otherwise silently wrap around).
+    """
+    if pd.api.types.is_bool_dtype(series) or (
+            pd.api.types.is_numeric_dtype(series)
+            and not pd.api.types.is_datetime64_any_dtype(series)):
         raise TypeError(
-            f"Table {name!r}: time column {col!r} has numeric dtype {series.dtype}; "
-            f"relcontrast needs datetimes. Convert it first, e.g. "
-            f"pd.to_datetime(df[{col!r}], unit='s') for Unix seconds."
+            f"{where} has numeric dtype {series.dtype}; relcontrast needs datetimes. Convert "
+            f"it first, e.g. pd.to_datetime({ref}, unit='s') for Unix seconds, or "
+            f"pd.to_datetime({ref}.astype(str), format='%Y') for years."
         )
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        parsed = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif pd.api.types.is_datetime64_any_dtype(series):
+    if pd.api.types.is_datetime64_any_dtype(series):
         parsed = series
     else:
         try:
-            parsed = pd.to_datetime(series, errors="raise", format="mixed")
-        except (ValueError, TypeError) as exc:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+                try:
+                    parsed = pd.to_datetime(series, errors="raise", format="mixed")
+                except ValueError as exc:
+                    if "Mixed timezones" not in str(exc):
+                        raise
+                    parsed = pd.to_datetime(series, errors="raise", format="mixed", utc=True)
+        except (ValueError, TypeError, OverflowError) as exc:
             bad = next(
                 (v for v in series.dropna() if pd.to_datetime(v, errors="coerce") is pd.NaT),
                 None,
             )
+            shown = f"offending value {bad!r}" if bad is not None else str(exc)
             raise ValueError(
-                f"Table {name!r}: time column {col!r} cannot be parsed as datetimes "
-                f"(offending value {bad!r}). Convert it with pd.to_datetime and fix or drop "
-                f"the rows that do not parse."
+                f"{where} cannot be parsed as datetimes ({shown}). Convert it with "
+                f"pd.to_datetime and fix or drop the rows that do not parse."
             ) from exc
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    outside = ((parsed < _NS_MIN) | (parsed > _NS_MAX)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"{where} holds {int(outside.sum())} time(s) outside the range relcontrast can "
+            f"represent ({_NS_MIN.date()} to {_NS_MAX.date()}, nanosecond timestamps), e.g. "
+            f"{str(series.iloc[row])!r} in row {row}. Fix or drop those rows, e.g. "
+            f"{ref}.where({ref}.between('1678-01-01', '2262-01-01'))."
+        )
+    return pd.Series(parsed.to_numpy(dtype="datetime64[ns]"), index=series.index,
+                     name=series.name)
+
+
+def _parse_time(name: str, col: str, series: pd.Series) -> np.ndarray:
+    """Time column -> int64 nanoseconds since the epoch (UTC, naive)."""
+    parsed = parse_times(series, f"Table {name!r}: time column {col!r}", f"df[{col!r}]")
     if parsed.isna().any():
         n = int(parsed.isna().sum())
         raise ValueError(
@@ -367,6 +400,13 @@ class RelationalDatabase:
                     f"Table {name!r} has duplicate column names {list(dup)}; every column "
                     f"needs its own name. Rename them, e.g. df.columns = [...], or drop the "
                     f"copies with df.loc[:, ~df.columns.duplicated()]."
+                )
+            not_str = [c for c in df.columns if not isinstance(c, str)]
+            if not_str:
+                raise TypeError(
+                    f"Table {name!r} has column names that are not strings: {not_str[:5]!r}. "
+                    f"Name every column with a string, e.g. df.columns = "
+                    f"df.columns.map(str), and use those names in the schema."
                 )
             for col in (*spec.key_columns, spec.time_column):
                 if col is not None and col not in df.columns:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from scipy import sparse
 from skorch.callbacks import ProgressBar
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import RelationalDatabase
+from relcontrast.database import RelationalDatabase, parse_times
 
 NS_PER_S = 1_000_000_000
 
@@ -135,11 +134,15 @@ def resolve_time_column(db: RelationalDatabase, X: pd.DataFrame, target_table: s
     if not db.is_temporal:
         return None
     if not dt:
+        others = [c for c in X.columns if c not in key]
+        hint = (f" If {others[0]!r} holds the cutoff times, convert it: X[{others[0]!r}] = "
+                f"pd.to_datetime(X[{others[0]!r}]), or set time_column={others[0]!r}."
+                if len(others) == 1 else "")
         raise ValueError(
             f"X has no datetime column to use as the cutoff time of each row (columns "
             f"{list(X.columns)}); the database is temporal, so every row needs one: add it "
             f"(e.g. X['date'] = pd.Timestamp('2005-01-01')), convert a column of X with "
-            f"pd.to_datetime, or set time_column."
+            f"pd.to_datetime, or set time_column.{hint}"
         )
     raise ValueError(f"X has several datetime columns {dt}; set time_column to the cutoff one.")
 
@@ -162,33 +165,13 @@ def entity_index(db: RelationalDatabase, X: pd.DataFrame, table: str) -> np.ndar
 def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
     """X's cutoff-time column as int64 nanoseconds (UTC, naive); clear errors for values
     that are not times."""
-    series = X[tcol]
-    if pd.api.types.is_bool_dtype(series) or (
-            pd.api.types.is_numeric_dtype(series)
-            and not pd.api.types.is_datetime64_any_dtype(series)):
-        raise TypeError(
-            f"X[{tcol!r}], the cutoff time of each row, has numeric dtype {series.dtype}; "
-            f"it must hold datetimes. Convert it, e.g. pd.to_datetime(X[{tcol!r}], unit='s') "
-            f"for Unix seconds."
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
-            parsed = pd.to_datetime(series, format="mixed") if series.dtype == object or \
-                pd.api.types.is_string_dtype(series) else pd.to_datetime(series)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(
-            f"X[{tcol!r}] cannot be parsed as datetimes ({exc}). Convert it with "
-            f"pd.to_datetime and fix or drop the rows that do not parse."
-        ) from exc
+    parsed = parse_times(X[tcol], f"X[{tcol!r}], the cutoff time of each row,", f"X[{tcol!r}]")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
         raise ValueError(
             f"X[{tcol!r}] has null cutoff times ({int(parsed.isna().sum())}, first at row "
             f"{row}); every row needs one. Fill or drop them."
         )
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
 
