@@ -155,6 +155,16 @@ def _show(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def _own_copy(df: pd.DataFrame) -> pd.DataFrame:
+    """The database's own copy of a caller's frame: positional index, and sparse columns
+    made dense (the graph's encoders and torch-frame read dense arrays only)."""
+    df = df.reset_index(drop=True).copy(deep=True)
+    for i, dtype in enumerate(df.dtypes):
+        if isinstance(dtype, pd.SparseDtype):
+            df.isetitem(i, df.iloc[:, i].sparse.to_dense())
+    return df
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
@@ -383,7 +393,7 @@ class RelationalDatabase:
         if on_dangling not in _ON_DANGLING:
             raise ValueError(f"on_dangling must be one of {_ON_DANGLING}, got {on_dangling!r}.")
         specs = _normalize_schema(tables, schema)
-        frames = {name: tables[name].reset_index(drop=True).copy(deep=True) for name in specs}
+        frames = {name: _own_copy(tables[name]) for name in specs}
         self._init(frames, specs, on_dangling)
 
     def _init(self, frames, specs, on_dangling):
