@@ -422,7 +422,8 @@ class RelationalDatabase:
                 if col is not None and col not in df.columns:
                     raise ValueError(
                         f"Table {name!r} has no column {col!r} named in its schema; its "
-                        f"columns are {list(df.columns)}.{did_you_mean(col, df.columns)}"
+                        f"columns are {list(df.columns)}.{did_you_mean(col, df.columns)} Fix "
+                        f"the name in schema[{name!r}], or add the column to the table."
                     )
             if spec.primary_key is not None:
                 d["_key_index"][name] = self._build_key_index(name, df, spec.primary_key)

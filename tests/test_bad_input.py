@@ -383,6 +383,11 @@ CASES = [
     Case("fk-in-list-form-in-python", edit(fk_list_form), "database",
          (TypeError, r"schema\['orders'\]\['foreign_keys'\] must be a dict \{column: "
                      r"referenced table\} .*got list")),
+    Case("encoder-without-validation-split", keep, enc_params={"valid_fraction": 0},
+         xfail="encoder.py _make_net: EarlyStopping(monitor='valid_loss') is added whenever "
+               "patience is not None, also with valid_fraction=0 (no train_split), so skorch "
+               "raises KeyError 'valid_loss'; add it only when holdout is not None and "
+               "holdout.num_valid(len(seed_types)) >= 1"),
     Case("tiny-database", edit(tiny_database), x=lambda t: users_x(t).iloc[:5],
          check=finite(5),
          xfail="encoder.py _make_net: EarlyStopping(monitor='valid_loss') is added although "
@@ -453,6 +458,13 @@ CASES = [
          y=np.array([0, 1] * 5 + [0])),
     Case("y-single-class", keep, "y", (ValueError, r"y has a single class \(1\)"),
          y=np.ones(12, dtype=int)),
+    Case("y-four-rows", keep, "y", x=lambda t: users_x(t).iloc[:4], y=Y[:4],
+         check=lambda P: np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5),
+         xfail="supervised.py _make_net: the valid_metric and early_stopping callbacks are "
+               "dropped only when valid_fraction is 0, but TimeOrderedSplit also returns no "
+               "validation rows when round(n * valid_fraction) == 0 (under 5 rows of X), so "
+               "skorch raises KeyError 'valid_loss'; drop them in that case too (e.g. give "
+               "TimeOrderedSplit a num_valid(n) and test it)"),
 ]
 
 
@@ -495,7 +507,8 @@ def test_bad_input(case, request):
             if case.stage == "x-time_column":  # time_column names X's cutoff column
                 enc = RelationalContrastiveEncoder(time_column="date", **TINY)
                 return enc.fit(*base()).transform(x), None
-            return RelationalClassifier(encoder=enc, **CLF).fit(users_x(base()[0]), y), None
+            clf = RelationalClassifier(encoder=enc, **CLF).fit(x, y)
+            return clf.predict_proba(x), None
         if case.stage == "fit-early":  # pretraining sees the database up to 2020-05-01 only
             db = RelationalDatabase(tables, schema)
             enc = RelationalContrastiveEncoder(database=db, cutoff_time="2020-05-01",
