@@ -370,6 +370,11 @@ def test_aggregator_over_a_composite_foreign_key_into_a_composite_target(shop_db
     agg = RelationalAggregator(database=shop_db, windows=("all",), max_hops=1).fit(X)
     assert agg.target_table_ == "order_lines"
     assert agg.paths_ == ("returns.(order_id,line_no)",)
+    # key columns are never aggregated: the count, then refund's aggregates and shares
+    names = [n.removeprefix("returns.(order_id,line_no)|all|")
+             for n in agg.get_feature_names_out()]
+    assert names[:5] == ["count", "refund|mean", "refund|min", "refund|max", "refund|last"]
+    assert all(n.startswith("refund=") for n in names[5:])
     Z = agg.transform(X)
     # (30, 2): r1 (4.0) by 2021-03-31, r3 comes later; (10, 1): r2 (3.0);
     # (10, 2): r4 is dated after the cutoff; (20, 1): never returned
