@@ -720,7 +720,20 @@ class RelationalDatabase:
 
         Tables without a time column are kept whole; links to removed rows disappear.
         """
-        cutoff_ns = pd.Timestamp(cutoff).as_unit("ns").value
+        try:
+            stamp = pd.Timestamp(cutoff)
+            if stamp.tzinfo is not None:
+                stamp = stamp.tz_convert("UTC").tz_localize(None)
+            cutoff_ns = stamp.as_unit("ns").value
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ValueError(
+                f"The cutoff {cutoff!r} is not a time relcontrast can represent ({exc}); give "
+                f"a datetime between {_NS_MIN.date()} and {_NS_MAX.date()}, e.g. "
+                f"'2020-01-01'."
+            ) from exc
+        if stamp is pd.NaT:
+            raise ValueError(f"The cutoff {cutoff!r} is not a time; give a datetime, e.g. "
+                             f"'2020-01-01'.")
         frames = {}
         for name, df in self._frames.items():
             times = self._time_ns.get(name)

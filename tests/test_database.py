@@ -188,3 +188,21 @@ def test_summary_mentions_every_table():
     text = db.summary()
     for name in db.table_names:
         assert f"  {name}:" in text
+
+
+@pytest.mark.parametrize("cutoff, match", [
+    ("1066-01-01", r"The cutoff '1066-01-01' is not a time relcontrast can represent .*between "
+                   r"1677-09-21 and 2262-04-11"),
+    ("soon", r"The cutoff 'soon' is not a time relcontrast can represent"),
+    (None, r"The cutoff None is not a time"),
+])
+def test_upto_rejects_cutoffs_that_are_not_times(cutoff, match):
+    with pytest.raises(ValueError, match=match):
+        RelationalDatabase(*tiny()).upto(cutoff)
+
+
+def test_upto_converts_an_aware_cutoff_to_utc():
+    db = RelationalDatabase(*tiny())
+    # 2020-01-02 00:30 in Prague is 2020-01-01 23:30 UTC: the order of 01-02 is not yet in
+    assert db.upto(pd.Timestamp("2020-01-02 00:30", tz="Europe/Prague")).num_rows("orders") == 1
+    assert db.upto(pd.Timestamp("2020-01-02 01:30", tz="Europe/Prague")).num_rows("orders") == 2
