@@ -188,7 +188,9 @@ def parse_times(series: pd.Series, where: str, ref: str) -> pd.Series:
         raise TypeError(
             f"{where} has numeric dtype {series.dtype}; relcontrast needs datetimes. Convert "
             f"it first, e.g. pd.to_datetime({ref}, unit='s') for Unix seconds, or "
-            f"pd.to_datetime({ref}.astype(str), format='%Y') for years."
+            f"pd.to_datetime({ref}.astype(str), format='%Y') + pd.offsets.YearEnd(0) for "
+            f"integer years (known at the end of the year; relcontrast.io.read_database does "
+            f"this with time_unit='year')."
         )
     if pd.api.types.is_datetime64_any_dtype(series):
         parsed = series
@@ -787,6 +789,14 @@ class RelationalDatabase:
                 f"{', fk ' + fks if fks else ''}{time}, {len(feats)} feature columns"
             )
         return "\n".join(lines)
+
+    def leakage_report(self, **kwargs) -> pd.DataFrame:
+        """Columns of undated tables that look written after the fact (their nulls or values
+        follow each entity's last activity); see :func:`relcontrast.leakage.leakage_report`
+        for the parameters and the method."""
+        from relcontrast.leakage import leakage_report
+
+        return leakage_report(self, **kwargs)
 
 
 def as_database(tables_or_db: Any, schema=None) -> RelationalDatabase:

@@ -61,9 +61,11 @@ def test_a_stricter_threshold_and_small_tables(people_db):
 
 
 def test_flags_drivers_code_on_f1():
-    report = leakage_report(RelationalDatabase(*load_f1()))
+    db = RelationalDatabase(*load_f1())
+    report = leakage_report(db)
     assert report[["table", "column", "signal"]].values.tolist() == [["drivers", "code",
                                                                      "nulls"]]
+    pd.testing.assert_frame_equal(db.leakage_report(), report)
     assert report["score"].iloc[0] > 0.95
     assert leakage_report(RelationalDatabase(*load_f1(relbench_compatible=False))).empty
 
