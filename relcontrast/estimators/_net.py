@@ -5,7 +5,8 @@ dataset / iterator / callbacks run the loop, and the ``infer`` hook turns a batc
 rows into a sampled subgraph (a ``HeteroData``) before calling the module. Randomness of the
 sampler and of the corruption comes from generators owned by the batcher, seeded from the
 estimator's ``random_state``; evaluation passes (validation, predict, transform) restart
-their generator so they are deterministic.
+their generator so they are deterministic. In a data-parallel fit (``_distributed``) the nets
+deal each step's seed rows out to the ranks and average the gradients after ``backward``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback, LRScheduler
 from skorch.history import History
-from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
+from torch.utils.data import (
+    DataLoader,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    WeightedRandomSampler,
+)
 
 from relcontrast.estimators._common import make_generator
+from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.nn import batch_to_device
 from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links
 from relcontrast.sampling import NeighborSampler
@@ -31,11 +39,15 @@ from relcontrast.sampling._common import merge_batches
 
 
 class _GeneratorPair:
-    """A training generator that runs on, and an evaluation generator that restarts."""
+    """A training generator that runs on, and an evaluation generator that restarts.
 
-    def __init__(self, seed: int):
+    ``train_seed`` (default ``seed``) seeds the training generator alone: a data-parallel
+    rank samples with its own, and evaluates with the evaluation generator of every rank.
+    """
+
+    def __init__(self, seed: int, train_seed: int | None = None):
         self.seed = int(seed)
-        self.train = make_generator(self.seed)
+        self.train = make_generator(self.seed if train_seed is None else train_seed)
         self.eval = make_generator(self.seed + 1)
 
     def reset_eval(self) -> None:
@@ -57,11 +69,12 @@ class _GeneratorPair:
 class NeighborBatcher:
     """Seed rows ``[B, 2]`` (node index, time in s) of one table -> temporal neighbour batch."""
 
-    def __init__(self, sampler, seed_type: str, seed: int, temporal: bool = True):
+    def __init__(self, sampler, seed_type: str, seed: int, temporal: bool = True,
+                 train_seed: int | None = None):
         self.sampler = sampler
         self.seed_type = seed_type
         self.temporal = temporal
-        self.generators = _GeneratorPair(seed)
+        self.generators = _GeneratorPair(seed, train_seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
         x = torch.as_tensor(x).cpu()
@@ -76,7 +89,7 @@ class PretrainingBatcher:
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
                  donor_pools: dict | None, corrupt: bool,
-                 link_holdout: float = 0.0):
+                 link_holdout: float = 0.0, train_seed: int | None = None):
         self.graph = graph
         self.sampler = sampler
         self.corruption_rate = corruption_rate
@@ -84,7 +97,7 @@ class PretrainingBatcher:
         self.donor_pools = donor_pools
         self.corrupt = corrupt
         self.link_holdout = link_holdout
-        self.generators = _GeneratorPair(seed)
+        self.generators = _GeneratorPair(seed, train_seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
         # type-balanced draws repeat rows of small tables; a row is a seed once per batch
@@ -136,6 +149,11 @@ class ResumableCheckpoint(Callback):
     ``on_train_begin`` loads it when present, after the other callbacks reset (put this
     callback last); a checkpoint of another configuration or other training rows
     (``fingerprint``) raises ``ValueError``.
+
+    In a data-parallel fit (``net.distributed``), rank 0 alone reads and writes the file: it
+    broadcasts what it read, so the other ranks need no shared file system, and each save
+    gathers every rank's generators into the file. A checkpoint of another number of ranks
+    is refused like one of another configuration.
     """
 
     FILE = "checkpoint.pt"
@@ -150,18 +168,37 @@ class ResumableCheckpoint(Callback):
     def path(self) -> Path:
         return Path(self.dirname) / self.FILE
 
-    def _key(self, X, y) -> str:
+    def _key(self, X, y, world_size: int = 1) -> str:
         h = hashlib.sha256(self.fingerprint.encode())
         for a in (X, y):
             if a is not None:
                 h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+        if world_size > 1:  # the ranks' generators and shares of the rows
+            h.update(f"world_size={world_size}".encode())
         return h.hexdigest()
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.key_ = self._key(X, y)
+        ddp: DataParallel | None = getattr(net, "distributed", None)
+        self.key_ = self._key(X, y, 1 if ddp is None else ddp.world_size)
         net.resumed_epochs_ = 0
+        if ddp is None:
+            state = self._load()
+        else:  # rank 0 reads; what it read, or its error, reaches every rank
+            state, error = None, None
+            if ddp.is_main:
+                try:
+                    state = self._load()
+                except ValueError as exc:
+                    error = str(exc)
+            state, error = ddp.broadcast((state, error))
+            if error is not None:
+                raise ValueError(error)
+        if state is not None:
+            self._restore(net, state, ddp)
+
+    def _load(self) -> dict | None:
         if not self.path.exists():
-            return
+            return None
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=False)
         except Exception as exc:  # not written by this callback: ours are renamed complete
@@ -172,6 +209,9 @@ class ResumableCheckpoint(Callback):
                 f"checkpoint_dir={str(self.dirname)!r} holds a checkpoint of another "
                 f"configuration or other training rows; pass a new checkpoint_dir, or delete "
                 f"{str(self.path)!r} to start over.")
+        return state
+
+    def _restore(self, net, state: dict, ddp: DataParallel | None) -> None:
         net.module_.load_state_dict(state["module"])
         for name, param in net.module_.named_parameters():
             param.requires_grad_(state["requires_grad"][name])
@@ -183,10 +223,17 @@ class ResumableCheckpoint(Callback):
                     cb.lr_scheduler_.load_state_dict(value)
                 else:
                     setattr(cb, attr, value)
-        net.batcher.generators.__setstate__(state["generators"])
-        torch.set_rng_state(state["torch_rng"])
-        if torch.cuda.is_available() and state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if ddp is None:
+            net.batcher.generators.__setstate__(state["generators"])
+            torch.set_rng_state(state["torch_rng"])
+            if torch.cuda.is_available() and state["cuda_rng"] is not None:
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+        else:
+            mine = state["ranks"][ddp.rank]
+            net.batcher.generators.__setstate__(mine["generators"])
+            torch.set_rng_state(mine["torch_rng"])
+            if mine["cuda_rng"] is not None:
+                torch.cuda.set_rng_state(mine["cuda_rng"], ddp.device)
         net.resumed_epochs_ = np.inf if state["done"] else len(net.history)
 
     def on_epoch_end(self, net, **kwargs):
@@ -196,6 +243,17 @@ class ResumableCheckpoint(Callback):
         self._save(net, done=True)
 
     def _save(self, net, done: bool) -> None:
+        ddp: DataParallel | None = getattr(net, "distributed", None)
+        ranks = None
+        if ddp is not None:  # every rank's generators, to rank 0, which alone writes
+            ranks = ddp.gather({
+                "generators": net.batcher.generators.__getstate__(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": (torch.cuda.get_rng_state(ddp.device)
+                             if ddp.device.type == "cuda" else None),
+            })
+            if not ddp.is_main:
+                return
         callbacks = {}
         for name, cb in net.callbacks_:
             if cb is self:
@@ -214,6 +272,8 @@ class ResumableCheckpoint(Callback):
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
+        if ddp is not None:
+            state.update(cuda_rng=ranks[0]["cuda_rng"], ranks=ranks)
         Path(self.dirname).mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.dirname, prefix=".checkpoint-", suffix=".tmp")
         try:
@@ -230,7 +290,57 @@ class ResumableCheckpoint(Callback):
 class _SubgraphMixin:
     """The hooks shared by every relcontrast net: ``infer`` samples the subgraph of the seed
     rows; evaluation passes restart the batcher's evaluation generator; ``fit`` runs only the
-    epochs a resumed checkpoint has not (``ResumableCheckpoint``)."""
+    epochs a resumed checkpoint has not (``ResumableCheckpoint``).
+
+    With ``distributed`` (a ``DataParallel`` group; None in a single process, where none of
+    the following runs): every rank validates on every validation row, in batches of
+    ``world_size * batch_size`` rows (a single process's validation with that batch size:
+    contrastive losses depend on the batch); every rank draws the rows of the training steps
+    as a single process with that batch size draws them, from torch's global generator (in
+    the same state on every rank: same seed, same draws, and ``SyncHistory`` gives every
+    rank rank 0's state after each epoch), and iterates its ``RankShard`` of them;
+    ``train_step_single`` averages gradients and losses over the ranks after ``backward``.
+    """
+
+    def partial_fit(self, X, y=None, **kwargs):
+        if self.distributed is not None:
+            if not self.initialized_:
+                self.initialize()
+            self.distributed.check_inputs(X, y, self.module_)
+        return super().partial_fit(X, y, **kwargs)
+
+    def get_iterator(self, dataset, training=False):
+        ddp = self.distributed
+        if ddp is None:
+            return super().get_iterator(dataset, training=training)
+        if not training:  # every rank validates on every row, in batches of the global size
+            kwargs = self.get_params_for("iterator_valid")
+            kwargs.setdefault("batch_size", self.batch_size * ddp.world_size)
+            if kwargs["batch_size"] == -1:
+                kwargs["batch_size"] = len(dataset)
+            return self.iterator_valid(dataset, **kwargs)
+        kwargs = self.get_params_for("iterator_train")
+        shuffle = kwargs.pop("shuffle", False)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:  # a rank's whole share
+            kwargs["batch_size"] = -(-len(dataset) // ddp.world_size)
+        # the order of a single process (DataLoader shuffle=True), dealt out
+        order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return self.iterator_train(dataset, sampler=RankShard(order, ddp.rank, ddp.world_size),
+                                   **kwargs)
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        if self.distributed is None:
+            return step
+        levels = getattr(self, "_unsynced_levels", None) or {}
+        self._unsynced_levels = {}
+        averaged = self.distributed.synchronize_step(self.module_,
+                                                     [step["loss"], *levels.values()])
+        step["loss"] = averaged[0]
+        for level, value in zip(levels, averaged[1:], strict=True):
+            self.history.record_batch(f"train_{level}", float(value))
+        return step
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         epochs = self.max_epochs if epochs is None else epochs
@@ -262,8 +372,10 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
     likely), ``steps_per_epoch`` batches an epoch, ``max_steps`` batches in all."""
 
     def __init__(self, module, *, batcher, seed_types: np.ndarray, steps_per_epoch: int,
-                 max_steps: int | None = None, **kwargs):
+                 max_steps: int | None = None, distributed: DataParallel | None = None,
+                 **kwargs):
         self.batcher = batcher
+        self.distributed = distributed
         self.seed_types = seed_types
         self.steps_per_epoch = steps_per_epoch
         self.max_steps = max_steps
@@ -276,8 +388,14 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
         types = self.seed_types[indices]
         counts = np.bincount(types, minlength=int(self.seed_types.max()) + 1)
         weights = torch.as_tensor(1.0 / counts[types], dtype=torch.double)
-        sampler = WeightedRandomSampler(weights, self.steps_per_epoch * self.batch_size,
-                                        replacement=True)
+        draws = self.steps_per_epoch * self.batch_size
+        ddp = self.distributed
+        if ddp is None:
+            sampler = WeightedRandomSampler(weights, draws, replacement=True)
+        else:  # a single process's draws with a batch of world_size x batch_size, dealt out
+            sampler = RankShard(WeightedRandomSampler(weights, draws * ddp.world_size,
+                                                      replacement=True),
+                                ddp.rank, ddp.world_size)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -288,6 +406,9 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         total, parts = y_pred
+        if training and self.distributed is not None:
+            self._unsynced_levels = parts  # recorded averaged over the ranks, after backward
+            return total
         prefix = "train" if training else "valid"
         for level, value in parts.items():
             self.history.record_batch(f"{prefix}_{level}", float(value))
@@ -295,14 +416,16 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
 
 
 class SubgraphRegressor(_SubgraphMixin, NeuralNetRegressor):
-    def __init__(self, module, *, batcher, **kwargs):
+    def __init__(self, module, *, batcher, distributed: DataParallel | None = None, **kwargs):
         self.batcher = batcher
+        self.distributed = distributed
         super().__init__(module, **kwargs)
 
 
 class SubgraphClassifier(_SubgraphMixin, NeuralNetClassifier):
-    def __init__(self, module, *, batcher, **kwargs):
+    def __init__(self, module, *, batcher, distributed: DataParallel | None = None, **kwargs):
         self.batcher = batcher
+        self.distributed = distributed
         super().__init__(module, **kwargs)
 
 

@@ -34,6 +34,7 @@ from relcontrast.estimators._common import (
     rows_to_seeds,
     seeded,
 )
+from relcontrast.estimators._distributed import SyncHistory, data_parallel, main_only
 from relcontrast.estimators._net import (
     HoldOut,
     PretrainingBatcher,
@@ -349,7 +350,12 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             )
 
         device = resolve_device(self.device)
+        ddp = data_parallel(device)  # None unless launched data-parallel (torchrun)
+        if ddp is not None:
+            device = ddp.device
         with seeded(self.random_state) as seed:
+            if ddp is not None:
+                seed = ddp.shared_seed(seed)
             # column statistics from the pretraining rows; transform reads the whole database
             # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
@@ -363,8 +369,11 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             module = PretrainingModule(backbone, loss)
             seeds = self._pretraining_seeds(fit_db, fit_graph)
             net = self._make_net(module, fit_graph, seed, objectives, device,
-                                 seed_types=seeds[:, 0])
-            net.fit(seeds, None)
+                                 seed_types=seeds[:, 0], ddp=ddp)
+            try:
+                net.fit(seeds, None)
+            finally:
+                net.distributed = None  # the fitted net is an ordinary one
 
         self.net_ = net
         self.history_ = net.history
@@ -411,7 +420,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
                                    np.asarray(index, np.int64), np.asarray(t, np.int64)], 1))
         return np.concatenate(parts)  # [num_seeds, 3]
 
-    def _make_net(self, module, graph, seed, objectives, device, seed_types):
+    def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None):
         temporal = graph.time_dict != {}
         if self.sampler == "hgsampling":
             sampler = HGSampler(graph, num_samples=self.num_samples, num_layers=self.num_layers,
@@ -426,19 +435,23 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
                          if self.corruption == "uniform" else None),
             corrupt="row" in objectives,
             link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
+            train_seed=None if ddp is None else ddp.rank_seed(seed),
         )
         holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None
-        valid_batches = 0 if holdout is None else math.ceil(
-            holdout.num_valid(len(seed_types)) / self.batch_size)
+        valid_batches = 0 if holdout is None else math.ceil(  # validation: global batches
+            holdout.num_valid(len(seed_types)) / (self.batch_size * getattr(ddp, "world_size", 1)))
         callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
                                                              on_train=split == "train"))
                      for level in objectives for split in ("train", "valid")]
+        if ddp is not None:  # after the scores, before the decisions made from them
+            callbacks.append(("sync_history", SyncHistory()))
         if self.patience is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True,
-                sink=logger.info)))
+                sink=main_only(logger.info, ddp))))
+        verbose = self.verbose if ddp is None or ddp.is_main else 0
         callbacks += progress_bar(
-            self.verbose, batches_per_epoch=self.steps_per_epoch + valid_batches,
+            verbose, batches_per_epoch=self.steps_per_epoch + valid_batches,
             postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
         if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
             callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
@@ -450,7 +463,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             max_epochs=math.ceil(self.max_steps / self.steps_per_epoch),
             batch_size=self.batch_size,
             train_split=holdout,
-            callbacks=callbacks, device=device, verbose=self.verbose,
+            callbacks=callbacks, device=device, verbose=verbose, distributed=ddp,
         )
 
     # -- transform ----------------------------------------------------------------------

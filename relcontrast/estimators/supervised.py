@@ -34,6 +34,7 @@ from relcontrast.estimators._common import (
     rows_to_seeds,
     seeded,
 )
+from relcontrast.estimators._distributed import SyncHistory, data_parallel, main_only
 from relcontrast.estimators._net import (
     NeighborBatcher,
     ResumableCheckpoint,
@@ -296,7 +297,12 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
         device = resolve_device(self.device)
+        ddp = data_parallel(device)  # None unless launched data-parallel (torchrun)
+        if ddp is not None:
+            device = ddp.device
         with seeded(self.random_state) as seed:
+            if ddp is not None:
+                seed = ddp.shared_seed(seed)
             db = self._database(enc)
             table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                       self.time_column)
@@ -308,9 +314,13 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
                            hidden_channels=self.head_hidden_channels,
                            num_layers=self.head_layers)
             module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
-            net = self._make_net(module, self._batcher(graph, table, seed, tcol is not None),
-                                 times, device)
-            net.fit(np.stack([index, times], 1), y_prepared)
+            batcher = self._batcher(graph, table, seed, tcol is not None,
+                                    train_seed=None if ddp is None else ddp.rank_seed(seed))
+            net = self._make_net(module, batcher, times, device, ddp)
+            try:
+                net.fit(np.stack([index, times], 1), y_prepared)
+            finally:
+                net.distributed = None  # the fitted net is an ordinary one
         self.net_ = net
         self.history_ = net.history
         self.database_ = db
@@ -318,13 +328,15 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
         self.target_table_ = table
         return self
 
-    def _make_net(self, module, batcher, times, device):
+    def _make_net(self, module, batcher, times, device, ddp=None):
         callbacks = [("valid_metric", EpochScoring(self._scoring(), lower_is_better=False,
                                                    name="valid_" + self._metric_name))]
+        if ddp is not None:  # after the scores, before the decisions made from them
+            callbacks.append(("sync_history", SyncHistory()))
         if self.patience is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True,
-                sink=logger.info)))
+                sink=main_only(logger.info, ddp))))
         if self.lr_schedule == "cosine":
             callbacks.append(("lr_schedule", LRScheduler(
                 policy="CosineAnnealingLR", T_max=self.max_epochs)))
@@ -333,7 +345,8 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
                           ("unfreeze_backbone", Unfreezer(_BACKBONE,
                                                           at=self.warmup_epochs + 1))]
-        callbacks += progress_bar(self.verbose)
+        verbose = self.verbose if ddp is None or ddp.is_main else 0
+        callbacks += progress_bar(verbose)
         if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
             callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
                                                                 fingerprint(self))))
@@ -350,7 +363,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             module, batcher=batcher, criterion=self._criterion(),
             optimizer=torch.optim.AdamW, lr=self.lr, max_epochs=self.max_epochs,
             batch_size=self.batch_size, train_split=split, callbacks=callbacks,
-            device=device, verbose=self.verbose, iterator_train__shuffle=True,
+            device=device, verbose=verbose, iterator_train__shuffle=True, distributed=ddp,
             **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
             **self._net_kwargs(),
         )
@@ -358,10 +371,10 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
     def _net_kwargs(self):
         return {}
 
-    def _batcher(self, graph, table, seed, temporal) -> NeighborBatcher:
+    def _batcher(self, graph, table, seed, temporal, train_seed=None) -> NeighborBatcher:
         sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
                                   strategy=self.temporal_strategy, temporal=temporal)
-        return NeighborBatcher(sampler, table, seed, temporal=temporal)
+        return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
     def with_database(self, database):
         """The fitted model reading another version of its database.
