@@ -159,7 +159,8 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         of every timed row that references them (their events), the times at which
         ``transform`` embeds them; or at the latest time of the database only.
     batch_size : int, default=128
-        Seed rows per pretraining step, drawn with every table equally likely.
+        Seed rows per pretraining step, drawn with every table equally likely; per process
+        when launched data-parallel with ``torchrun`` (``docs/distributed.md``).
     max_steps : int, default=600
         Upper bound on optimisation steps.
     steps_per_epoch : int, default=50

@@ -472,7 +472,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         The most recent eligible neighbours, or a uniform sample of them. How the defaults
         were chosen: ``benchmarks/results/supervised.json`` and the README.
     batch_size : int, default=512
-        Rows per training step.
+        Rows per training step; per process when launched data-parallel with ``torchrun``
+        (``docs/distributed.md``).
     max_epochs : int, default=20
         Upper bound on passes over the training rows.
     lr : float, default=0.005
