@@ -302,6 +302,8 @@ class _SubgraphMixin:
     ``train_step_single`` averages gradients and losses over the ranks after ``backward``.
     """
 
+    distributed: DataParallel | None = None  # nets pickled before it existed are single
+
     def partial_fit(self, X, y=None, **kwargs):
         if self.distributed is not None:
             if not self.initialized_:
