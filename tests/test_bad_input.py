@@ -388,16 +388,9 @@ CASES = [
     Case("fk-in-list-form-in-python", edit(fk_list_form), "database",
          (TypeError, r"schema\['orders'\]\['foreign_keys'\] must be a dict \{column: "
                      r"referenced table\} .*got list")),
-    Case("encoder-without-validation-split", keep, enc_params={"valid_fraction": 0},
-         xfail="encoder.py _make_net: EarlyStopping(monitor='valid_loss') is added whenever "
-               "patience is not None, also with valid_fraction=0 (no train_split), so skorch "
-               "raises KeyError 'valid_loss'; add it only when holdout is not None and "
-               "holdout.num_valid(len(seed_types)) >= 1"),
+    Case("encoder-without-validation-split", keep, enc_params={"valid_fraction": 0}),
     Case("tiny-database", edit(tiny_database), x=lambda t: users_x(t).iloc[:5],
-         check=finite(5),
-         xfail="encoder.py _make_net: EarlyStopping(monitor='valid_loss') is added although "
-               "HoldOut.num_valid(len(seed_types)) == 0 (under 10 seed rows), so skorch "
-               "raises KeyError 'valid_loss'; add it only when there are validation rows"),
+         check=finite(5)),
     Case("integer-column-names", edit(int_column_names), "database",
          (TypeError, r"Table 'users' has column names that are not strings: \[0, 1\]\. Name "
                      r"every column with a string, e\.g\. df\.columns = df\.columns\.map\(str\)")),
@@ -464,12 +457,7 @@ CASES = [
     Case("y-single-class", keep, "y", (ValueError, r"y has a single class \(1\)"),
          y=np.ones(12, dtype=int)),
     Case("y-four-rows", keep, "y", x=lambda t: users_x(t).iloc[:4], y=Y[:4],
-         check=lambda P: np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5),
-         xfail="supervised.py _make_net: the valid_metric and early_stopping callbacks are "
-               "dropped only when valid_fraction is 0, but TimeOrderedSplit also returns no "
-               "validation rows when round(n * valid_fraction) == 0 (under 5 rows of X), so "
-               "skorch raises KeyError 'valid_loss'; drop them in that case too (e.g. give "
-               "TimeOrderedSplit a num_valid(n) and test it)"),
+         check=lambda P: np.testing.assert_allclose(P.sum(axis=1), 1, rtol=1e-5)),
 ]
 
 

@@ -442,9 +442,13 @@ class TimeOrderedSplit:
         self.times = np.asarray(times)
         self.fraction = fraction
 
+    def num_valid(self, n: int) -> int:
+        """Rows that validate out of ``n``."""
+        return int(round(n * self.fraction))
+
     def __call__(self, dataset, y=None, **fit_params):
         order = np.argsort(self.times, kind="stable")
-        n_valid = int(round(len(order) * self.fraction))
+        n_valid = self.num_valid(len(order))
         if n_valid == 0 or n_valid >= len(order):
             return dataset, None
         boundary = self.times[order[len(order) - n_valid]]

@@ -439,6 +439,8 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             train_seed=None if ddp is None else ddp.rank_seed(seed),
         )
         holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None
+        if holdout is not None and holdout.num_valid(len(seed_types)) < 1:
+            holdout = None  # too few seed rows to hold any out: no early stopping
         valid_batches = 0 if holdout is None else math.ceil(  # validation: global batches
             holdout.num_valid(len(seed_types)) / (self.batch_size * getattr(ddp, "world_size", 1)))
         callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
@@ -446,7 +448,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
                      for level in objectives for split in ("train", "valid")]
         if ddp is not None:  # after the scores, before the decisions made from them
             callbacks.append(("sync_history", SyncHistory()))
-        if self.patience is not None:
+        if self.patience is not None and holdout is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.patience, load_best=True,
                 sink=main_only(logger.info, ddp))))

@@ -351,6 +351,8 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
                                                                 fingerprint(self))))
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
+        if split is not None and not 0 < split.num_valid(len(times)) < len(times):
+            split = None  # too few rows to validate on: train on all, no early stopping
         if split is None:
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
