@@ -44,6 +44,7 @@ __all__ = [
     "RelationalGraph",
     "build_graph",
     "infer_column_types",
+    "row_rank",
 ]
 
 logger = logging.getLogger("relcontrast.graph")
@@ -254,12 +255,63 @@ class HashingTextEncoder:
         return f"HashingTextEncoder(n_features={self.n_features})"
 
 
+# -- row order -----------------------------------------------------------------------------
+def _hash_rows(frame: pd.DataFrame) -> np.ndarray:
+    """A uint64 hash of every row's cells (unhashable cells, e.g. lists, by their repr)."""
+    try:
+        return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    except TypeError:
+        cells = {col: frame[col].map(repr) if frame[col].dtype == object else frame[col]
+                 for col in frame.columns}
+        return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy()
+
+
+def row_rank(frame: pd.DataFrame, primary_key: str | None = None) -> np.ndarray:
+    """Position of every row of ``frame`` in an order independent of the order of its rows.
+
+    Rows are ordered by ``primary_key`` (by a hash of the key where keys of mixed types do
+    not compare), or without a primary key by a hash of all their cells; rows that tie (equal
+    cells, or a 64-bit hash collision) keep their relative order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    primary_key : str or None, default=None
+
+    Returns
+    -------
+    ndarray of int64, shape (len(frame),)
+        ``rank[i]`` is the position of row ``i``; a permutation of ``range(len(frame))``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from relcontrast.graph import row_rank
+    >>> row_rank(pd.DataFrame({"id": ["b", "c", "a"]}), "id")
+    array([1, 2, 0])
+    """
+    n = len(frame)
+    if primary_key is not None:
+        try:
+            order = np.argsort(frame[primary_key].to_numpy(), kind="stable")
+        except TypeError:  # e.g. ints and strings in one object column
+            order = np.argsort(_hash_rows(frame[[primary_key]]), kind="stable")
+    else:
+        order = np.argsort(_hash_rows(frame), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n, dtype=np.int64)
+    return rank
+
+
 # -- neighbour store -----------------------------------------------------------------------
 class NeighborStore:
     """In-neighbours of every destination node of one edge type, sorted by time.
 
     For destination node ``v`` its in-neighbours (source nodes ``u`` with an edge ``u -> v``)
-    are ``col[rowptr[v]:rowptr[v + 1]]``, in ascending order of ``u``'s time (then of ``u``).
+    are ``col[rowptr[v]:rowptr[v + 1]]``, in ascending order of ``u``'s time, then of
+    ``src_rank[u]`` (``u`` itself when no ranks are given; :func:`build_graph` passes
+    :attr:`RelationalGraph.row_rank`, so rows with equal times keep an order that does not
+    depend on the order of the table's rows).
     ``key[e] = dst(e) * num_ranks + rank(time(src(e)))`` is sorted, so the neighbours of a
     batch of nodes with time <= a per-node bound are prefixes found by one
     :func:`torch.searchsorted` (:meth:`eligible_end`).
@@ -275,7 +327,7 @@ class NeighborStore:
     """
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, num_dst: int,
-                 src_time: np.ndarray | None):
+                 src_time: np.ndarray | None, src_rank: np.ndarray | None = None):
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         if src_time is None:
@@ -285,7 +337,8 @@ class NeighborStore:
             times = np.unique(src_time)
             rank = np.searchsorted(times, src_time[src]).astype(np.int64)
         num_ranks = len(times) + 1  # the largest rank is num_ranks - 2: no key collisions
-        order = np.lexsort((src, rank, dst))
+        tie = src if src_rank is None else np.asarray(src_rank, dtype=np.int64)[src]
+        order = np.lexsort((tie, rank, dst))
         self.col = torch.from_numpy(src[order].copy())
         self.key = torch.from_numpy(dst[order] * num_ranks + rank[order])
         counts = np.bincount(dst, minlength=num_dst)
@@ -347,6 +400,12 @@ class RelationalGraph:
         The semantic type used for every feature column.
     time_dict : dict of str to LongTensor
         Node times in seconds since the epoch, for timed tables only.
+    row_rank : dict of str to LongTensor
+        Per table, the position of every row in an order that does not depend on the order
+        of the table's rows: by primary key, or for tables without one by a hash of the
+        row's cells (rows that tie are identical, so interchangeable). Samplers break ties
+        between rows of equal time with it, so a permutation of a table's rows samples the
+        same rows in the same order (:func:`row_rank`).
     neighbors : dict of edge type to NeighborStore
         In-neighbours of every destination node, sorted by time.
     text_encoder : callable
@@ -354,7 +413,7 @@ class RelationalGraph:
     """
 
     def __init__(self, *, node_types, edge_types, num_nodes, tf_dict, col_stats_dict,
-                 col_types, time_dict, neighbors, text_encoder=None):
+                 col_types, time_dict, neighbors, text_encoder=None, row_rank=None):
         self.node_types = tuple(node_types)
         self.edge_types = tuple(edge_types)
         self.num_nodes = dict(num_nodes)
@@ -364,6 +423,9 @@ class RelationalGraph:
         self.time_dict = dict(time_dict)
         self.neighbors = dict(neighbors)
         self.text_encoder = text_encoder
+        if row_rank is None:  # the row order itself
+            row_rank = {nt: torch.arange(n) for nt, n in self.num_nodes.items()}
+        self.row_rank = dict(row_rank)
 
     def metadata(self) -> tuple[list[str], list[EdgeType]]:
         """``(node_types, edge_types)`` as PyG's ``HeteroData.metadata()`` gives them."""
@@ -703,6 +765,8 @@ def build_graph(
         logger.debug("table %r: %d rows, columns %s", name, n,
                      {c: s.value for c, s in types.items()})
 
+    ranks = {name: row_rank(db.frame(name), db.schema[name].primary_key)
+             for name in db.table_names}
     edge_types, neighbors = [], {}
     for fk in db.foreign_keys:
         src_time = db.time_ns(fk.table)
@@ -712,13 +776,16 @@ def build_graph(
         fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
         rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
         neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
-                                       num_nodes[fk.referenced_table], src_time)
-        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time)
+                                       num_nodes[fk.referenced_table], src_time,
+                                       ranks[fk.table])
+        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time,
+                                       ranks[fk.referenced_table])
         edge_types += [fwd, rev]
 
     return RelationalGraph(
         node_types=db.table_names, edge_types=edge_types, num_nodes=num_nodes,
         tf_dict=tf_dict, col_stats_dict=col_stats_dict, col_types=col_types,
         time_dict=time_dict, neighbors=neighbors, text_encoder=encoder,
+        row_rank={name: torch.from_numpy(r) for name, r in ranks.items()},
     )
 

@@ -74,6 +74,11 @@ class NeighborSampler:
     is not added twice (its edge is). Only sampled edges (neighbour -> frontier node) are
     returned. Seeds themselves are taken as given, whatever their own time.
 
+    Neighbours of equal time, and the new nodes of a hop, are ordered by the graph's
+    ``row_rank`` (primary key, or a hash of the row), not by row position: a database whose
+    tables hold the same rows in another order gives the same batch up to ``n_id``, hence
+    bitwise-identical embeddings, with either strategy.
+
     Parameters
     ----------
     graph : RelationalGraph
@@ -130,6 +135,10 @@ class NeighborSampler:
         for et in graph.edge_types:
             in_edges[et[2]].append(et)
         self._in_edges = dict(in_edges)
+        # new nodes are keyed (seed, rank of the row): rank -> node and node -> rank
+        ranks = getattr(graph, "row_rank", {})  # graphs pickled before row_rank: row order
+        self._rank = {nt: ranks.get(nt, torch.arange(n)) for nt, n in graph.num_nodes.items()}
+        self._node_at = {nt: torch.argsort(r) for nt, r in self._rank.items()}
 
     def __repr__(self) -> str:
         return (f"NeighborSampler(num_neighbors={self.num_neighbors}, "
@@ -196,14 +205,14 @@ class NeighborSampler:
         gid_chunks = defaultdict(list)
         seed_chunks = defaultdict(list)
         count = defaultdict(int)
-        table = {}  # node type -> (sorted key seed * N + gid, local index)
+        table = {}  # node type -> (sorted key seed * N + rank of gid, local index)
         edges = defaultdict(list)
 
         seed_ids = torch.arange(num_seeds)
         gid_chunks[seed_type].append(seed_index)
         seed_chunks[seed_type].append(seed_ids)
         count[seed_type] = num_seeds
-        key = seed_ids * graph.num_nodes[seed_type] + seed_index
+        key = seed_ids * graph.num_nodes[seed_type] + self._rank[seed_type][seed_index]
         key, perm = torch.sort(key)
         table[seed_type] = (key, perm)
         frontier = {seed_type: (seed_ids, seed_index, seed_ids)}  # (local, global, seed id)
@@ -223,7 +232,7 @@ class NeighborSampler:
                 n = graph.num_nodes[src_type]
                 gid = torch.cat([p[1] for p in parts])
                 seed = torch.cat([p[2] for p in parts])
-                key = seed * n + gid
+                key = seed * n + self._rank[src_type][gid]
                 old_key, old_local = table.get(src_type, (key[:0], key[:0]))
                 local = lookup(old_key, old_local, key)
                 is_new = local < 0
@@ -231,7 +240,7 @@ class NeighborSampler:
                 new_local = count[src_type] + torch.arange(new_key.numel())
                 local[is_new] = new_local[inverse]
                 count[src_type] += new_key.numel()
-                new_gid, new_seed = new_key % n, new_key // n
+                new_gid, new_seed = self._node_at[src_type][new_key % n], new_key // n
                 gid_chunks[src_type].append(new_gid)
                 seed_chunks[src_type].append(new_seed)
                 merged_key, order = torch.sort(torch.cat([old_key, new_key]))
