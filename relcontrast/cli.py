@@ -16,7 +16,9 @@ Without DATA, ``pretrain`` and ``embed`` work on the bundled Formula 1 data, as 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -133,7 +135,24 @@ def _load(path, expected, command: str):
     return obj
 
 
+def _main_process() -> bool:
+    """False on the ranks other than 0 of a data-parallel run (``torchrun``): they train
+    with rank 0 but write no files and print nothing."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def _dump(obj, path) -> None:
+    import joblib
+
+    if _main_process():
+        joblib.dump(obj, path)
+
+
 def _write(df, path) -> None:
+    if not _main_process():
+        return
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -174,7 +193,6 @@ def _schema(args) -> int:
 
 
 def _pretrain(args) -> int:
-    import joblib
 
     from relcontrast import RelationalContrastiveEncoder
 
@@ -191,7 +209,7 @@ def _pretrain(args) -> int:
         cutoff = args.cutoff
     enc = RelationalContrastiveEncoder(cutoff_time=cutoff, **_encoder_params(args))
     enc.fit(*data)
-    joblib.dump(enc, output)
+    _dump(enc, output)
     last = enc.history_[-1]
     print(f"pretrained on {enc.database_!r}"
           f"{f' up to {cutoff}' if cutoff is not None else ' (all rows)'}: "
@@ -235,7 +253,6 @@ def _task(y, task: str) -> str:
 
 
 def _fit(args) -> int:
-    import joblib
 
     from relcontrast import (
         RelationalClassifier,
@@ -264,7 +281,7 @@ def _fit(args) -> int:
             raise ValueError("--frozen freezes a pretrained backbone: give --encoder FILE.")
         est = cls(database=db, **params)
     est.fit(X, y.to_numpy())
-    joblib.dump(est, args.output)
+    _dump(est, args.output)
     last = est.history_[-1]
     shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items()
                       if k.startswith("valid_") and not k.endswith("_best"))
@@ -422,7 +439,11 @@ def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        return args.fn(args)
+        with contextlib.ExitStack() as stack:
+            if "RANK" in os.environ and os.environ.get("RANK") != "0":  # torchrun: rank 0 prints
+                devnull = stack.enter_context(open(os.devnull, "w"))
+                stack.enter_context(contextlib.redirect_stdout(devnull))
+            return args.fn(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         if args.verbose:
             raise

@@ -57,6 +57,8 @@ def seeded(random_state):
     else:
         seed = int(np.random.SeedSequence(int(random_state)).generate_state(1)[0])
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    if devices and torch.distributed.is_available() and torch.distributed.is_initialized():
+        devices = [torch.cuda.current_device()]  # a rank touches its own GPU only
     with torch.random.fork_rng(devices=devices), deterministic(random_state is not None):
         torch.manual_seed(seed)
         yield seed
