@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.graph import row_rank
 
 settings.register_profile(
     "fast", max_examples=10, deadline=None, derandomize=True, database=None,
@@ -52,7 +53,10 @@ ENCODER = dict(hidden_channels=HIDDEN, max_steps=2, steps_per_epoch=1, batch_siz
                random_state=0)
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
-T0_NS = pd.Timestamp("2020-01-01").value
+# Origins of the generated times: today, just before the epoch (negative nanoseconds), and
+# near both ends of the datetime64[ns] range (1677-09-21 .. 2262-04-11).
+ORIGINS = tuple(pd.Timestamp(t).value for t in (
+    "2020-01-01", "1969-12-31 23:59:58", "1677-09-22", "2262-03-25"))
 TABLE_NAMES = ("users", "orders", "items", "t", "Order Items", "événements", "x_1", "0")
 WORDS = ("red", "fast", "car", "blue", "old", "cheap", "late", "new")
 FEATURE_KINDS = ("int", "int_na", "float", "float_wide", "bool", "bool_na", "category", "str",
@@ -86,13 +90,14 @@ class Generated:
     specs: dict[str, TableSpec]
     target: str
     whole_seconds: bool
+    origin: int  # ns since the epoch that generated times count from
 
     def database(self) -> RelationalDatabase:
         return RelationalDatabase(self.tables, self.schema, on_dangling="ignore")
 
 
 def time_values(whole_seconds: bool, lo_ns: int = 0, hi_ns: int = 6 * DAY_NS):
-    """Nanoseconds since T0 in ``[lo_ns, hi_ns]``: whole seconds, or any nanosecond."""
+    """Nanoseconds since the origin in ``[lo_ns, hi_ns]``: whole seconds, or any."""
     if whole_seconds:
         return st.integers(-(-lo_ns // NS), hi_ns // NS).map(lambda s: s * NS)
     return st.integers(lo_ns, hi_ns)
@@ -100,7 +105,7 @@ def time_values(whole_seconds: bool, lo_ns: int = 0, hi_ns: int = 6 * DAY_NS):
 
 @st.composite
 def row_times(draw, n: int, whole_seconds: bool) -> list[int]:
-    """``n`` times (ns since T0) drawn from a small pool, so ties are common."""
+    """``n`` times (ns since the origin) from a small pool, so ties are common."""
     pool = draw(st.lists(time_values(whole_seconds), min_size=1, max_size=4))
     return draw(st.lists(st.one_of(st.sampled_from(pool), time_values(whole_seconds)),
                          min_size=n, max_size=n))
@@ -114,7 +119,7 @@ def _keys(kind: str, n: int):
 
 
 @st.composite
-def feature_column(draw, kind: str, n: int, whole_seconds: bool) -> pd.Series:
+def feature_column(draw, kind: str, n: int, whole_seconds: bool, origin: int) -> pd.Series:
     def maybe_null(values, null):
         mask = draw(st.lists(st.booleans(), min_size=n, max_size=n))
         return [null if m else v for v, m in zip(values, mask, strict=True)]
@@ -143,7 +148,7 @@ def feature_column(draw, kind: str, n: int, whole_seconds: bool) -> pd.Series:
         return pd.Series(maybe_null(items(st.sampled_from(WORDS[:4])), None), dtype="string")
     if kind == "iso":
         times = maybe_null(items(time_values(whole_seconds)), None)
-        return pd.Series([None if t is None else pd.Timestamp(T0_NS + t).isoformat()
+        return pd.Series([None if t is None else pd.Timestamp(origin + t).isoformat()
                           for t in times], dtype=object)
     if kind == "timedelta":
         return pd.Series(pd.to_timedelta(maybe_null(items(st.integers(0, 10**12)), None)))
@@ -155,7 +160,7 @@ def feature_column(draw, kind: str, n: int, whole_seconds: bool) -> pd.Series:
                                     None), dtype=object)
     if kind == "datetime":
         times = maybe_null(items(time_values(whole_seconds)), None)
-        return pd.Series([pd.NaT if t is None else pd.Timestamp(T0_NS + t) for t in times],
+        return pd.Series([pd.NaT if t is None else pd.Timestamp(origin + t) for t in times],
                          dtype="datetime64[ns]")
     if kind == "text":
         sentence = st.lists(st.sampled_from(WORDS), min_size=1, max_size=5).map(" ".join)
@@ -173,6 +178,7 @@ def generated_databases(draw, *, max_tables: int = 5, whole_seconds: bool | None
     links, as ``on_dangling="ignore"`` reads them)."""
     if whole_seconds is None:
         whole_seconds = draw(st.booleans())
+    origin = draw(st.sampled_from(ORIGINS))
     n_tables = draw(st.integers(1, max_tables))
     names = draw(st.lists(st.sampled_from(TABLE_NAMES), min_size=n_tables,
                           max_size=n_tables, unique=True))
@@ -205,13 +211,13 @@ def generated_databases(draw, *, max_tables: int = 5, whole_seconds: bool | None
             data[col] = draw(fk_column(specs[ref], n, dangling))
         if spec.time_column is not None:
             times = draw(row_times(n, whole_seconds))
-            data[spec.time_column] = draw(time_column(times))
+            data[spec.time_column] = draw(time_column(times, origin))
         for col, kind in spec.features.items():
-            data[col] = draw(feature_column(kind, n, whole_seconds))
+            data[col] = draw(feature_column(kind, n, whole_seconds, origin))
         order = draw(st.permutations(list(data)))  # column order is arbitrary
         tables[spec.name] = pd.DataFrame({c: data[c] for c in order}, index=pd.RangeIndex(n))
     gen = Generated(tables, {s.name: s.schema() for s in specs.values()}, specs, names[0],
-                    whole_seconds)
+                    whole_seconds, origin)
     note(f"schema={gen.schema}")
     note(f"tables={tables}")
     return gen
@@ -238,9 +244,9 @@ def fk_column(draw, ref: TableSpec, n: int, dangling: bool = True) -> pd.Series:
 
 
 @st.composite
-def time_column(draw, times_ns: list[int]) -> pd.Series:
-    """A time column holding ``times_ns`` exactly: naive or time-zone aware."""
-    ser = pd.Series(pd.to_datetime(np.asarray(times_ns, dtype=np.int64) + T0_NS, unit="ns"))
+def time_column(draw, times_ns: list[int], origin: int) -> pd.Series:
+    """A time column holding ``origin + times_ns`` exactly: naive or time-zone aware."""
+    ser = pd.Series(pd.to_datetime(np.asarray(times_ns, dtype=np.int64) + origin, unit="ns"))
     if draw(st.booleans()):
         ser = ser.dt.tz_localize("UTC").dt.tz_convert("Asia/Kolkata")
     return ser
@@ -256,7 +262,7 @@ def transform_rows(draw, gen: Generated, max_rows: int = 6) -> pd.DataFrame:
                           max_size=n))
     X = pd.DataFrame({"id": pd.Series(ents, dtype=gen.tables[gen.target]["id"].dtype)})
     if any(s.time_column for s in gen.specs.values()):
-        X["at"] = pd.to_datetime(np.asarray(times, dtype=np.int64) + T0_NS, unit="ns")
+        X["at"] = pd.to_datetime(np.asarray(times, dtype=np.int64) + gen.origin, unit="ns")
     return X
 
 
@@ -268,7 +274,7 @@ def fit(gen: Generated) -> RelationalContrastiveEncoder:
 
 
 # -- property 1: valid databases fit and transform -------------------------------------------
-@settings(max_examples=examples(15))
+@settings(max_examples=examples(40))
 @given(data=st.data())
 def test_valid_databases_fit_and_embed_finitely(data):
     gen = data.draw(generated_databases())
@@ -329,7 +335,7 @@ def fresh_rows(draw, gen: Generated, spec: TableSpec, n: int, after_ns: int,
     offsets = draw(st.lists(later, min_size=n, max_size=n))
     data[spec.time_column] = [pd.Timestamp(after_ns + d) for d in offsets]
     for col, kind in spec.features.items():
-        data[col] = draw(feature_column(kind, n, gen.whole_seconds)).tolist()
+        data[col] = draw(feature_column(kind, n, gen.whole_seconds, gen.origin)).tolist()
     return pd.DataFrame(data, index=pd.RangeIndex(n))
 
 
@@ -384,7 +390,7 @@ def _leakage_property(data, whole_seconds: bool):
     np.testing.assert_array_equal(enc.transform(X), later.transform(X))
 
 
-@settings(max_examples=examples(12))
+@settings(max_examples=examples(30))
 @given(data=st.data())
 def test_rows_after_t_never_change_embeddings_at_t(data):
     """Whole-second times: changing, deleting or adding rows dated after ``t`` leaves
@@ -396,7 +402,7 @@ def test_rows_after_t_never_change_embeddings_at_t(data):
     "rows_to_seeds (estimators/_common.py) floors cutoff times to whole seconds and "
     "build_graph stores row times in seconds, so a row up to 0.999 s after the cutoff is "
     "visible; needs nanosecond seed times end to end (see the report)"))
-@settings(max_examples=examples(12), phases=[Phase.generate])  # an expected failure: no shrink
+@settings(max_examples=examples(30), phases=[Phase.generate])  # expected to fail: no shrink
 @given(data=st.data())
 def test_rows_after_t_never_change_embeddings_at_t_sub_second(data):
     """As above with nanosecond times: a row 1 ns after ``t`` is already in the future."""
@@ -404,7 +410,7 @@ def test_rows_after_t_never_change_embeddings_at_t_sub_second(data):
 
 
 # -- property 3: row order -----------------------------------------------------------------
-@settings(max_examples=examples(12))
+@settings(max_examples=examples(30))
 @given(data=st.data())
 def test_row_order_never_changes_embeddings(data):
     """A fitted encoder reading the same rows in another order embeds them identically."""
@@ -420,6 +426,21 @@ def test_row_order_never_changes_embeddings(data):
         shuffled = enc.with_database(RelationalDatabase(permuted, gen.schema,
                                                         on_dangling="ignore"))
     np.testing.assert_array_equal(enc.transform(X), shuffled.transform(X))
+
+
+@settings(max_examples=examples(40))
+@given(data=st.data())
+def test_row_rank_orders_rows_by_content_not_position(data):
+    """What the sampler's tie-breaking rests on: the rows in ``row_rank`` order are the same
+    sequence whatever order the table holds them in."""
+    gen = data.draw(generated_databases(max_tables=2))
+    for name, df in gen.tables.items():
+        pk = gen.specs[name].primary_key
+        order = list(data.draw(st.permutations(range(len(df)))))
+        permuted = df.iloc[order].reset_index(drop=True)
+        ranked = df.iloc[np.argsort(row_rank(df, pk))].reset_index(drop=True)
+        ranked_permuted = permuted.iloc[np.argsort(row_rank(permuted, pk))]
+        pd.testing.assert_frame_equal(ranked, ranked_permuted.reset_index(drop=True))
 
 
 # -- invalid inputs: the documented errors ---------------------------------------------------
@@ -505,7 +526,7 @@ def broken_databases(draw):
     return kind, error, name, tables, schema, on_dangling
 
 
-@settings(max_examples=examples(40))
+@settings(max_examples=examples(80))
 @given(broken=broken_databases())
 def test_invalid_databases_raise_errors_naming_the_table(broken):
     kind, error, table, tables, schema, on_dangling = broken
@@ -515,7 +536,7 @@ def test_invalid_databases_raise_errors_naming_the_table(broken):
     assert repr(table) in str(info.value), (kind, str(info.value))
 
 
-@settings(max_examples=examples(6))
+@settings(max_examples=examples(10))
 @given(data=st.data())
 def test_unknown_entities_and_columns_raise_errors_naming_the_table(data):
     gen = data.draw(generated_databases(max_tables=3))
