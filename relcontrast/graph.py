@@ -266,17 +266,19 @@ def _hash_rows(frame: pd.DataFrame) -> np.ndarray:
         return pd.util.hash_pandas_object(pd.DataFrame(cells), index=False).to_numpy()
 
 
-def row_rank(frame: pd.DataFrame, primary_key: str | None = None) -> np.ndarray:
+def row_rank(frame: pd.DataFrame, keys=None) -> np.ndarray:
     """Position of every row of ``frame`` in an order independent of the order of its rows.
 
-    Rows are ordered by ``primary_key`` (by a hash of the key where keys of mixed types do
-    not compare), or without a primary key by a hash of all their cells; rows that tie (equal
-    cells, or a 64-bit hash collision) keep their relative order.
+    Rows are ordered by their primary-key values ``keys`` (by a hash of the keys where values
+    of mixed types do not compare), or without keys by a hash of all their cells; rows that
+    tie (equal cells, or a 64-bit hash collision) keep their relative order.
 
     Parameters
     ----------
     frame : pandas.DataFrame
-    primary_key : str or None, default=None
+    keys : pandas.Index, MultiIndex or array-like, default=None
+        Primary-key values in row order (``RelationalDatabase.keys``; a MultiIndex for a
+        composite key, compared level by level). None: the table has no primary key.
 
     Returns
     -------
@@ -287,15 +289,18 @@ def row_rank(frame: pd.DataFrame, primary_key: str | None = None) -> np.ndarray:
     --------
     >>> import pandas as pd
     >>> from relcontrast.graph import row_rank
-    >>> row_rank(pd.DataFrame({"id": ["b", "c", "a"]}), "id")
+    >>> row_rank(pd.DataFrame({"id": ["b", "c", "a"]}), keys=["b", "c", "a"])
     array([1, 2, 0])
     """
     n = len(frame)
-    if primary_key is not None:
-        try:
-            order = np.argsort(frame[primary_key].to_numpy(), kind="stable")
+    if keys is not None:
+        key_frame = pd.Index(keys).to_frame(index=False)
+        key_frame.columns = range(key_frame.shape[1])
+        try:  # a stable sort on the key columns
+            order = key_frame.sort_values(list(key_frame.columns), kind="stable").index
+            order = np.asarray(order, dtype=np.int64)
         except TypeError:  # e.g. ints and strings in one object column
-            order = np.argsort(_hash_rows(frame[[primary_key]]), kind="stable")
+            order = np.argsort(_hash_rows(key_frame), kind="stable")
     else:
         order = np.argsort(_hash_rows(frame), kind="stable")
     rank = np.empty(n, dtype=np.int64)
@@ -765,8 +770,8 @@ def build_graph(
         logger.debug("table %r: %d rows, columns %s", name, n,
                      {c: s.value for c, s in types.items()})
 
-    ranks = {name: row_rank(db.frame(name), db.schema[name].primary_key)
-             for name in db.table_names}
+    ranks = {name: row_rank(db.frame(name), db.keys(name) if db.schema[name].primary_key
+                            is not None else None) for name in db.table_names}
     edge_types, neighbors = [], {}
     for fk in db.foreign_keys:
         src_time = db.time_ns(fk.table)
