@@ -68,13 +68,25 @@ FEATURE_KINDS = ("int", "int_na", "float", "float_wide", "bool", "bool_na", "cat
 @dataclass
 class TableSpec:
     name: str
-    primary_key: str | None
-    key_kind: str | None  # "int" or "str"
+    primary_key: str | tuple[str, str] | None
+    key_kind: str | None  # "int", "str" or "pair" (a composite key: an int and a str)
     time_column: str | None
     foreign_keys: dict[str, str] = field(default_factory=dict)
     features: dict[str, str] = field(default_factory=dict)
     keys: list = field(default_factory=list)
     num_rows: int = 0
+
+    @property
+    def key_columns(self) -> list[str]:
+        return [] if self.primary_key is None else list(_columns(self.primary_key))
+
+    def key_frame(self, keys: list) -> pd.DataFrame:
+        """Key values (tuples for a composite key) as the key columns, in their dtypes."""
+        if self.key_kind == "pair":
+            return pd.DataFrame({"id": pd.Series([k[0] for k in keys], dtype="int64"),
+                                 "id2": pd.Series([k[1] for k in keys], dtype="str")})
+        return pd.DataFrame({"id": pd.Series(keys, dtype="int64" if self.key_kind == "int"
+                                             else "str")})
 
     def schema(self) -> dict:
         return {"primary_key": self.primary_key, "foreign_keys": dict(self.foreign_keys),
@@ -96,6 +108,18 @@ class Generated:
         return RelationalDatabase(self.tables, self.schema, on_dangling="ignore")
 
 
+def _columns(key) -> tuple:
+    """The columns of a key: ``"id"`` -> ``("id",)``, ``("id", "id2")`` unchanged."""
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
+def _key_values(spec: TableSpec, df: pd.DataFrame) -> list:
+    """The primary-key values of ``df``'s rows (tuples for a composite key)."""
+    if spec.key_kind == "pair":
+        return list(zip(df["id"].tolist(), df["id2"].tolist(), strict=True))
+    return df["id"].tolist()
+
+
 def time_values(whole_seconds: bool, lo_ns: int = 0, hi_ns: int = 6 * DAY_NS):
     """Nanoseconds since the origin in ``[lo_ns, hi_ns]``: whole seconds, or any."""
     if whole_seconds:
@@ -112,6 +136,9 @@ def row_times(draw, n: int, whole_seconds: bool) -> list[int]:
 
 
 def _keys(kind: str, n: int):
+    if kind == "pair":  # few values per column, so rows share each part of their key
+        part = st.tuples(st.integers(-4, 4), st.sampled_from(["a", "b", "é", ""]))
+        return st.lists(part, min_size=n, max_size=n, unique=True)
     if kind == "int":
         return st.lists(st.integers(-(2**40), 2**40), min_size=n, max_size=n, unique=True)
     alphabet = string.ascii_letters[:6] + " é0"
@@ -187,16 +214,18 @@ def generated_databases(draw, *, max_tables: int = 5, whole_seconds: bool | None
     for i, name in enumerate(names):
         has_pk = i == 0 or draw(st.booleans())
         timed = (i == 0 and timed_target) or draw(st.booleans())
+        key_kind = draw(st.sampled_from(["int", "str", "pair"])) if has_pk else None
         specs[name] = TableSpec(
-            name, primary_key="id" if has_pk else None,
-            key_kind=draw(st.sampled_from(["int", "str"])) if has_pk else None,
+            name, primary_key=("id", "id2") if key_kind == "pair" else "id" if has_pk else None,
+            key_kind=key_kind,
             time_column=draw(st.sampled_from(["ts", "when"])) if timed else None,
             num_rows=draw(st.integers(2 if i == 0 else 0, max_rows)),
         )
     referable = [name for name, s in specs.items() if s.primary_key is not None]
     for spec in specs.values():
         refs = draw(st.lists(st.sampled_from(referable), max_size=2))
-        spec.foreign_keys = {f"fk{j}": ref for j, ref in enumerate(refs)}
+        spec.foreign_keys = {(f"fk{j}", f"fk{j}_2") if specs[ref].key_kind == "pair"
+                             else f"fk{j}": ref for j, ref in enumerate(refs)}
         kinds = draw(st.lists(st.sampled_from(FEATURE_KINDS), max_size=4))
         spec.features = {f"c{j}": kind for j, kind in enumerate(kinds)}
         if spec.primary_key is not None:
@@ -207,9 +236,10 @@ def generated_databases(draw, *, max_tables: int = 5, whole_seconds: bool | None
         n = spec.num_rows
         data = {}
         if spec.primary_key is not None:
-            data["id"] = pd.Series(spec.keys, dtype="int64" if spec.key_kind == "int" else None)
-        for col, ref in spec.foreign_keys.items():
-            data[col] = draw(fk_column(specs[ref], n, dangling))
+            data.update(spec.key_frame(spec.keys))
+        for cols, ref in spec.foreign_keys.items():
+            data.update(zip(_columns(cols), draw(fk_columns(specs[ref], n, dangling)),
+                            strict=True))
         if spec.time_column is not None:
             times = draw(row_times(n, whole_seconds))
             data[spec.time_column] = draw(time_column(times, origin))
@@ -225,16 +255,23 @@ def generated_databases(draw, *, max_tables: int = 5, whole_seconds: bool | None
 
 
 @st.composite
-def fk_column(draw, ref: TableSpec, n: int, dangling: bool = True) -> pd.Series:
+def fk_columns(draw, ref: TableSpec, n: int, dangling: bool = True) -> list[pd.Series]:
     """References to ``ref``'s keys, often to its first two (rows with many neighbours), with
     nulls and (if ``dangling``) absent values."""
     choices = [st.none()]
     if ref.keys:
         choices += [st.sampled_from(ref.keys), st.sampled_from(ref.keys[:2])]
     if dangling:
-        choices.append(st.integers(2**41, 2**42) if ref.key_kind == "int"
-                       else st.just("zz-dangling"))
+        choices.append(st.just(_fresh_keys(ref, 1)[0]))
     values = draw(st.lists(st.one_of(*choices), min_size=n, max_size=n))
+    if ref.key_kind == "pair":  # a nullable int column and a str column
+        return [pd.Series([None if v is None else v[0] for v in values], dtype="Int64"),
+                pd.Series([None if v is None else v[1] for v in values], dtype=object)]
+    return [draw(_fk_column(ref, values))]
+
+
+@st.composite
+def _fk_column(draw, ref: TableSpec, values: list) -> pd.Series:
     if ref.key_kind == "int":
         if any(v is None for v in values):
             dtype = draw(st.sampled_from(["Int64", "float64"]))
@@ -262,7 +299,7 @@ def transform_rows(draw, gen: Generated, max_rows: int = 6) -> pd.DataFrame:
     ents = draw(st.lists(st.sampled_from(keys), min_size=n, max_size=n))
     times = draw(st.lists(time_values(gen.whole_seconds, 0, 7 * DAY_NS), min_size=n,
                           max_size=n))
-    X = pd.DataFrame({"id": pd.Series(ents, dtype=gen.tables[gen.target]["id"].dtype)})
+    X = gen.specs[gen.target].key_frame(ents)
     if any(s.time_column for s in gen.specs.values()):
         X["at"] = pd.to_datetime(np.asarray(times, dtype=np.int64) + gen.origin, unit="ns")
     return X
@@ -324,13 +361,15 @@ def fresh_rows(draw, gen: Generated, spec: TableSpec, n: int, after_ns: int,
     keys often point at ``entity`` (so the rows neighbour the embedded row)."""
     data = {}
     if spec.primary_key is not None:
-        data["id"] = keys
-    for col, ref in spec.foreign_keys.items():
+        data.update({c: v.tolist() for c, v in spec.key_frame(keys).items()})
+    for cols, ref in spec.foreign_keys.items():
         targets = gen.specs[ref].keys
         choices = [st.none()] + ([st.sampled_from(targets)] if targets else [])
         if ref == gen.target:
             choices.append(st.just(entity))
-        data[col] = draw(st.lists(st.one_of(*choices), min_size=n, max_size=n))
+        values = draw(st.lists(st.one_of(*choices), min_size=n, max_size=n))
+        for i, col in enumerate(_columns(cols)):
+            data[col] = [v if v is None or isinstance(cols, str) else v[i] for v in values]
     near = st.integers(1, 2 * NS) if not gen.whole_seconds else st.integers(1, 2).map(
         lambda s: s * NS)
     later = st.one_of(near, time_values(gen.whole_seconds, NS, 3 * DAY_NS))
@@ -342,6 +381,9 @@ def fresh_rows(draw, gen: Generated, spec: TableSpec, n: int, after_ns: int,
 
 
 def _fresh_keys(spec: TableSpec, n: int) -> list:
+    """``n`` key values absent from every generated table."""
+    if spec.key_kind == "pair":
+        return [(2**41 + 1000 + i, "new") for i in range(n)]
     if spec.key_kind == "int":
         return [2**41 + 1000 + i for i in range(n)]
     return [f"new-{i}" for i in range(n)]
@@ -361,7 +403,8 @@ def changed_after(draw, gen: Generated, db: RelationalDatabase, t_ns: int,
         later = db.time_ns(name) > t_ns
         old = df[later].reset_index(drop=True)
         n_new = draw(st.integers(0, 3))
-        keys = old["id"].tolist() + _fresh_keys(spec, n_new) if spec.primary_key else None
+        keys = (_key_values(spec, old) + _fresh_keys(spec, n_new) if spec.primary_key
+                else None)
         fresh = draw(fresh_rows(gen, spec, len(old) + n_new, t_ns, keys, entity))
         # per later row: keep it, replace it by its fresh version, or delete it
         fate = draw(st.lists(st.sampled_from(["keep", "change", "delete"]), min_size=len(old),
@@ -381,7 +424,8 @@ def _leakage_property(data, whole_seconds: bool):
     entity = gen.specs[gen.target].keys[entity_row]
     delta = data.draw(st.one_of(st.just(0), time_values(whole_seconds, 0, 2 * DAY_NS)))
     t_ns = int(target_times[entity_row]) + delta
-    X = pd.DataFrame({"id": gen.tables[gen.target]["id"][target_times <= t_ns]})
+    target = gen.specs[gen.target]
+    X = gen.tables[gen.target].loc[target_times <= t_ns, target.key_columns]
     X["at"] = pd.Timestamp(t_ns)
     changed = data.draw(changed_after(gen, db, t_ns, entity))
     note(f"t={pd.Timestamp(t_ns)!r}, changed={changed}")
@@ -423,8 +467,10 @@ def test_row_order_never_changes_embeddings(data):
         permuted[name] = df.iloc[list(order)].reset_index(drop=True)
     enc = fit(gen).set_params(**data.draw(SAMPLING))
     X = data.draw(transform_rows(gen))
-    X = pd.concat([X, X.iloc[[0] * len(gen.specs[gen.target].keys)].assign(
-        id=gen.tables[gen.target]["id"].to_numpy())], ignore_index=True)  # every entity too
+    every = gen.specs[gen.target].key_frame(gen.specs[gen.target].keys)
+    if "at" in X:
+        every["at"] = X["at"].iloc[0]
+    X = pd.concat([X, every], ignore_index=True)  # every entity too
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shuffled = enc.with_database(RelationalDatabase(permuted, gen.schema,
@@ -439,8 +485,9 @@ def test_row_rank_orders_rows_by_content_not_position(data):
     sequence whatever order the table holds them in."""
     gen = data.draw(generated_databases(max_tables=2))
     for name, df in gen.tables.items():
-        def rank(frame, pk=gen.specs[name].primary_key):
-            return np.argsort(row_rank(frame, None if pk is None else frame[pk]))
+        def rank(frame, cols=gen.specs[name].key_columns):
+            keys = pd.MultiIndex.from_frame(frame[cols]) if cols else None
+            return np.argsort(row_rank(frame, keys))
 
         order = list(data.draw(st.permutations(range(len(df)))))
         permuted = df.iloc[order].reset_index(drop=True)
@@ -490,9 +537,10 @@ def broken_databases(draw):
     if kind in ("duplicate_key", "null_key"):
         spec = _first_with(gen, data, lambda s: s.primary_key and s.num_rows >= 2)
         df = gen.tables[spec.name].copy()
-        ids = df["id"].astype(object)
-        ids.iloc[1] = ids.iloc[0] if kind == "duplicate_key" else None
-        df["id"] = ids
+        for col in spec.key_columns if kind == "duplicate_key" else ["id"]:
+            ids = df[col].astype(object)
+            ids.iloc[1] = ids.iloc[0] if kind == "duplicate_key" else None
+            df[col] = ids
         return kind, ValueError, spec.name, _with_table(gen, spec.name, df), schema, on_dangling
     if kind in ("unknown_reference", "reference_without_key", "key_kind_mismatch",
                 "dangling_raise"):
@@ -507,7 +555,7 @@ def broken_databases(draw):
             fks["fk_new"] = ref.name
             df["fk_new"] = None
         else:
-            ref = data.draw(st.sampled_from([s for s in gen.specs.values() if s.primary_key]))
+            ref = _first_with(gen, data, lambda s: s.key_kind in ("int", "str"))
             assume(spec.num_rows and (kind == "dangling_raise" or ref.num_rows))
             if kind == "key_kind_mismatch":  # strings for integer keys and vice versa
                 value = "1" if ref.key_kind == "int" else 1
@@ -552,7 +600,9 @@ def test_unknown_entities_and_columns_raise_errors_naming_the_table(data):
     gen = data.draw(generated_databases(max_tables=3))
     enc = fit(gen)
     X = data.draw(transform_rows(gen))
-    X.loc[len(X) - 1, "id"] = _fresh_keys(gen.specs[gen.target], 1)[0]
+    target = gen.specs[gen.target]
+    X = pd.concat([X.iloc[:-1], target.key_frame(_fresh_keys(target, 1)).assign(
+        **({"at": X["at"].iloc[-1]} if "at" in X else {}))], ignore_index=True)
     with pytest.raises(ValueError, match="not found in table") as info:
         enc.transform(X)
     assert repr(gen.target) in str(info.value)
