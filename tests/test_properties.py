@@ -1,14 +1,20 @@
 """Property-based tests: random small schemas and databases through fit and transform.
 
-Strategies build databases of 1-5 tables with integer or string primary keys, foreign-key
-graphs with cycles and self-references, untimed tables, nullable features of every kind
-(int, float with NaN, bool, category, str, datetime, text) and times at nanosecond
-resolution. The properties:
+Strategies build databases of 1-5 tables (0-16 rows) with integer, string or composite
+primary keys, foreign-key graphs with cycles and self-references, null and dangling
+references, timed and untimed tables, time-zone aware times at nanosecond resolution (around
+2020, the epoch and both ends of the datetime64[ns] range) with many ties, and nullable
+features of every kind (int, float with NaN / inf / huge values, bool, category, str, ISO
+dates, datetimes, timedeltas, text, lists, mixed objects, constant and all-null columns).
+The properties:
 
 - valid databases fit and transform into finite ``(n, hidden_channels)`` embeddings;
 - each documented invalid input raises its ``ValueError`` / ``TypeError`` naming the table;
-- no future leakage: rows dated after ``t`` never change an embedding at ``t``;
-- row order: permuting every table's rows never changes an embedding.
+- no future leakage: changing, deleting or adding rows dated after ``t`` never changes an
+  embedding at ``t`` (with sub-second times a strict xfail: times are floored to seconds);
+- row order: permuting every table's rows never changes an embedding (bitwise), and
+  :func:`~relcontrast.graph.row_rank`, which the sampler's tie-breaking rests on, follows
+  the rows, not their positions.
 
 The default profile is fast and derandomised (CI); ``HYPOTHESIS_PROFILE=long`` runs 20 times
 as many examples with fresh randomness (``python benchmarks/properties.py``).
