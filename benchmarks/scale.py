@@ -30,6 +30,16 @@ receipt or drop them. Irrelevant for timing. The other six tables have no time c
 factor). Load averages are recorded: timings are only comparable on an otherwise idle machine
 (two torch processes with two threads each slow each other down many times).
 
+Committed results (``--max-steps 20 --py-spy``; the machine was shared, load average 4 to 8
+on 2 cores, so the seconds are upper bounds; ``total_s_at_200_steps`` extrapolates the
+missing 180 steps and 3 validation passes): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows;
+build 114 / 377 / 1003 s (linear; about 92% in ``HashingTextEncoder`` on the comment
+columns, in each of fit's two ``build_graph`` calls); 5.5 / 4.7 / 5.2 s per step (flat;
+model forward and backward, sampling about 5%); fit setup 24 / 86 / 278 s (93% in
+``distinct_value_pools``); peak RSS 2.6 / 6.6 / 20.3 GB (linear, about 2.3 GB per million
+rows: SF 1 misses the 8 GB target); SF 1 end to end 1488 s at 20 steps, about 2470 s at 200
+(misses 15 minutes).
+
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
 factor) and ``scale.png``. ``--profile SF`` instead runs the pretraining of one scale factor
@@ -96,28 +106,6 @@ def tpch_folder(scale_factor: float) -> Path:
     return folder
 
 
-def _patch_composite_row_rank() -> None:
-    """Workaround, benchmark only: ``relcontrast.graph.row_rank`` (since f889ec2) indexes
-    the frame with the primary key as one label, so a composite key (a tuple) raises
-    ``KeyError: ('ps_partkey', 'ps_suppkey')`` in ``build_graph``. Rank such rows by their
-    key columns in lexicographic order instead (what the single-column case does)."""
-    import numpy as np
-
-    from relcontrast import graph
-
-    row_rank = graph.row_rank
-
-    def composite_row_rank(frame, primary_key=None):
-        if not isinstance(primary_key, tuple):
-            return row_rank(frame, primary_key)
-        order = np.lexsort([frame[c].to_numpy() for c in reversed(primary_key)])
-        rank = np.empty(len(frame), dtype=np.int64)
-        rank[order] = np.arange(len(frame), dtype=np.int64)
-        return rank
-
-    graph.row_rank = composite_row_rank
-
-
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -132,7 +120,6 @@ def child(scale_factor: float, max_steps: int) -> dict:
     from relcontrast.io import read_database
 
     folder = tpch_folder(scale_factor)
-    _patch_composite_row_rank()
     # time the library's phases from the outside: build_graph inside fit, training and
     # validation epochs inside skorch's loop
     timers = {"graph_s": 0.0, "train_s": 0.0, "valid_s": 0.0, "train_steps": 0}
@@ -300,7 +287,10 @@ def plot(records: list[dict], path: Path) -> None:
     axes[0].legend(fontsize="small")
     axes[1].plot(rows, [r["build_s"] for r in records], "o-", label="build (read + graphs)")
     axes[1].plot(rows, [r.get("total_s_at_200_steps", r["total_s"]) for r in records], "s-",
-                 label="total (build, 200 steps, embed 100k)")
+                 label="total (build, 200 steps*, embed 100k)")
+    if any(r["steps"] < 200 for r in records):
+        axes[1].set_title(f"*extrapolated from {records[0]['steps']} measured steps",
+                          fontsize="small")
     axes[1].set_ylabel("seconds")
     axes[1].legend(fontsize="small")
     axes[2].plot(rows, [r["peak_rss_mb"] / 1024 for r in records], "o-")
