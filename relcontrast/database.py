@@ -171,6 +171,14 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+NS_PER_S = 1_000_000_000
+
+
+def naive_utc(times: pd.Series) -> pd.Series:
+    """Time-zone aware datetimes converted to UTC and made naive; others unchanged."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        return times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return times
 
 
 def parse_times(series: pd.Series, where: str, ref: str) -> pd.Series:
@@ -214,8 +222,7 @@ def parse_times(series: pd.Series, where: str, ref: str) -> pd.Series:
                 f"{where} cannot be parsed as datetimes ({shown}). Convert it with "
                 f"pd.to_datetime and fix or drop the rows that do not parse."
             ) from exc
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    parsed = naive_utc(parsed)
     outside = ((parsed < _NS_MIN) | (parsed > _NS_MAX)).to_numpy()
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
@@ -717,11 +724,9 @@ class RelationalDatabase:
         return idx.astype(np.int64)
 
     # -- derived databases --------------------------------------------------------------
-    def upto(self, cutoff) -> RelationalDatabase:
-        """The database restricted to rows with time <= ``cutoff``.
-
-        Tables without a time column are kept whole; links to removed rows disappear.
-        """
+    def rows_upto(self, cutoff) -> dict[str, np.ndarray | None]:
+        """Per table, the positions of the rows with time <= ``cutoff`` (None for a table
+        without a time column: every row), in row order; the rows :meth:`upto` keeps."""
         try:
             stamp = pd.Timestamp(cutoff)
             if stamp.tzinfo is not None:
@@ -736,10 +741,18 @@ class RelationalDatabase:
         if stamp is pd.NaT:
             raise ValueError(f"The cutoff {cutoff!r} is not a time; give a datetime, e.g. "
                              f"'2020-01-01'.")
+        return {name: None if (times := self._time_ns.get(name)) is None
+                else np.flatnonzero(times <= cutoff_ns) for name in self._frames}
+
+    def upto(self, cutoff) -> RelationalDatabase:
+        """The database restricted to rows with time <= ``cutoff``.
+
+        Tables without a time column are kept whole; links to removed rows disappear.
+        """
         frames = {}
-        for name, df in self._frames.items():
-            times = self._time_ns.get(name)
-            frames[name] = df if times is None else df[times <= cutoff_ns].reset_index(drop=True)
+        for name, rows in self.rows_upto(cutoff).items():
+            df = self._frames[name]
+            frames[name] = df if rows is None else df.iloc[rows].reset_index(drop=True)
         new = object.__new__(RelationalDatabase)
         new._init(frames, dict(self._schema), "ignore")
         return new

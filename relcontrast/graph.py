@@ -35,7 +35,7 @@ from torch_frame.data import Dataset
 from torch_frame.data.stats import StatType, compute_col_stats
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import RelationalDatabase
+from relcontrast.database import NS_PER_S, RelationalDatabase, naive_utc
 
 __all__ = [
     "CONST_COLUMN",
@@ -72,7 +72,6 @@ _SUPPORTED_STYPES = (
     torch_frame.text_embedded,
     torch_frame.embedding,
 )
-_NS_PER_SECOND = 1_000_000_000
 
 
 # -- column type inference ------------------------------------------------------------------
@@ -446,6 +445,35 @@ class RelationalGraph:
         """All edges of ``edge_type`` as global ``[2, num_edges]`` indices."""
         return self.neighbors[tuple(edge_type)].edge_index()
 
+    def select(self, db: RelationalDatabase, rows: Mapping[str, np.ndarray | None]
+               ) -> RelationalGraph:
+        """The graph of ``db``, whose tables hold the rows ``rows`` of this graph's tables
+        (positions in row order, None for all), e.g. ``full.upto(t)`` with
+        ``full.rows_upto(t)``: the same encoded rows and statistics, ``db``'s edges. Equal to
+        ``build_graph(db, reference=self)`` without encoding any row again.
+        """
+        take = {nt: None if rows.get(nt) is None else torch.as_tensor(rows[nt], dtype=torch.long)
+                for nt in self.node_types}
+        num_nodes = {nt: db.num_rows(nt) for nt in self.node_types}
+        if any(num_nodes[nt] != (self.num_nodes[nt] if take[nt] is None else len(take[nt]))
+               for nt in self.node_types):
+            raise ValueError("db's tables must hold exactly the selected rows of this graph.")
+        tf_dict = {nt: tf if take[nt] is None else tf[take[nt]]
+                   for nt, tf in self.tf_dict.items()}
+        time_dict = {nt: t if take[nt] is None else t[take[nt]]
+                     for nt, t in self.time_dict.items()}
+        # the selected rows' order among themselves (row_rank is an order of the content)
+        ranks = {nt: r.numpy() if take[nt] is None
+                 else torch.argsort(torch.argsort(r[take[nt]], stable=True)).numpy()
+                 for nt, r in self.row_rank.items()}
+        edge_types, neighbors = _neighbor_stores(db, num_nodes, ranks)
+        return RelationalGraph(
+            node_types=self.node_types, edge_types=edge_types, num_nodes=num_nodes,
+            tf_dict=tf_dict, col_stats_dict=self.col_stats_dict, col_types=self.col_types,
+            time_dict=time_dict, neighbors=neighbors, text_encoder=self.text_encoder,
+            row_rank={nt: torch.from_numpy(r) for nt, r in ranks.items()},
+        )
+
     def __repr__(self) -> str:
         nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())
         num_edges = sum(s.num_edges for s in self.neighbors.values())
@@ -511,14 +539,9 @@ def _parse_overrides(db: RelationalDatabase, column_types) -> dict[str, dict]:
 
 
 def _to_datetime(ser: pd.Series) -> pd.Series:
-    if isinstance(ser.dtype, pd.DatetimeTZDtype):
-        return ser.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(ser.dtype):
-        return ser
-    parsed = pd.to_datetime(ser, errors="coerce", format="mixed")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+        return naive_utc(ser)
+    return naive_utc(pd.to_datetime(ser, errors="coerce", format="mixed"))
 
 
 def _convert_column(ser: pd.Series, stype: torch_frame.stype) -> pd.Series:
@@ -612,6 +635,26 @@ def _cutoff_ns(stats_until) -> int:
             f"such as '2005-01-01'), got {stats_until!r}{reason}."
         )
     return cutoff.as_unit("ns").value
+
+
+def _neighbor_stores(db: RelationalDatabase, num_nodes: dict, ranks: dict):
+    """Both directions of every foreign key of ``db``: the edge types and their
+    :class:`NeighborStore` (sources ordered by time, then by ``ranks``)."""
+    edge_types, neighbors = [], {}
+    for fk in db.foreign_keys:
+        src_time = db.time_ns(fk.table)
+        dst_time = db.time_ns(fk.referenced_table)
+        src_time = None if src_time is None else np.floor_divide(src_time, NS_PER_S)
+        dst_time = None if dst_time is None else np.floor_divide(dst_time, NS_PER_S)
+        fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
+        rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
+        neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
+                                       num_nodes[fk.referenced_table], src_time,
+                                       ranks[fk.table])
+        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time,
+                                       ranks[fk.referenced_table])
+        edge_types += [fwd, rev]
+    return edge_types, neighbors
 
 
 def build_graph(
@@ -741,7 +784,7 @@ def build_graph(
                     types[col] = stype
             types = {c: types[c] for c in frame.columns if c in types}  # column order
         if time_ns is not None:
-            time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, _NS_PER_SECOND))
+            time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, NS_PER_S))
 
         if not types or CONST_COLUMN in types:  # no feature column (in the reference)
             types = {CONST_COLUMN: torch_frame.numerical}
@@ -772,20 +815,7 @@ def build_graph(
 
     ranks = {name: row_rank(db.frame(name), db.keys(name) if db.schema[name].primary_key
                             is not None else None) for name in db.table_names}
-    edge_types, neighbors = [], {}
-    for fk in db.foreign_keys:
-        src_time = db.time_ns(fk.table)
-        dst_time = db.time_ns(fk.referenced_table)
-        src_time = None if src_time is None else np.floor_divide(src_time, _NS_PER_SECOND)
-        dst_time = None if dst_time is None else np.floor_divide(dst_time, _NS_PER_SECOND)
-        fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
-        rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
-        neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
-                                       num_nodes[fk.referenced_table], src_time,
-                                       ranks[fk.table])
-        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time,
-                                       ranks[fk.referenced_table])
-        edge_types += [fwd, rev]
+    edge_types, neighbors = _neighbor_stores(db, num_nodes, ranks)
 
     return RelationalGraph(
         node_types=db.table_names, edge_types=edge_types, num_nodes=num_nodes,

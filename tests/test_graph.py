@@ -436,6 +436,18 @@ def test_stats_until_equals_two_step_build(name, cutoff, request):
                for t in db.table_names)  # the reference is copied, never written to
     # The rows up to the cutoff read through the one-pass graph: the statistics graph.
     _assert_graphs_equal(build_graph(db.upto(cutoff), reference=one_pass), stats_graph)
+    # ... and the same rows selected from it, without encoding them again
+    selected = one_pass.select(db.upto(cutoff), db.rows_upto(cutoff))
+    _assert_graphs_equal(selected, stats_graph)
+    _assert_same(selected.row_rank, build_graph(db.upto(cutoff), reference=one_pass).row_rank,
+                 "row_rank")
+
+
+def test_select_refuses_a_database_of_other_rows(synthetic):
+    db = synthetic[0] if isinstance(synthetic, tuple) else synthetic
+    graph = build_graph(db)
+    with pytest.raises(ValueError, match="must hold exactly the selected rows"):
+        graph.select(db.upto("2020-06-01"), db.rows_upto("2021-06-01"))
 
 
 def test_stats_until_ignores_later_rows(every_kind):

@@ -12,9 +12,7 @@ from scipy import sparse
 from skorch.callbacks import ProgressBar
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import RelationalDatabase, parse_times
-
-NS_PER_S = 1_000_000_000
+from relcontrast.database import NS_PER_S, RelationalDatabase, parse_times
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

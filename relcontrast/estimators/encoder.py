@@ -360,7 +360,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             # column statistics from the pretraining rows; transform reads the whole database
             # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
-            fit_graph = graph if fit_db is db else build_graph(fit_db, reference=graph)
+            fit_graph = graph if fit_db is db else graph.select(fit_db, db.rows_upto(cutoff))
             backbone = self._make_backbone(fit_graph)
             loss = ContrastiveLoss(
                 fit_graph.node_types, fit_graph.edge_types, self.hidden_channels,
