@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 
 import numpy as np
@@ -227,3 +228,21 @@ def progress_bar(verbose, **kwargs) -> list:
     if not verbose or not sys.stderr.isatty():
         return []
     return [("progress", ProgressBar(**kwargs))]
+
+
+def digest(*parts) -> str:
+    """SHA-256 of ``parts`` in order: strings, arrays (their bytes) and modules (the bytes of
+    their state dict's tensors); None parts are skipped. What checkpoints and data-parallel
+    ranks compare to tell runs, rows and weights apart."""
+    h = hashlib.sha256()
+    for part in parts:
+        if part is None:
+            continue
+        if isinstance(part, str):
+            h.update(part.encode())
+        elif isinstance(part, torch.nn.Module):
+            for tensor in part.state_dict().values():
+                h.update(tensor.detach().cpu().numpy().tobytes())
+        else:
+            h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
+    return h.hexdigest()

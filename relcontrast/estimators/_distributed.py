@@ -35,7 +35,6 @@ file system.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -45,6 +44,8 @@ import torch
 import torch.distributed as dist
 from skorch.callbacks import Callback
 from torch.utils.data import Sampler
+
+from relcontrast.estimators._common import digest
 
 
 class DataParallel:
@@ -98,15 +99,8 @@ class DataParallel:
         """Raise ``ValueError`` on every rank unless all ranks train on the same rows X,
         targets y and initial weights (the seed rows are dealt out from the common rows;
         rows that differ between ranks would silently train on neither set)."""
-        h = hashlib.sha256()
-        for a in (X, y):
-            if a is not None:
-                h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
-        rows = h.hexdigest()
-        for tensor in module.state_dict().values():
-            h.update(tensor.detach().cpu().numpy().tobytes())
         digests = [None] * self.world_size
-        dist.all_gather_object(digests, (rows, h.hexdigest()))
+        dist.all_gather_object(digests, (digest(X, y), digest(module)))
         if any(d[0] != digests[0][0] for d in digests):
             raise ValueError(
                 "The ranks of this data-parallel fit got different rows X or targets y; pass "

@@ -11,7 +11,6 @@ deal each step's seed rows out to the ranks and average the gradients after ``ba
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import tempfile
@@ -30,7 +29,7 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from relcontrast.estimators._common import make_generator
+from relcontrast.estimators._common import digest, make_generator
 from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.nn import batch_to_device
 from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links
@@ -169,13 +168,9 @@ class ResumableCheckpoint(Callback):
         return Path(self.dirname) / self.FILE
 
     def _key(self, X, y, world_size: int = 1) -> str:
-        h = hashlib.sha256(self.fingerprint.encode())
-        for a in (X, y):
-            if a is not None:
-                h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
-        if world_size > 1:  # the ranks' generators and shares of the rows
-            h.update(f"world_size={world_size}".encode())
-        return h.hexdigest()
+        # a data-parallel checkpoint holds the ranks' generators and shares of the rows
+        return digest(self.fingerprint, X, y,
+                      f"world_size={world_size}" if world_size > 1 else None)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         ddp: DataParallel | None = getattr(net, "distributed", None)
@@ -223,16 +218,13 @@ class ResumableCheckpoint(Callback):
                     cb.lr_scheduler_.load_state_dict(value)
                 else:
                     setattr(cb, attr, value)
-        if ddp is None:
-            net.batcher.generators.__setstate__(state["generators"])
-            torch.set_rng_state(state["torch_rng"])
-            if torch.cuda.is_available() and state["cuda_rng"] is not None:
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
-        else:
-            mine = state["ranks"][ddp.rank]
-            net.batcher.generators.__setstate__(mine["generators"])
-            torch.set_rng_state(mine["torch_rng"])
-            if mine["cuda_rng"] is not None:
+        mine = state["ranks"][0 if ddp is None else ddp.rank]
+        net.batcher.generators.__setstate__(mine["generators"])
+        torch.set_rng_state(mine["torch_rng"])
+        if mine["cuda_rng"] is not None and torch.cuda.is_available():
+            if ddp is None:
+                torch.cuda.set_rng_state_all(mine["cuda_rng"])
+            else:
                 torch.cuda.set_rng_state(mine["cuda_rng"], ddp.device)
         net.resumed_epochs_ = np.inf if state["done"] else len(net.history)
 
@@ -244,16 +236,16 @@ class ResumableCheckpoint(Callback):
 
     def _save(self, net, done: bool) -> None:
         ddp: DataParallel | None = getattr(net, "distributed", None)
-        ranks = None
-        if ddp is not None:  # every rank's generators, to rank 0, which alone writes
-            ranks = ddp.gather({
-                "generators": net.batcher.generators.__getstate__(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": (torch.cuda.get_rng_state(ddp.device)
-                             if ddp.device.type == "cuda" else None),
-            })
-            if not ddp.is_main:
-                return
+        if ddp is None:
+            cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        else:
+            cuda_rng = (torch.cuda.get_rng_state(ddp.device) if ddp.device.type == "cuda"
+                        else None)
+        mine = {"generators": net.batcher.generators.__getstate__(),
+                "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng}
+        ranks = [mine] if ddp is None else ddp.gather(mine)  # rank 0 alone writes
+        if ddp is not None and not ddp.is_main:
+            return
         callbacks = {}
         for name, cb in net.callbacks_:
             if cb is self:
@@ -268,12 +260,8 @@ class ResumableCheckpoint(Callback):
             "requires_grad": {n: p.requires_grad for n, p in net.module_.named_parameters()},
             "optimizer": net.optimizer_.state_dict(),
             "history": list(net.history), "callbacks": callbacks,
-            "generators": net.batcher.generators.__getstate__(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "ranks": ranks,  # every rank's generators, in rank order
         }
-        if ddp is not None:
-            state.update(cuda_rng=ranks[0]["cuda_rng"], ranks=ranks)
         Path(self.dirname).mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.dirname, prefix=".checkpoint-", suffix=".tmp")
         try:

@@ -10,7 +10,6 @@ is declared where it is implemented.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import inspect
 import numbers
 import os
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
+from relcontrast.estimators._common import digest
 from relcontrast.nn.gnn import AGGREGATIONS
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.pretraining.corruption import CORRUPTION_MODES
@@ -176,10 +176,7 @@ def fingerprint(estimator) -> str:
         if isinstance(value, BaseEstimator):
             text = fingerprint(value)
             if hasattr(value, "backbone_"):
-                h = hashlib.sha256()
-                for tensor in value.backbone_.state_dict().values():
-                    h.update(tensor.detach().cpu().numpy().tobytes())
-                text += f"[fitted {h.hexdigest()}]"
+                text += f"[fitted {digest(value.backbone_)}]"
             value = text
         items.append(f"{name}={value!r}")
     return f"{type(estimator).__name__}({', '.join(items)})"
