@@ -136,11 +136,9 @@ def _load(path, expected, command: str):
 
 
 def _main_process() -> bool:
-    """False on the ranks other than 0 of a data-parallel run (``torchrun``): they train
-    with rank 0 but write no files and print nothing."""
-    import torch.distributed as dist
-
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    """False on the ranks other than 0 of a data-parallel run (``torchrun`` sets ``RANK``):
+    they train with rank 0 but write no files and print nothing."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def _dump(obj, path) -> None:
@@ -339,6 +337,13 @@ def _add_data_options(p) -> None:
                    help="unit of numeric time columns: year, D, s, ms, us or ns")
 
 
+def _add_model_options(p, what: str, example: str) -> None:
+    p.add_argument("--hidden-channels", dest="hidden_channels", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help=f"any other {what} parameter, repeatable (e.g. {example})")
+
+
 def _add_common(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=0)
@@ -377,10 +382,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="pretrain on rows up to this time only (e.g. your first validation "
                         f"time); default: every row ({_F1_CUTOFF} for F1)")
     p.add_argument("--steps", type=int, default=600, help="maximum pretraining steps")
-    p.add_argument("--hidden-channels", dest="hidden_channels", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="any other encoder parameter, repeatable (e.g. corruption_rate=0.2)")
+    _add_model_options(p, "encoder", "corruption_rate=0.2")
     p.add_argument("--out", "--output", dest="output", default="encoder.joblib")
     _add_common(p)
 
@@ -416,10 +418,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frozen", action="store_true",
                    help="train the head only, on the frozen pretrained encoder")
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--hidden-channels", dest="hidden_channels", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="any other estimator parameter, repeatable (e.g. lr=0.01)")
+    _add_model_options(p, "estimator", "lr=0.01")
     p.add_argument("--out", "--output", dest="output", default="model.joblib")
     _add_common(p)
 
@@ -440,7 +439,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         with contextlib.ExitStack() as stack:
-            if "RANK" in os.environ and os.environ.get("RANK") != "0":  # torchrun: rank 0 prints
+            if not _main_process():
                 devnull = stack.enter_context(open(os.devnull, "w"))
                 stack.enter_context(contextlib.redirect_stdout(devnull))
             return args.fn(args)
