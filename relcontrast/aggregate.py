@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from torch_frame import stype
 
-from relcontrast.database import RelationalDatabase, as_database
+from relcontrast.database import RelationalDatabase, as_database, key_tuple
 from relcontrast.estimators._common import (
     cutoff_times_ns,
     describe_input,
@@ -538,7 +538,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
                 if spec.primary_key is not None:
                     hashed = list(spec.primary_key_columns)
                 else:
-                    hashed = [*(c for fk in fks for c in (fk if isinstance(fk, tuple) else (fk,))),
+                    hashed = [*(c for fk in fks for c in key_tuple(fk)),
                               *(c.name for c in columns)]
                 hashed = list(dict.fromkeys(hashed))
                 tie = pd.util.hash_pandas_object(df[hashed], index=False).to_numpy()

@@ -33,7 +33,7 @@ def _format_key(key) -> str:
     return repr(tuple(key)) if isinstance(key, tuple) else repr(key)
 
 
-def _key_tuple(key) -> tuple:
+def key_tuple(key) -> tuple:
     """The columns of a key: ``'uid'`` -> ``('uid',)``, ``('a', 'b')`` unchanged."""
     if key is None:
         return ()
@@ -108,14 +108,14 @@ class TableSchema:
     @property
     def primary_key_columns(self) -> tuple[str, ...]:
         """The primary-key columns (one for a single-column key, none without a key)."""
-        return _key_tuple(self.primary_key)
+        return key_tuple(self.primary_key)
 
     @property
     def key_columns(self) -> tuple[str, ...]:
         """Primary and foreign key columns, each once: never used as features."""
         cols = [*self.primary_key_columns]
         for fk in self.foreign_keys:
-            cols.extend(_key_tuple(fk))
+            cols.extend(key_tuple(fk))
         return tuple(dict.fromkeys(cols))
 
     def to_dict(self) -> dict:
@@ -145,7 +145,7 @@ class ForeignKey(NamedTuple):
     @property
     def columns(self) -> tuple[str, ...]:
         """The foreign-key columns, as a tuple."""
-        return _key_tuple(self.column)
+        return key_tuple(self.column)
 
 
 def _show(value) -> str:
@@ -444,7 +444,7 @@ class RelationalDatabase:
     @staticmethod
     def _build_key_index(name: str, df: pd.DataFrame, key) -> pd.Index:
         """Key values -> row positions: an Index, or a MultiIndex for a composite key."""
-        cols = _key_tuple(key)
+        cols = key_tuple(key)
         what = (f"primary key {key!r}" if len(cols) == 1
                 else f"composite primary key {_format_key(key)}")
         for col in cols:
@@ -473,7 +473,7 @@ class RelationalDatabase:
         for name, spec in self._schema.items():
             df = self._frames[name]
             for key, ref in spec.foreign_keys.items():
-                cols = _key_tuple(key)
+                cols = key_tuple(key)
                 what = (f"foreign key {key!r}" if len(cols) == 1
                         else f"composite foreign key {_format_key(key)}")
                 if ref not in self._schema:
@@ -488,7 +488,7 @@ class RelationalDatabase:
                         f"Table {name!r}: {what} references table {ref!r}, which has no "
                         f"primary key. Set schema[{ref!r}]['primary_key']."
                     )
-                ref_cols = _key_tuple(ref_pk)
+                ref_cols = key_tuple(ref_pk)
                 if len(cols) != len(ref_cols):
                     raise ValueError(
                         f"Table {name!r}: {what} has {len(cols)} column(s) but the primary key "

@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import RelationalDatabase, TableSchema
+from relcontrast.database import RelationalDatabase, TableSchema, key_tuple
 
 __all__ = [
     "MIN_INCLUSION",
@@ -679,8 +679,7 @@ def schema_to_yaml(schema, reasons: Mapping[str, list[str]] | None = None, *,
 
 def _yaml_key(value, as_list: bool = False) -> str:
     if isinstance(value, tuple) or as_list:
-        cols = value if isinstance(value, tuple) else (value,)
-        return "[" + ", ".join(_yaml_scalar(c) for c in cols) + "]"
+        return "[" + ", ".join(_yaml_scalar(c) for c in key_tuple(value)) + "]"
     return _yaml_scalar(value)
 
 

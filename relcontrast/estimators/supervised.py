@@ -64,10 +64,6 @@ _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedMod
 PRETRAINED_LR_SCALE = 0.02
 
 
-def _is_auto(value) -> bool:
-    return isinstance(value, str) and value == "auto"
-
-
 class SupervisedModule(nn.Module):
     """Backbone -> the seed rows' embeddings -> MLP head.
 
@@ -357,7 +353,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
         backbone_lr = self.backbone_lr
-        if _is_auto(backbone_lr):
+        if backbone_lr == "auto":  # validated: "auto", None or a positive number
             backbone_lr = self.lr * PRETRAINED_LR_SCALE if tuning_pretrained else None
         if backbone_lr is not None:
             optimizer_kwargs["param_groups"] = [(_BACKBONE, {"lr": float(backbone_lr)})]
