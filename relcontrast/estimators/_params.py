@@ -44,8 +44,13 @@ def _fan_out(value) -> bool:
     return len(value) > 0 and all(_is_int(k, -1) for k in value)
 
 
+def as_objectives(value) -> tuple:
+    """The ``objectives`` parameter as a tuple (a single level may be given as a str)."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _objectives(value) -> bool:
-    values = (value,) if isinstance(value, str) else tuple(value)
+    values = as_objectives(value)
     return len(values) > 0 and len(set(values)) == len(values) and set(values) <= set(OBJECTIVES)
 
 

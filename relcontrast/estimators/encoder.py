@@ -45,6 +45,7 @@ from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
     ValidatedParams,
+    as_objectives,
     fingerprint,
 )
 from relcontrast.graph import build_graph
@@ -332,8 +333,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         -------
         self : RelationalContrastiveEncoder
         """
-        objectives = (self.objectives,) if isinstance(self.objectives, str) else tuple(
-            self.objectives)
+        objectives = as_objectives(self.objectives)
         db, rows = _resolve_training_database(X, y, self.database)
         cutoff = self.cutoff_time
         if rows is not None:
