@@ -179,7 +179,7 @@ def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
 
 def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
                   time_column: str | None) -> tuple[str, str | None, np.ndarray, np.ndarray]:
-    """Rows X -> ``(table, time column, node index [n], seed time in seconds [n])``.
+    """Rows X -> ``(table, time column, node index [n], seed time in nanoseconds [n])``.
 
     X holds every primary-key column of the target table (all of them for a composite key)
     and, for a temporal database, a cutoff time column. Seeds without a time (non-temporal
@@ -197,7 +197,7 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
     if tcol is None:
         times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
     else:
-        times = cutoff_times_ns(X, tcol) // NS_PER_S
+        times = cutoff_times_ns(X, tcol)
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
 
 
