@@ -171,7 +171,6 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
-NS_PER_S = 1_000_000_000
 
 
 def naive_utc(times: pd.Series) -> pd.Series:

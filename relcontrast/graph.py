@@ -2,7 +2,7 @@
 
 :func:`build_graph` turns a :class:`~relcontrast.database.RelationalDatabase` into a
 :class:`RelationalGraph`: one torch-frame :class:`~torch_frame.TensorFrame` of feature columns
-per table (row ``i`` is node ``i``), node times in seconds, and for every foreign key two edge
+per table (row ``i`` is node ``i``), node times in nanoseconds, and for every foreign key two edge
 types (``(A, "f2p_<col>", B)`` from a row to the row it references, and the reverse
 ``(B, "rev_f2p_<col>", A)``), each stored as a :class:`NeighborStore`. :func:`infer_column_types`
 proposes the torch-frame semantic type of each column; :class:`HashingTextEncoder` is the
@@ -35,7 +35,7 @@ from torch_frame.data import Dataset
 from torch_frame.data.stats import StatType, compute_col_stats
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import NS_PER_S, RelationalDatabase, naive_utc
+from relcontrast.database import RelationalDatabase, naive_utc
 
 __all__ = [
     "CONST_COLUMN",
@@ -327,7 +327,7 @@ class NeighborStore:
         Source node of each edge.
     key : LongTensor [num_edges]
     src_times : LongTensor [num_distinct_times]
-        Sorted distinct source times in seconds; ``[0]`` for an untimed source table.
+        Sorted distinct source times in nanoseconds; ``[0]`` for an untimed source table.
     """
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, num_dst: int,
@@ -364,7 +364,7 @@ class NeighborStore:
     def eligible_end(self, dst: Tensor, bound: Tensor | None) -> Tensor:
         """End (exclusive) in ``col`` of the in-neighbours of ``dst`` with time <= ``bound``.
 
-        ``bound`` holds seconds per node of ``dst`` (``None``: no bound). Untimed source
+        ``bound`` holds nanoseconds per node of ``dst`` (``None``: no bound). Untimed source
         nodes are always eligible. The start is ``rowptr[dst]``.
         """
         if bound is None or not self.timed:
@@ -403,7 +403,8 @@ class RelationalGraph:
     col_types : dict of str to dict of str to torch_frame.stype
         The semantic type used for every feature column.
     time_dict : dict of str to LongTensor
-        Node times in seconds since the epoch, for timed tables only.
+        Node times in nanoseconds since the epoch (``RelationalDatabase.time_ns``), for
+        timed tables only.
     row_rank : dict of str to LongTensor
         Per table, the position of every row in an order that does not depend on the order
         of the table's rows: by primary key, or for tables without one by a hash of the
@@ -644,8 +645,6 @@ def _neighbor_stores(db: RelationalDatabase, num_nodes: dict, ranks: dict):
     for fk in db.foreign_keys:
         src_time = db.time_ns(fk.table)
         dst_time = db.time_ns(fk.referenced_table)
-        src_time = None if src_time is None else np.floor_divide(src_time, NS_PER_S)
-        dst_time = None if dst_time is None else np.floor_divide(dst_time, NS_PER_S)
         fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
         rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
         neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
@@ -784,7 +783,7 @@ def build_graph(
                     types[col] = stype
             types = {c: types[c] for c in frame.columns if c in types}  # column order
         if time_ns is not None:
-            time_dict[name] = torch.from_numpy(np.floor_divide(time_ns, NS_PER_S))
+            time_dict[name] = torch.from_numpy(time_ns.copy())
 
         if not types or CONST_COLUMN in types:  # no feature column (in the reference)
             types = {CONST_COLUMN: torch_frame.numerical}

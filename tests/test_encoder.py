@@ -249,8 +249,9 @@ def test_event_seed_times_put_untimed_rows_at_the_times_of_their_events():
                         "time_column": "at"}}
     db = RelationalDatabase(tables, schema)
     graph = build_graph(db)
-    s = pd.Timestamp("2020-01-01").value // 10**9
-    day, latest = 86400, s + 2 * 86400
+    s = pd.Timestamp("2020-01-01").value
+    day = 86_400 * 10**9
+    latest = s + 2 * day
     shops = graph.node_types.index("shops")
 
     def shop_seeds(seed_times):

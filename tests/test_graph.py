@@ -78,10 +78,10 @@ def test_tiny_graph_structure(tiny):
         ("links", "f2p_oid", "orders"), ("orders", "rev_f2p_oid", "links"),
     }
     assert set(graph.neighbors) == set(graph.edge_types)
-    # The time column is no feature by default; times are seconds since the epoch.
+    # The time column is no feature by default; times are nanoseconds since the epoch.
     assert graph.col_types["orders"] == {"amount": torch_frame.numerical}
     assert graph.time_dict["orders"].tolist() == [
-        int(pd.Timestamp(d).timestamp()) for d in
+        pd.Timestamp(d).value for d in
         ["2020-02-03", "2020-02-01", "2020-02-02", "2020-02-04"]]
     assert "links" not in graph.time_dict
     # Rows are in node order.
@@ -107,7 +107,7 @@ def test_neighbor_store_sorted_by_time_with_prefix_search(tiny):
     # 30 (node 2, Feb 2): sorted by time -> [2, 0]. User "a" (node 0): order 20 (node 1).
     assert store.rowptr.tolist() == [0, 1, 3, 3]
     assert store.col.tolist() == [1, 2, 0]
-    feb = {d: int(pd.Timestamp(f"2020-02-0{d}").timestamp()) for d in range(1, 5)}
+    feb = {d: pd.Timestamp(f"2020-02-0{d}").value for d in range(1, 5)}  # nanoseconds
     dst = torch.tensor([1, 1, 1, 0, 2])
     bound = torch.tensor([feb[1], feb[2], feb[4], feb[1] - 1, feb[4]])
     assert store.eligible_end(dst, bound).tolist() == [1, 2, 3, 0, 3]

@@ -34,8 +34,8 @@ from relcontrast.nn import (
     batch_to_device,
 )
 
-DAY = 86_400
-REF_TIME = 1_700_000_000  # seconds; after every row
+DAY = 86_400 * 10**9  # times are nanoseconds
+REF_TIME = 1_700_000_000 * 10**9  # nanoseconds; after every row
 EDGES = {  # FK column per child row -> referenced row
     ("results", "drivers"): [0, 1, 2, 3, 0, 1],
     ("results", "races"): [0, 0, 1, 1, 2, 2],
@@ -83,7 +83,7 @@ def graph():
     edge_types = []
     for (child, parent) in EDGES:
         edge_types += [(child, f"f2p_{parent}", parent), (parent, f"rev_f2p_{parent}", child)]
-    race_time = torch.as_tensor(races["date"].astype("int64").to_numpy() // 10**9)
+    race_time = torch.as_tensor(races["date"].astype("datetime64[ns]").astype("int64").to_numpy())
     return SimpleNamespace(
         node_types=("drivers", "races", "results", "circuits"),
         edge_types=tuple(edge_types),

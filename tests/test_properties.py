@@ -11,7 +11,8 @@ The properties:
 - valid databases fit and transform into finite ``(n, hidden_channels)`` embeddings;
 - each documented invalid input raises its ``ValueError`` / ``TypeError`` naming the table;
 - no future leakage: changing, deleting or adding rows dated after ``t`` never changes an
-  embedding at ``t`` (with sub-second times a strict xfail: times are floored to seconds);
+  embedding at ``t``, with whole-second and with nanosecond times (a row 1 ns after ``t`` is
+  already in the future);
 - row order: permuting every table's rows never changes an embedding (bitwise), and
   :func:`~relcontrast.graph.row_rank`, which the sampler's tie-breaking rests on, follows
   the rows, not their positions.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, note, settings
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
@@ -450,11 +451,7 @@ def test_rows_after_t_never_change_embeddings_at_t(data):
     _leakage_property(data, whole_seconds=True)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "rows_to_seeds (estimators/_common.py) floors cutoff times to whole seconds and "
-    "build_graph stores row times in seconds, so a row up to 0.999 s after the cutoff is "
-    "visible; needs nanosecond seed times end to end (see the report)"))
-@settings(max_examples=examples(30), phases=[Phase.generate])  # expected to fail: no shrink
+@settings(max_examples=examples(30))
 @given(data=st.data())
 def test_rows_after_t_never_change_embeddings_at_t_sub_second(data):
     """As above with nanosecond times: a row 1 ns after ``t`` is already in the future."""

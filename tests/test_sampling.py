@@ -13,8 +13,8 @@ from relcontrast.graph import build_graph
 from relcontrast.sampling import NO_TIME_BOUND, HGSampler, NeighborSampler
 from relcontrast.testing import make_synthetic_database
 
-DAY = 86_400
-T0 = int(pd.Timestamp("2020-01-01").timestamp())
+DAY = 86_400 * 10**9  # times are nanoseconds
+T0 = pd.Timestamp("2020-01-01").value
 ORDERS = ("orders", "f2p_uid", "users")  # orders -> the user they reference
 ORDER_USER = ("users", "rev_f2p_uid", "orders")  # user -> their orders
 ORDER_ITEM = ("items", "rev_f2p_iid", "orders")

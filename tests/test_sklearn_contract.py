@@ -356,6 +356,21 @@ def test_pickle_round_trip_gives_identical_outputs(classifier, regressor, encode
     assert loaded[1].clip_range_ == regressor.clip_range_
 
 
+@pytest.mark.parametrize("fitted", ["encoder", "classifier"])
+def test_loading_a_fitted_state_of_the_seconds_format_raises(fitted, request):
+    """relcontrast 0.1.0 pickled node times in seconds and no state format: read with
+    nanosecond seeds, every row would see a second past its cutoff, so loading refuses."""
+    est = request.getfixturevalue(fitted)
+    state = est.__getstate__()
+    assert state.pop("_relcontrast_state_format") == 2
+    with pytest.raises(ValueError, match="saved with state format 1.*Refit it"):
+        pickle.loads(pickle.dumps(est)).__setstate__(state)
+    unfitted = clone(est)
+    old = {k: v for k, v in unfitted.__getstate__().items() if k != "_relcontrast_state_format"}
+    unfitted.__setstate__(old)  # parameters only: nothing to read wrongly
+    assert unfitted.get_params()["random_state"] == est.random_state
+
+
 def test_joblib_round_trip_gives_identical_outputs(classifier, regressor, encoder, X,
                                                    tmp_path):
     expected = outputs(classifier, regressor, encoder, X)

@@ -13,7 +13,7 @@ from scipy import sparse
 from skorch.callbacks import ProgressBar
 
 from relcontrast._validation import did_you_mean
-from relcontrast.database import NS_PER_S, RelationalDatabase, parse_times
+from relcontrast.database import RelationalDatabase, parse_times
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -178,7 +178,7 @@ def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
 
 def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
                   time_column: str | None) -> tuple[str, str | None, np.ndarray, np.ndarray]:
-    """Rows X -> ``(table, time column, node index [n], seed time in seconds [n])``.
+    """Rows X -> ``(table, time column, node index [n], seed time in nanoseconds [n])``.
 
     X holds every primary-key column of the target table (all of them for a composite key)
     and, for a temporal database, a cutoff time column. Seeds without a time (non-temporal
@@ -196,7 +196,7 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
     if tcol is None:
         times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
     else:
-        times = cutoff_times_ns(X, tcol) // NS_PER_S
+        times = cutoff_times_ns(X, tcol)
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
 
 
@@ -246,3 +246,31 @@ def digest(*parts) -> str:
         else:
             h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
     return h.hexdigest()
+
+
+# Layout of a fitted estimator's state. 1: node and seed times in whole seconds (relcontrast
+# 0.1.0); 2: in nanoseconds. Bump when a pickled fitted estimator would read differently.
+STATE_FORMAT = 2
+_STATE_FORMAT_KEY = "_relcontrast_state_format"
+
+
+class SavedStateFormat:
+    """Mixin: a pickled estimator records :data:`STATE_FORMAT`; loading a *fitted* one of
+    another format raises instead of reading it wrongly (scikit-learn only warns on another
+    version, as its estimators stay readable; here an old graph's times in seconds would let
+    every row read up to a second past its cutoff)."""
+
+    def __getstate__(self):
+        return {**super().__getstate__(), _STATE_FORMAT_KEY: STATE_FORMAT}
+
+    def __setstate__(self, state):
+        state = dict(state)
+        found = state.pop(_STATE_FORMAT_KEY, 1)
+        fitted = any(k.endswith("_") and not k.startswith("__") for k in state)
+        if fitted and found != STATE_FORMAT:
+            raise ValueError(
+                f"This fitted {type(self).__name__} was saved with state format {found}; this "
+                f"relcontrast reads format {STATE_FORMAT} (node times in nanoseconds, not "
+                f"seconds). Refit it with this version, or load it with the relcontrast "
+                f"version that saved it.")
+        super().__setstate__(state)

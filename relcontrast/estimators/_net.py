@@ -66,7 +66,7 @@ class _GeneratorPair:
 
 
 class NeighborBatcher:
-    """Seed rows ``[B, 2]`` (node index, time in s) of one table -> temporal neighbour batch."""
+    """Seed rows ``[B, 2]`` (node index, time in ns) of one table -> temporal neighbour batch."""
 
     def __init__(self, sampler, seed_type: str, seed: int, temporal: bool = True,
                  train_seed: int | None = None):
@@ -83,7 +83,7 @@ class NeighborBatcher:
 
 
 class PretrainingBatcher:
-    """Seed rows ``[B, 3]`` (type id, node index, time in s) of any tables -> a type-balanced
+    """Seed rows ``[B, 3]`` (type id, node index, time in ns) of any tables -> a type-balanced
     subgraph, plus corrupted copies of its attribute frames for the row-level objective."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,

@@ -23,7 +23,7 @@ from torch import nn
 
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
-    NS_PER_S,
+    SavedStateFormat,
     describe_input,
     deterministic,
     make_generator,
@@ -98,7 +98,8 @@ def _resolve_training_database(X, y, database):
     )
 
 
-class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMixin,
+class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
+                                   ClassNamePrefixFeaturesOutMixin,
                                    TransformerMixin,
                                    BaseEstimator):
     """Task-agnostic contrastive pretraining of a relational GNN; embeddings per row.
@@ -341,7 +342,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
             self.feature_names_in_ = np.asarray(rows.columns, dtype=object)
             self.n_features_in_ = len(rows.columns)
             if cutoff is None and tcol is not None and len(times):
-                cutoff = pd.Timestamp(int(times.max()) * NS_PER_S)
+                cutoff = pd.Timestamp(int(times.max()))
         self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
         fit_db = db if cutoff is None else db.upto(cutoff)
         if sum(fit_db.num_rows(t) for t in fit_db.table_names) < 2:
@@ -392,7 +393,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         )
 
     def _pretraining_seeds(self, db, graph) -> np.ndarray:
-        """Seed rows ``(type id, node index, time in s)`` of every table.
+        """Seed rows ``(type id, node index, time in ns)`` of every table.
 
         A timed row is a seed at its own time. An untimed row (e.g. a customer) is a seed at
         the latest time of the database (everything it holds is visible to it) and, with
@@ -400,7 +401,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
         pretraining sees it as ``transform`` does: at the times of its history.
         """
         latest = db.max_time
-        latest_s = np.iinfo(np.int64).max if latest is None else latest.value // NS_PER_S
+        latest_ns = np.iinfo(np.int64).max if latest is None else latest.value
         parts = []
         for i, nt in enumerate(graph.node_types):
             times = graph.time_dict.get(nt)
@@ -408,7 +409,7 @@ class RelationalContrastiveEncoder(ValidatedParams, ClassNamePrefixFeaturesOutMi
                 index, t = np.arange(graph.num_nodes[nt]), times.numpy()
             else:
                 index = [np.arange(graph.num_nodes[nt])]
-                t = [np.full(graph.num_nodes[nt], latest_s, np.int64)]
+                t = [np.full(graph.num_nodes[nt], latest_ns, np.int64)]
                 if self.seed_times == "events":
                     for fk in db.foreign_keys:
                         if fk.referenced_table == nt and fk.table in graph.time_dict:

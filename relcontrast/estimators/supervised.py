@@ -25,7 +25,7 @@ from torch import nn
 
 from relcontrast.database import as_database
 from relcontrast.estimators._common import (
-    NS_PER_S,
+    SavedStateFormat,
     deterministic,
     net_on_device,
     progress_bar,
@@ -130,7 +130,7 @@ def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:
     return y
 
 
-class _RelationalSupervised(ValidatedParams, BaseEstimator):
+class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
     """Shared fit machinery of RelationalClassifier and RelationalRegressor."""
 
     def __init__(
@@ -302,7 +302,7 @@ class _RelationalSupervised(ValidatedParams, BaseEstimator):
             db = self._database(enc)
             table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                       self.time_column)
-            latest = None if tcol is None or not len(times) else int(times.max()) * NS_PER_S
+            latest = None if tcol is None or not len(times) else int(times.max())
             backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             self.n_features_in_ = len(X.columns)

@@ -119,7 +119,7 @@ class RelationalBackbone(nn.Module):
         ----------
         batch : HeteroData
             Sampled subgraph: ``batch[nt].tf`` per node type, and for timed types
-            ``batch[nt].time`` and ``batch[nt].ref_time`` (seconds).
+            ``batch[nt].time`` and ``batch[nt].ref_time`` (nanoseconds).
         tf_dict : dict of str to TensorFrame, default=None
             Replaces ``batch[nt].tf`` for the types it holds (same rows, e.g. corrupted
             cells).
@@ -160,7 +160,7 @@ class RelationalBackbone(nn.Module):
                 store = batch[nt]
                 if store.get("time") is None or store.get("ref_time") is None:
                     raise ValueError(
-                        f"batch[{nt!r}] needs `time` and `ref_time` (seconds) for the "
+                        f"batch[{nt!r}] needs `time` and `ref_time` (nanoseconds) for the "
                         f"temporal encoding; sample with a temporal sampler or build the "
                         f"backbone with temporal_encoding=False.")
                 times[nt], ref_times[nt] = store.time, store.ref_time

@@ -9,13 +9,13 @@ from torch import Tensor, nn
 from torch_geometric.nn import PositionalEncoding
 from torch_geometric.nn.module_dict import ModuleDict
 
-SECONDS_PER_DAY = 60 * 60 * 24
+NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 class HeteroTemporalEncoder(nn.Module):
     """Sinusoidal encoding of relative time, then a linear map, per timed node type.
 
-    For a node with timestamp ``time`` embedded at time bound ``ref_time`` (both in seconds),
+    For a node with timestamp ``time`` embedded at time bound ``ref_time`` (both in nanoseconds),
     the relative time ``(ref_time - time)`` in days goes through the transformer positional
     encoding (frequencies from 1 to 1e-4 per day), then a per-type ``Linear``. The result is
     added to the node's attribute embedding, so the model knows how old each row is.
@@ -53,9 +53,9 @@ class HeteroTemporalEncoder(nn.Module):
         Parameters
         ----------
         time_dict : dict of str to LongTensor
-            Timestamp of each node in seconds, for (a subset of) the timed node types.
+            Timestamp of each node in nanoseconds, for (a subset of) the timed node types.
         ref_time_dict : dict of str to LongTensor
-            Time bound of each node in seconds; needed for every type in ``time_dict``.
+            Time bound of each node in nanoseconds; needed for every type in ``time_dict``.
 
         Returns
         -------
@@ -66,8 +66,8 @@ class HeteroTemporalEncoder(nn.Module):
         for nt, time in time_dict.items():
             if nt not in self.lins:
                 continue
-            rel = ref_time_dict[nt] - time  # [num_nodes] seconds, exact in int64
-            rel = rel.to(torch.float) / SECONDS_PER_DAY  # [num_nodes] days
+            rel = ref_time_dict[nt] - time  # [num_nodes] nanoseconds, exact in int64
+            rel = (rel.to(torch.float64) / NS_PER_DAY).to(torch.float)  # [num_nodes] days
             x = self.encoding(rel)  # [num_nodes, even channels]
             out[nt] = self.lins[nt](x)  # [num_nodes, channels]
         return out

@@ -78,7 +78,7 @@ def check_seeds(graph: RelationalGraph, node_type: str, index, time) -> tuple[Te
     time = torch.as_tensor(time)
     if time.shape != index.shape or time.dtype.is_floating_point:
         raise ValueError(
-            f"Seed times of table {node_type!r} must be an int64 tensor of seconds with the "
+            f"Seed times of table {node_type!r} must be an int64 tensor of nanoseconds with the "
             f"shape of the seeds {tuple(index.shape)}, got shape {tuple(time.shape)} and "
             f"dtype {time.dtype}."
         )

@@ -216,7 +216,7 @@ class HGSampler:
         seeds : dict of str to LongTensor
             Node indices of the seeds per table (distinct within a table).
         seed_time : dict of str to LongTensor, or None
-            Seconds since the epoch per seed (same tables and shapes as ``seeds``).
+            Nanoseconds since the epoch per seed (same tables and shapes as ``seeds``).
             None: no time bound.
         generator : torch.Generator
             The only source of randomness.

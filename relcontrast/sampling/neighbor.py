@@ -99,7 +99,7 @@ class NeighborSampler:
     >>> from relcontrast.testing import make_synthetic_database
     >>> graph = build_graph(RelationalDatabase(*make_synthetic_database()))
     >>> sampler = NeighborSampler(graph, num_neighbors=(4, 2))
-    >>> seed_time = graph.time_dict["users"][:8] + 86400 * 100
+    >>> seed_time = graph.time_dict["users"][:8] + 100 * 86_400 * 10**9  # 100 days later
     >>> batch = sampler.sample("users", torch.arange(8), seed_time,
     ...                        torch.Generator().manual_seed(0))
     >>> batch["users"].batch_size
@@ -181,7 +181,7 @@ class NeighborSampler:
         seed_index : LongTensor [batch_size]
             Node indices (row positions) of the seeds; repeats are separate seeds.
         seed_time : LongTensor [batch_size] or None
-            Seconds since the epoch; neighbours later than their seed's time are never
+            Nanoseconds since the epoch; neighbours later than their seed's time are never
             sampled. None: no time bound.
         generator : torch.Generator
             The only source of randomness (may be None for ``strategy="last"``).
