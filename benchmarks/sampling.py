@@ -126,7 +126,7 @@ def main(argv=None):
 
         def make_batch(sampler=sampler):
             pick = torch.randint(0, result_rows.numel(), (512,), generator=gen)
-            return sampler.sample("drivers", result_driver[pick],
+            return sampler.sample_table("drivers", result_driver[pick],
                                   result_time[result_rows[pick]], gen)
 
         times, nodes, edges, batch = _time_batches(make_batch, args.batches)

@@ -18,11 +18,12 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from torch_frame import stype
 
 from relcontrast.database import RelationalDatabase, as_database, key_tuple
 from relcontrast.estimators._common import (
+    check_entities_exist,
     cutoff_times_ns,
     describe_input,
     entity_index,
@@ -252,7 +253,9 @@ def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None):
     entity = entity_index(db, X, table)
     if tcol is None:
         return entity, np.full(len(X), _INT64_MAX, dtype=np.int64)
-    return entity, cutoff_times_ns(X, tcol)
+    cutoff = cutoff_times_ns(X, tcol)
+    check_entities_exist(db, X, table, tcol, entity, cutoff)
+    return entity, cutoff
 
 
 class RelationalAggregator(TransformerMixin, BaseEstimator):
@@ -436,8 +439,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         self.paths_ = tuple(p.name for p in paths)
         self.windows_ = tuple(w.label for w in windows)
         self.feature_names_out_ = np.asarray(_dedupe(names), dtype=object)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = len(X.columns)
+        validate_data(self, X, skip_check_array=True)  # feature_names_in_ / n_features_in_
         return self
 
     # -- transform --------------------------------------------------------------------------

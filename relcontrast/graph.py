@@ -43,13 +43,39 @@ __all__ = [
     "NeighborStore",
     "RelationalGraph",
     "build_graph",
+    "foreign_key_edge_types",
     "infer_column_types",
+    "is_foreign_key_edge_type",
+    "reverse_edge_type",
     "row_rank",
 ]
 
 logger = logging.getLogger("relcontrast.graph")
 
 EdgeType = tuple[str, str, str]
+
+_FORWARD, _REVERSE = "f2p_", "rev_"
+
+
+def foreign_key_edge_types(table: str, columns: Sequence[str], referenced_table: str
+                           ) -> tuple[EdgeType, EdgeType]:
+    """The two edge types of a foreign key: ``(A, "f2p_<c>", B)`` from a row of ``A`` to
+    the row of ``B`` it references, and the reverse ``(B, "rev_f2p_<c>", A)``; the columns
+    of a composite key are joined by ``","`` (``"f2p_order_id,line_no"``)."""
+    rel = _FORWARD + ",".join(columns)
+    return (table, rel, referenced_table), (referenced_table, _REVERSE + rel, table)
+
+
+def is_foreign_key_edge_type(edge_type: EdgeType) -> bool:
+    """Whether an edge type runs from a row to the row it references (``(A, "f2p_c", B)``),
+    not the reverse."""
+    return edge_type[1].startswith(_FORWARD)
+
+
+def reverse_edge_type(edge_type: EdgeType) -> EdgeType:
+    """The edge type with the same links in the opposite direction."""
+    src, rel, dst = edge_type
+    return dst, rel.removeprefix(_REVERSE) if rel.startswith(_REVERSE) else _REVERSE + rel, src
 
 #: Name of the constant numerical column given to tables without feature columns.
 CONST_COLUMN = "__const__"
@@ -438,9 +464,7 @@ class RelationalGraph:
 
     def reverse_edge_type(self, edge_type: EdgeType) -> EdgeType:
         """The edge type with the same links in the opposite direction."""
-        src, rel, dst = edge_type
-        rev = rel[len("rev_"):] if rel.startswith("rev_") else f"rev_{rel}"
-        return (dst, rev, src)
+        return reverse_edge_type(edge_type)
 
     def edge_index(self, edge_type: EdgeType) -> Tensor:
         """All edges of ``edge_type`` as global ``[2, num_edges]`` indices."""
@@ -584,6 +608,9 @@ def _convert_column(ser: pd.Series, stype: torch_frame.stype) -> pd.Series:
 _QUANTILES = [0, 0.25, 0.5, 0.75, 1]
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _column_stats(ser: pd.Series, stype: torch_frame.stype) -> dict[StatType, Any]:
     """torch-frame's ``compute_col_stats(ser, stype)``, vectorised for numerical columns.
 
@@ -591,13 +618,17 @@ def _column_stats(ser: pd.Series, stype: torch_frame.stype) -> dict[StatType, An
     Python-level call per value, three times (mean, standard deviation, quantiles). For a
     NumPy integer or float column that flattening is the column's values themselves, so
     its finite values go to the same ``np.mean`` / ``np.std`` / ``np.quantile`` calls on an
-    array of the same dtype and order: the statistics are bit-identical. Other stypes and
-    dtypes, and columns without a finite value, go through torch-frame itself.
+    array of the same dtype and order: the statistics are bit-identical. One deliberate
+    difference: values beyond float32's range (|x| > 3.4e38) are left out like infinities.
+    torch-frame stores the column as float32, where they become inf, i.e. missing; in the
+    statistics they would overflow the standard deviation (from ~1e154) and every other
+    value of the column would be normalised to 0. Other stypes and dtypes, and columns
+    without such a value, go through torch-frame itself.
     """
     dtype = ser.dtype
     if stype == torch_frame.numerical and isinstance(dtype, np.dtype) and dtype.kind in "iuf":
         values = ser.to_numpy()
-        finite = values[np.isfinite(values)]  # a contiguous copy, in row order
+        finite = values[np.abs(values) <= _FLOAT32_MAX]  # a contiguous copy, in row order
         if len(finite):
             return {
                 StatType.MEAN: np.mean(finite).item(),
@@ -645,8 +676,7 @@ def _neighbor_stores(db: RelationalDatabase, num_nodes: dict, ranks: dict):
     for fk in db.foreign_keys:
         src_time = db.time_ns(fk.table)
         dst_time = db.time_ns(fk.referenced_table)
-        fwd = (fk.table, f"f2p_{fk.column}", fk.referenced_table)
-        rev = (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)
+        fwd, rev = foreign_key_edge_types(fk.table, fk.columns, fk.referenced_table)
         neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
                                        num_nodes[fk.referenced_table], src_time,
                                        ranks[fk.table])

@@ -213,7 +213,9 @@ def test_timezone_aware_cutoffs_are_compared_in_utc(tiny_db, tiny_Z):
 
 # -- the synthetic database: a brute-force reference, leakage, row order -----------------------
 def users_at(tables, t):
+    """Every user signed up by ``t``, as of ``t`` (a user is not embedded before signup)."""
     users = tables["users"]
+    users = users[users["signup"] <= pd.Timestamp(t).tz_localize(None)]
     return pd.DataFrame({"user_id": users["user_id"], "t": t})
 
 
@@ -368,6 +370,10 @@ def test_errors_name_the_problem_and_the_fix(tiny_db, db, data):
         agg.transform(TINY_X.rename(columns={"cutoff": "date"}))
     with pytest.raises(ValueError, match=r"X\['cutoff'\] has null cutoff times"):
         agg.transform(TINY_X.assign(cutoff=pd.NaT))
+    items = pd.DataFrame({"item_id": [10, 20], "cutoff": [T, pd.Timestamp("2020-02-15") - NS]})
+    with pytest.raises(ValueError, match=r"1 rows of X have a cutoff before their 'items' "
+                                         r"row's own time \(column 'added'\); first: row 1"):
+        RelationalAggregator(database=tiny_db).fit(items)
 
 
 # -- the scikit-learn contract (common checks: tests/test_sklearn_contract.py) ------------

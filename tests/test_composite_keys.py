@@ -138,6 +138,11 @@ def test_key_columns_are_flat_unique_and_never_features(shop_db):
     graph = build_graph(shop_db)
     assert set(graph.col_types["order_lines"]) == {"price", "product"}
     assert set(graph.col_types["returns"]) == {"refund"}
+    assert list(graph.edge_types) == [  # a composite foreign key: one relation, columns joined
+        ("order_lines", "f2p_order_id", "orders"), ("orders", "rev_f2p_order_id", "order_lines"),
+        ("returns", "f2p_order_id,line_no", "order_lines"),
+        ("order_lines", "rev_f2p_order_id,line_no", "returns")]
+    assert graph.reverse_edge_type(graph.edge_types[2]) == graph.edge_types[3]
     with pytest.raises(ValueError, match=r"'line_no' is a primary or foreign key"):
         build_graph(shop_db, column_types={"returns": {"line_no": "numerical"}})
     assert "order_lines: 6 rows, pk=('order_id', 'line_no'), fk order_id->orders" in (
@@ -335,9 +340,11 @@ def test_encoder_and_classifier_on_a_composite_target(baseball_encoder):
     assert Z.shape == (12, 16) and np.isfinite(Z).all()
     # rows name entities, not positions: reordering X reorders the embeddings
     np.testing.assert_allclose(enc.transform(X.iloc[::-1]), Z[::-1], rtol=1e-5, atol=1e-6)
-    # a team's embedding at a cutoff before its season sees nothing of it
-    early = enc.transform(X.assign(date=T("1990-01-01")))
-    assert not np.allclose(early, Z)
+    # a team does not exist before its season: embedding it then would read its future
+    with pytest.raises(ValueError, match=r"12 rows of X have a cutoff before their 'teams' "
+                                         r"row's own time \(column 'season'\); first: row 0, "
+                                         r"\{'yearID': 1999, 'teamID': 'BOS'\}"):
+        enc.transform(X.assign(date=T("1990-01-01")))
     y = np.where(teams["wins"] > 80, "good", "bad")
     clf = RelationalClassifier(encoder=enc, max_epochs=1, batch_size=32, random_state=0)
     clf.fit(X, y)

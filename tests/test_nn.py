@@ -304,6 +304,15 @@ def test_batch_to_device_copies_and_keeps_input(graph):
     assert torch.equal(moved[et].edge_index, batch[et].edge_index)
     model = make_backbone(graph)
     assert torch.equal(model(moved)["results"], model(batch)["results"])
+    meta = batch_to_device(batch, "meta")  # a real move (no GPU needed): every tensor goes
+    for store in meta.stores:
+        for key, value in store.items():
+            if isinstance(value, torch.Tensor):
+                assert value.device.type == "meta", key
+    feats = [t for nt in meta.node_types for t in meta[nt].tf.feat_dict.values()]
+    assert feats and all(getattr(t, "device", None) == torch.device("meta") for t in feats)
+    assert batch["drivers"].tf.feat_dict == tf_before.feat_dict  # the input stays on the CPU
+    assert all(t.device.type == "cpu" for t in batch["drivers"].tf.feat_dict.values())
 
 
 def test_backbone_rejects_bad_hyper_parameters(graph):

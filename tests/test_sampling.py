@@ -11,6 +11,7 @@ from torch_frame.data import MultiEmbeddingTensor, MultiNestedTensor
 from relcontrast.database import RelationalDatabase
 from relcontrast.graph import build_graph
 from relcontrast.sampling import NO_TIME_BOUND, HGSampler, NeighborSampler
+from relcontrast.sampling._common import merge_batches
 from relcontrast.testing import make_synthetic_database
 
 DAY = 86_400 * 10**9  # times are nanoseconds
@@ -109,7 +110,7 @@ def _user_seeds(graph, n=12, days=150):
 # -- NeighborSampler, exact on the tiny graph -----------------------------------------------
 def test_neighbor_takes_all_eligible_when_fanout_large(tiny):
     sampler = NeighborSampler(tiny, num_neighbors=(10, 10))
-    batch = sampler.sample("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]), _gen())
+    batch = sampler.sample_table("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]), _gen())
     _check_batch_contract(tiny, batch)
     assert sorted(batch["orders"].n_id.tolist()) == [0, 1, 2]  # days 1-3, not day 4
     assert _edges(batch, ORDERS) == {(0, 0), (1, 0), (2, 0)}
@@ -127,11 +128,11 @@ def test_neighbor_takes_all_eligible_when_fanout_large(tiny):
 @pytest.mark.parametrize("temporal", [True, False])
 def test_neighbor_non_temporal_takes_everything(tiny, temporal):
     sampler = NeighborSampler(tiny, num_neighbors=(-1,), temporal=temporal)
-    batch = sampler.sample("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]), _gen())
+    batch = sampler.sample_table("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]), _gen())
     expected = [0, 1, 2] if temporal else [0, 1, 2, 3]
     assert sorted(batch["orders"].n_id.tolist()) == expected
     assert batch["orders"].ref_time.tolist() == [T0 + 3 * DAY] * len(expected)
-    none = sampler.sample("users", torch.tensor([0]), None, _gen())
+    none = sampler.sample_table("users", torch.tensor([0]), None, _gen())
     assert sorted(none["orders"].n_id.tolist()) == [0, 1, 2, 3]
     assert (none["orders"].ref_time == NO_TIME_BOUND).all()
     assert none["users"].seed_time.tolist() == [NO_TIME_BOUND]
@@ -139,7 +140,7 @@ def test_neighbor_non_temporal_takes_everything(tiny, temporal):
 
 def test_neighbor_last_takes_most_recent(tiny):
     sampler = NeighborSampler(tiny, num_neighbors=(2,), strategy="last")
-    batch = sampler.sample("users", torch.tensor([0, 1]),
+    batch = sampler.sample_table("users", torch.tensor([0, 1]),
                            torch.tensor([T0 + 3 * DAY, T0 + 10 * DAY]), None)
     by_seed = {s: sorted(batch["orders"].n_id[batch["orders"].batch == s].tolist())
                for s in (0, 1)}
@@ -150,7 +151,7 @@ def test_neighbor_uniform_subsets(tiny):
     sampler = NeighborSampler(tiny, num_neighbors=(2,))
     seen = set()
     for seed in range(40):
-        batch = sampler.sample("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]),
+        batch = sampler.sample_table("users", torch.tensor([0]), torch.tensor([T0 + 3 * DAY]),
                                _gen(seed))
         ids = tuple(sorted(batch["orders"].n_id.tolist()))
         assert len(ids) == 2 and set(ids) <= {0, 1, 2}
@@ -160,7 +161,7 @@ def test_neighbor_uniform_subsets(tiny):
 
 def test_neighbor_disjoint_trees(tiny):
     sampler = NeighborSampler(tiny, num_neighbors=(-1, -1))
-    batch = sampler.sample("users", torch.tensor([0, 0]),
+    batch = sampler.sample_table("users", torch.tensor([0, 0]),
                            torch.tensor([T0 + 2 * DAY, T0 + 4 * DAY]), _gen())
     orders = batch["orders"]
     assert orders.batch.tolist().count(0) == 2 and orders.batch.tolist().count(1) == 4
@@ -180,7 +181,7 @@ def test_neighbor_sampler_invariants(synthetic, strategy, temporal):
     sampler = NeighborSampler(graph, num_neighbors=(3, 2), strategy=strategy,
                               temporal=temporal)
     index, seed_time = _user_seeds(graph)
-    batch = sampler.sample("users", index, seed_time, _gen(1))
+    batch = sampler.sample_table("users", index, seed_time, _gen(1))
     _check_batch_contract(graph, batch)
     assert batch["users"].batch_size == 12
     assert torch.equal(batch["users"].n_id[:12], index)
@@ -197,10 +198,10 @@ def test_neighbor_sampler_invariants(synthetic, strategy, temporal):
     for nt in graph.node_types:  # within a seed tree, no node twice
         key = batch[nt].batch * graph.num_nodes[nt] + batch[nt].n_id
         assert torch.unique(key).numel() == key.numel()
-    again = sampler.sample("users", index, seed_time, _gen(1))
+    again = sampler.sample_table("users", index, seed_time, _gen(1))
     assert _batches_equal(batch, again)
     if strategy == "uniform":
-        other = sampler.sample("users", index, seed_time, _gen(2))
+        other = sampler.sample_table("users", index, seed_time, _gen(2))
         assert not _batches_equal(batch, other)
 
 
@@ -214,7 +215,7 @@ def test_neighbor_first_hop_matches_brute_force(synthetic, strategy):
     index, seed_time = _user_seeds(graph, n=20, days=120)
     for k in (1000, 2):
         sampler = NeighborSampler(graph, num_neighbors=(k,), strategy=strategy)
-        batch = sampler.sample("users", index, seed_time, _gen(3))
+        batch = sampler.sample_table("users", index, seed_time, _gen(3))
         got = batch["orders"]
         for s in range(20):
             mask = (order_user == int(index[s])) & (order_time <= int(seed_time[s]))
@@ -245,7 +246,7 @@ def test_neighbor_large_degree_path_is_uniform_without_replacement():
     counts = torch.zeros(n)
     bound = torch.tensor([int(graph.time_dict["orders"][149])])  # 150 eligible orders
     for seed in range(200):
-        ids = sampler.sample("users", torch.tensor([0]), bound, _gen(seed))["orders"].n_id
+        ids = sampler.sample_table("users", torch.tensor([0]), bound, _gen(seed))["orders"].n_id
         assert ids.numel() == 5 and torch.unique(ids).numel() == 5
         assert int(ids.max()) < 150
         counts[ids] += 1
@@ -262,13 +263,40 @@ def test_neighbor_sampler_errors(synthetic):
         NeighborSampler({"users": 1})
     sampler = NeighborSampler(graph)
     with pytest.raises(ValueError, match="Unknown seed table 'user'"):
-        sampler.sample("user", torch.tensor([0]), None, _gen())
+        sampler.sample_table("user", torch.tensor([0]), None, _gen())
     with pytest.raises(ValueError, match="out of range for table 'users' with 60 rows"):
-        sampler.sample("users", torch.tensor([60]), None, _gen())
+        sampler.sample_table("users", torch.tensor([60]), None, _gen())
     with pytest.raises(ValueError, match="Seed times of table 'users'"):
-        sampler.sample("users", torch.tensor([0, 1]), torch.tensor([5]), _gen())
+        sampler.sample_table("users", torch.tensor([0, 1]), torch.tensor([5]), _gen())
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
-        sampler.sample("users", torch.tensor([0]), None, 0)
+        sampler.sample_table("users", torch.tensor([0]), None, 0)
+
+
+def test_neighbor_sampler_takes_seeds_per_table_like_hgsampler(synthetic):
+    """One interface for both samplers: ``sample({table: seeds}, {table: times}, gen)``.
+    One table is ``sample_table``; several are drawn table by table in the graph's order
+    and merged, the seeds of each table first among its nodes."""
+    db, graph = synthetic
+    sampler = NeighborSampler(graph, num_neighbors=(3, 2))
+    users, orders = torch.tensor([3, 1, 3]), torch.tensor([7, 0])
+    t_users = graph.time_dict["users"][users] + 30 * DAY
+    t_orders = graph.time_dict["orders"][orders] + DAY
+    one = sampler.sample({"users": users}, {"users": t_users}, _gen(5))
+    assert _batches_equal(one, sampler.sample_table("users", users, t_users, _gen(5)))
+    both = sampler.sample({"orders": orders, "users": users},  # dict order does not matter
+                          {"users": t_users, "orders": t_orders}, _gen(5))
+    gen = _gen(5)
+    parts = [sampler.sample_table(nt, idx, t, gen) for nt, idx, t in sorted(
+        [("users", users, t_users), ("orders", orders, t_orders)],
+        key=lambda p: graph.node_types.index(p[0]))]
+    assert _batches_equal(both, merge_batches(graph, parts))
+    assert both["users"].batch_size == 3 and both["orders"].batch_size == 2
+    assert torch.equal(both["users"].n_id[:3], users)
+    assert torch.equal(both["orders"].n_id[:2], orders)
+    with pytest.raises(ValueError, match="seeds must be a non-empty dict"):
+        sampler.sample({}, None, _gen())
+    with pytest.raises(ValueError, match="seed_time must be None or a dict with the same"):
+        sampler.sample({"users": users}, {"orders": t_orders}, _gen())
 
 
 # -- HGSampler, exact on the tiny graph ------------------------------------------------------
@@ -403,11 +431,9 @@ def test_samplers_pickle(synthetic):
 
     _, graph = synthetic
     index, seed_time = _user_seeds(graph)
-    for sampler, args in (
-        (NeighborSampler(graph, num_neighbors=(3, 2)), ("users", index, seed_time)),
-        (HGSampler(graph, num_samples=4, num_layers=2), ({"users": index},
-                                                         {"users": seed_time})),
-    ):
+    args = ({"users": index}, {"users": seed_time})
+    for sampler in (NeighborSampler(graph, num_neighbors=(3, 2)),
+                    HGSampler(graph, num_samples=4, num_layers=2)):
         restored = pickle.loads(pickle.dumps(sampler))
         assert repr(restored) == repr(sampler)
         assert _batches_equal(sampler.sample(*args, _gen(4)), restored.sample(*args, _gen(4)))

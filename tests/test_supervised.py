@@ -151,7 +151,10 @@ def test_not_fitted_error(Xy):
 
 
 @pytest.mark.parametrize("make_args, match", [
-    (lambda X, y: (X, y[:-1]), r"X and y have different lengths: 300 rows in X, 299 targets"),
+    (lambda X, y: (X, y[:-1]), r"inconsistent numbers of samples: \[300, 299\]"),
+    (lambda X, y: (X, np.stack([y, y], axis=1)), r"y should be a 1d array, got an array of "
+                                                 r"shape \(300, 2\)"),
+    (lambda X, y: (X, np.linspace(0, 1, len(X))), r"Unknown label type: continuous"),
     (lambda X, y: (X, y.where(y != "paid")), r"y has \d+ missing value"),
     (lambda X, y: (X, np.full(len(X), "paid")), r"y has a single class \('paid'\)"),
     (lambda X, y: (X.assign(order_id=X["order_id"] + 1), y), r"not found in table 'orders'"),

@@ -69,6 +69,17 @@ def make_generator(seed: int) -> torch.Generator:
     return gen
 
 
+def eval_generator(seed: int, gen: torch.Generator | None = None) -> torch.Generator:
+    """The generator of every evaluation pass (validation, ``transform``, ``predict``) of a
+    model seeded with ``seed``: seeded with ``seed + 1`` (apart from training's), and
+    restarted for each pass, so the same rows always sample the same neighbours. Reseeds
+    ``gen`` when given."""
+    if gen is None:
+        return make_generator(int(seed) + 1)
+    gen.manual_seed((int(seed) + 1) % 2**63)
+    return gen
+
+
 def describe_input(X) -> str:
     """The type of an unsupported input X, for error messages; sparse inputs say so."""
     if sparse.issparse(X):
@@ -197,7 +208,29 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
         times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
     else:
         times = cutoff_times_ns(X, tcol)
+        check_entities_exist(db, X, table, tcol, index, times)
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
+
+
+def check_entities_exist(db: RelationalDatabase, X: pd.DataFrame, table: str, tcol: str,
+                          index: np.ndarray, times: np.ndarray) -> None:
+    """Refuse rows of X whose entity is dated after the row's cutoff: the entity did not
+    exist yet, and its embedding would read its own future attributes."""
+    own = db.time_ns(table)
+    if own is None:
+        return
+    late = np.flatnonzero(own[index] > times)
+    if len(late):
+        i = int(late[0])
+        key = X.iloc[i][list(db.schema[table].primary_key_columns)].to_dict()
+        raise ValueError(
+            f"{len(late)} rows of X have a cutoff before their {table!r} row's own time "
+            f"(column {db.schema[table].time_column!r}); first: row {i}, {key}, dated "
+            f"{pd.Timestamp(int(own[index[i]]))}, cutoff X[{tcol!r}] = "
+            f"{pd.Timestamp(int(times[i]))}. The row did not exist yet at its cutoff, and "
+            f"embedding it would read its future attributes. Drop these rows of X or move "
+            f"their cutoff to the row's time or later."
+        )
 
 
 def relational_input_tags(tags, random_state, device="cpu"):

@@ -29,12 +29,10 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from relcontrast.estimators._common import digest, make_generator
+from relcontrast.estimators._common import digest, eval_generator, make_generator
 from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.nn import batch_to_device
 from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links
-from relcontrast.sampling import NeighborSampler
-from relcontrast.sampling._common import merge_batches
 
 
 class _GeneratorPair:
@@ -47,10 +45,10 @@ class _GeneratorPair:
     def __init__(self, seed: int, train_seed: int | None = None):
         self.seed = int(seed)
         self.train = make_generator(self.seed if train_seed is None else train_seed)
-        self.eval = make_generator(self.seed + 1)
+        self.eval = eval_generator(self.seed)
 
     def reset_eval(self) -> None:
-        self.eval.manual_seed(self.seed + 1)
+        eval_generator(self.seed, self.eval)
 
     def get(self, training: bool) -> torch.Generator:
         return self.train if training else self.eval
@@ -77,8 +75,9 @@ class NeighborBatcher:
 
     def __call__(self, x: torch.Tensor, training: bool):
         x = torch.as_tensor(x).cpu()
-        time = x[:, 1] if self.temporal else None
-        batch = self.sampler.sample(self.seed_type, x[:, 0], time, self.generators.get(training))
+        time = {self.seed_type: x[:, 1]} if self.temporal else None
+        batch = self.sampler.sample({self.seed_type: x[:, 0]}, time,
+                                    self.generators.get(training))
         return batch, {}
 
 
@@ -111,11 +110,7 @@ class PretrainingBatcher:
             rows = x[:, 0] == i
             if rows.any():
                 seeds[nt], times[nt] = x[rows, 1], x[rows, 2]
-        if isinstance(self.sampler, NeighborSampler):  # one seed table per call
-            batch = merge_batches(self.graph, [self.sampler.sample(nt, seeds[nt], times[nt], gen)
-                                               for nt in seeds])
-        else:
-            batch = self.sampler.sample(seeds, times, gen)
+        batch = self.sampler.sample(seeds, times, gen)
         if self.link_holdout > 0:
             batch = hold_out_links(batch, self.link_holdout, gen)
         extra = {}

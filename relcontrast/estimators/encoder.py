@@ -17,7 +17,7 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PassthroughScoring
 from torch import nn
 
@@ -26,7 +26,7 @@ from relcontrast.estimators._common import (
     SavedStateFormat,
     describe_input,
     deterministic,
-    make_generator,
+    eval_generator,
     net_on_device,
     progress_bar,
     relational_input_tags,
@@ -339,8 +339,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         cutoff = self.cutoff_time
         if rows is not None:
             table, tcol, _, times = rows_to_seeds(db, rows, self.target_table, self.time_column)
-            self.feature_names_in_ = np.asarray(rows.columns, dtype=object)
-            self.n_features_in_ = len(rows.columns)
+            validate_data(self, rows, skip_check_array=True)  # feature_names_in_ / n_features_in_
             if cutoff is None and tcol is not None and len(times):
                 cutoff = pd.Timestamp(int(times.max()))
         self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
@@ -530,15 +529,15 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, num_neighbo
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column)
     sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
                               temporal=tcol is not None)
-    gen = make_generator(seed + 1)
+    gen = eval_generator(seed)
     was_training = backbone.training
     backbone.eval()
     out = []
     try:
         for start in range(0, len(index), batch_size):
             idx = torch.as_tensor(index[start:start + batch_size])
-            t = torch.as_tensor(times[start:start + batch_size]) if tcol is not None else None
-            batch = batch_to_device(sampler.sample(table, idx, t, gen), device)
+            t = None if tcol is None else {table: torch.as_tensor(times[start:start + batch_size])}
+            batch = batch_to_device(sampler.sample({table: idx}, t, gen), device)
             z = backbone(batch)[table][: len(idx)]  # [batch, hidden]
             out.append(z.float().cpu())
     finally:

@@ -12,8 +12,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
@@ -99,27 +104,21 @@ class SupervisedModule(nn.Module):
 
 
 def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:
+    """y as a 1-D array (scikit-learn's ``column_or_1d`` and ``check_consistent_length``;
+    float64 for regression), without missing or (regression) infinite values."""
     if y is None:
         raise ValueError(
             f"{owner} requires y to be passed, but the target y is None; pass the target of "
             f"each row of X."
         )
-    y = np.asarray(y)
-    if np.iscomplexobj(y):  # astype(float64) would silently drop the imaginary part
-        raise ValueError("Complex data not supported: y has complex values; pass real targets.")
-    if y.ndim != 1:
-        y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1:
-        raise ValueError(f"y must be one-dimensional, got shape {y.shape}.")
-    if isinstance(X, pd.DataFrame) and len(y) != len(X):  # other X: rows_to_seeds raises
-        raise ValueError(
-            f"X and y have different lengths: {len(X)} rows in X, {len(y)} targets in y."
-        )
+    y = column_or_1d(y, warn=True)  # also refuses complex values
     if numeric:
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"y must be numeric for regression, got dtype {y.dtype}.") from exc
+    if isinstance(X, pd.DataFrame):  # other X: rows_to_seeds raises
+        check_consistent_length(X, y)
     if pd.isna(y).any():
         raise ValueError(
             f"y has {int(pd.isna(y).sum())} missing value(s) (NaN/None); drop those rows or "
@@ -304,8 +303,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                                                       self.time_column)
             latest = None if tcol is None or not len(times) else int(times.max())
             backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-            self.n_features_in_ = len(X.columns)
+            validate_data(self, X, skip_check_array=True)  # feature_names_in_ / n_features_in_
             head = MLPHead(backbone.out_channels, self._n_outputs,
                            hidden_channels=self.head_hidden_channels,
                            num_layers=self.head_layers)
@@ -541,12 +539,7 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     _metric_name = "auc_or_accuracy"
 
     def _prepare_targets(self, y):
-        kind = type_of_target(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"RelationalClassifier needs binary or multiclass targets, got {kind!r} "
-                f"targets; use RelationalRegressor for continuous ones."
-            )
+        check_classification_targets(y)  # continuous targets: use RelationalRegressor
         self._label_encoder = LabelEncoder().fit(y)
         self.classes_ = self._label_encoder.classes_
         if len(self.classes_) < 2:

@@ -223,12 +223,7 @@ def batch_to_device(batch: HeteroData, device: torch.device | str) -> HeteroData
     -------
     HeteroData
     """
-    out = copy.copy(batch)
-    for store in out.stores:
-        for key, value in list(store.items()):
-            if isinstance(value, (Tensor, TensorFrame)):
-                store[key] = value.to(device)
-    return out
+    return copy.copy(batch).to(device)  # PyG's to() moves TensorFrames too (their .to)
 
 
 __all__ = ["RelationalBackbone", "batch_to_device"]

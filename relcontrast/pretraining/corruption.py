@@ -23,6 +23,8 @@ from torch import Tensor
 from torch_frame import TensorFrame
 from torch_frame.data import MultiEmbeddingTensor, MultiNestedTensor
 
+from relcontrast.sampling._common import segment_offsets
+
 __all__ = ["CORRUPTION_MODES", "column_order", "corrupt_tensor_frame", "distinct_value_pools"]
 
 #: Valid values of ``mode`` in :func:`corrupt_tensor_frame`.
@@ -45,16 +47,6 @@ def column_order(tf: TensorFrame) -> list[str]:
     return [name for names in tf.col_names_dict.values() for name in names]
 
 
-def _segments(counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Segment id and position inside the segment of every element of segments of ``counts``.
-
-    ``counts = [2, 0, 3]`` gives ``([0, 0, 2, 2, 2], [0, 1, 0, 1, 2])``.
-    """
-    seg = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
-    starts = torch.cumsum(counts, 0) - counts  # [num_segments]
-    return seg, torch.arange(seg.numel(), device=counts.device) - starts[seg]
-
-
 def _canonical(x: Tensor) -> Tensor:
     """``x`` ``[n, f]`` -> a tensor whose rows are equal exactly when the values are equal,
     with every NaN one value (and -0.0 equal to 0.0)."""
@@ -74,7 +66,7 @@ def _column_keys(feat, col: int) -> Tensor:
         start, length = feat.offset[cells], feat.offset[cells + 1] - feat.offset[cells]
         width = int(length.max()) if n else 0
         dense = feat.values.new_zeros((n, width))  # [n, max_length]
-        row, pos = _segments(length)
+        row, pos = segment_offsets(length)
         dense[row, pos] = feat.values[start[row] + pos]
         return torch.cat([length.unsqueeze(1).to(dense.dtype), _canonical(dense)], dim=1)
     if isinstance(feat, Mapping):  # text_tokenized: the value is the tuple of its tensors
@@ -145,7 +137,7 @@ def _corrupt_multi_embedding(feat: MultiEmbeddingTensor, donor: MultiEmbeddingTe
     dc = donor_cols.to(dev)[c]
     offset, d_offset = feat.offset.to(dev), donor.offset.to(dev)
     dims = (offset[1:] - offset[:-1])[c]  # [k]
-    cell, pos = _segments(dims)  # one entry per corrupted embedding value
+    cell, pos = segment_offsets(dims)  # one entry per corrupted embedding value
     d_row = donor_rows.to(donor.values.device)[cell.to(donor.values.device)]
     d_pos = (d_offset[dc][cell] + pos).to(donor.values.device)
     values = feat.values.clone()
@@ -169,7 +161,7 @@ def _corrupt_multi_nested(feat: MultiNestedTensor, donor: MultiNestedTensor,
     from_donor_cell[flat] = True
     new_offset = torch.zeros(n * c + 1, dtype=torch.long, device=dev)
     torch.cumsum(length, 0, out=new_offset[1:])
-    cell, pos = _segments(length)  # one entry per output value
+    cell, pos = segment_offsets(length)  # one entry per output value
     src = start[cell] + pos
     from_donor = from_donor_cell[cell]
     values = feat.values.new_empty(int(new_offset[-1]))

@@ -8,17 +8,11 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from relcontrast.graph import EdgeType, is_foreign_key_edge_type, reverse_edge_type
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
 from relcontrast.pretraining.row import node_ids
 
-__all__ = ["LinkObjective", "hold_out_links", "is_link_edge_type"]
-
-EdgeType = tuple[str, str, str]
-
-
-def is_link_edge_type(edge_type: EdgeType) -> bool:
-    """Whether an edge type runs from a row to the row it references (``(A, "f2p_c", B)``)."""
-    return edge_type[1].startswith("f2p_")
+__all__ = ["LinkObjective", "hold_out_links"]
 
 
 class LinkObjective(nn.Module):
@@ -56,7 +50,7 @@ class LinkObjective(nn.Module):
                  temperature: float = 0.1, num_negatives: int | None = 64,
                  max_edges: int | None = 1024):
         super().__init__()
-        self.edge_types = [tuple(et) for et in edge_types if is_link_edge_type(et)]
+        self.edge_types = [tuple(et) for et in edge_types if is_foreign_key_edge_type(et)]
         self.temperature = float(temperature)
         self.num_negatives = num_negatives
         self.max_edges = max_edges
@@ -118,14 +112,14 @@ def hold_out_links(batch: HeteroData, rate: float, generator: torch.Generator) -
     ``batch`` in place (it is the sampler's fresh output) and returns it.
     """
     for et in batch.edge_types:
-        src, rel, dst = et
-        if not rel.startswith("f2p_"):
+        if not is_foreign_key_edge_type(et):
             continue
+        src, _, dst = et
         edge_index = batch[et].edge_index  # [2, E]
         held = torch.rand(edge_index.size(1), generator=generator) < rate
         batch[et].target_edge_index = edge_index[:, held]
         batch[et].edge_index = edge_index[:, ~held]
-        rev = (dst, "rev_" + rel, src)
+        rev = reverse_edge_type(et)
         if rev in batch.edge_types and held.any():
             num_dst = max(int(batch[dst].num_nodes), 1)
             held_keys = edge_index[0, held] * num_dst + edge_index[1, held]  # [H]

@@ -10,8 +10,8 @@ from torch_geometric.data import HeteroData
 
 from relcontrast.graph import RelationalGraph
 
-__all__ = ["NO_TIME_BOUND", "assemble_batch", "check_generator", "check_seeds", "isin_sorted",
-           "lookup", "segment_offsets"]
+__all__ = ["NO_TIME_BOUND", "assemble_batch", "check_generator", "check_seed_tables",
+           "check_seeds", "isin_sorted", "lookup", "merge_batches", "segment_offsets"]
 
 #: ``ref_time`` / ``seed_time`` value meaning "no time bound" (non-temporal sampling).
 NO_TIME_BOUND = torch.iinfo(torch.int64).max
@@ -22,9 +22,10 @@ def segment_offsets(counts: Tensor) -> tuple[Tensor, Tensor]:
 
     ``counts = [2, 0, 3]`` gives ``([0, 0, 2, 2, 2], [0, 1, 0, 1, 2])``.
     """
-    seg = torch.repeat_interleave(torch.arange(counts.numel()), counts)  # [sum(counts)]
+    device = counts.device
+    seg = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
     starts = torch.cumsum(counts, 0) - counts  # [num_segments]
-    return seg, torch.arange(seg.numel()) - starts[seg]
+    return seg, torch.arange(seg.numel(), device=device) - starts[seg]  # [sum(counts)] each
 
 
 def lookup(sorted_keys: Tensor, values: Tensor, query: Tensor) -> Tensor:
@@ -83,6 +84,33 @@ def check_seeds(graph: RelationalGraph, node_type: str, index, time) -> tuple[Te
             f"dtype {time.dtype}."
         )
     return index, time.long()
+
+
+def check_seed_tables(graph: RelationalGraph, seeds, seed_time
+                      ) -> tuple[dict[str, Tensor], dict[str, Tensor] | None]:
+    """Seeds per table ``{table: node indices}`` and their times (None or a dict with the
+    same tables) checked with :func:`check_seeds`, in the graph's table order."""
+    if not isinstance(seeds, Mapping) or not seeds:
+        raise ValueError(
+            "seeds must be a non-empty dict {table: LongTensor of node indices}, got "
+            f"{seeds!r}."
+        )
+    if seed_time is not None and (not isinstance(seed_time, Mapping)
+                                  or set(seed_time) != set(seeds)):
+        got = sorted(seed_time) if isinstance(seed_time, Mapping) else seed_time
+        raise ValueError(
+            f"seed_time must be None or a dict with the same tables as seeds "
+            f"({sorted(seeds)}), got {got!r}."
+        )
+    for nt in seeds:
+        if nt not in graph.num_nodes:
+            raise ValueError(f"Unknown seed table {nt!r}; tables are {list(graph.node_types)}.")
+    index, times = {}, {}
+    for nt in graph.node_types:  # graph order: deterministic
+        if nt in seeds:
+            index[nt], times[nt] = check_seeds(graph, nt, seeds[nt],
+                                               None if seed_time is None else seed_time[nt])
+    return index, (times if seed_time is not None else None)
 
 
 def assemble_batch(

@@ -10,12 +10,12 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from relcontrast.graph import RelationalGraph
+from relcontrast.graph import RelationalGraph, is_foreign_key_edge_type
 from relcontrast.sampling._common import (
     NO_TIME_BOUND,
     assemble_batch,
     check_generator,
-    check_seeds,
+    check_seed_tables,
     isin_sorted,
     lookup,
     segment_offsets,
@@ -94,7 +94,7 @@ class HGSampler:
         self._build_store(graph)
         self._fk_pairs = []
         for et in graph.edge_types:
-            if et[1].startswith("f2p_"):
+            if is_foreign_key_edge_type(et):
                 rev = graph.reverse_edge_type(et)
                 if rev not in graph.neighbors:
                     raise ValueError(f"Edge type {et} has no reverse {rev} in the graph.")
@@ -153,36 +153,14 @@ class HGSampler:
         return torch.searchsorted(self._offsets, gid, right=True) - 1
 
     def _check_inputs(self, seeds, seed_time):
-        if not isinstance(seeds, Mapping) or not seeds:
-            raise ValueError(
-                "seeds must be a non-empty dict {table: LongTensor of node indices}, got "
-                f"{seeds!r}."
-            )
-        if seed_time is not None and (not isinstance(seed_time, Mapping)
-                                      or set(seed_time) != set(seeds)):
-            got = sorted(seed_time) if isinstance(seed_time, Mapping) else seed_time
-            raise ValueError(
-                f"seed_time must be None or a dict with the same tables as seeds "
-                f"({sorted(seeds)}), got {got!r}."
-            )
-        for nt in seeds:
-            if nt not in self.graph.num_nodes:
-                raise ValueError(
-                    f"Unknown seed table {nt!r}; tables are {list(self.graph.node_types)}."
-                )
-        index, times = {}, {}
-        for nt in self.graph.node_types:  # graph order: deterministic
-            if nt not in seeds:
-                continue
-            idx, t = check_seeds(self.graph, nt, seeds[nt],
-                                 None if seed_time is None else seed_time[nt])
+        index, times = check_seed_tables(self.graph, seeds, seed_time)
+        for nt, idx in index.items():
             if torch.unique(idx).numel() != idx.numel():
                 raise ValueError(
                     f"Seeds of table {nt!r} contain repeated node indices; HGSampling returns "
                     f"one subgraph, so each node can be a seed once. Deduplicate them."
                 )
-            index[nt], times[nt] = idx, t
-        return index, (times if seed_time is not None else None)
+        return index, times
 
     def _neighbors(self, gid: Tensor, bound: Tensor, temporal: bool):
         """Eligible neighbours of the nodes ``gid`` (global ids) along every relation:

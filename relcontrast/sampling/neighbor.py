@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -14,8 +14,10 @@ from relcontrast.sampling._common import (
     NO_TIME_BOUND,
     assemble_batch,
     check_generator,
+    check_seed_tables,
     check_seeds,
     lookup,
+    merge_batches,
     segment_offsets,
 )
 
@@ -100,7 +102,7 @@ class NeighborSampler:
     >>> graph = build_graph(RelationalDatabase(*make_synthetic_database()))
     >>> sampler = NeighborSampler(graph, num_neighbors=(4, 2))
     >>> seed_time = graph.time_dict["users"][:8] + 100 * 86_400 * 10**9  # 100 days later
-    >>> batch = sampler.sample("users", torch.arange(8), seed_time,
+    >>> batch = sampler.sample({"users": torch.arange(8)}, {"users": seed_time},
     ...                        torch.Generator().manual_seed(0))
     >>> batch["users"].batch_size
     8
@@ -167,12 +169,43 @@ class NeighborSampler:
 
     def sample(
         self,
+        seeds: Mapping[str, Tensor],
+        seed_time: Mapping[str, Tensor] | None,
+        generator: torch.Generator | None,
+    ) -> HeteroData:
+        """Sample the subgraphs of seeds of one or several tables (the interface of
+        :meth:`HGSampler.sample <relcontrast.sampling.HGSampler.sample>`).
+
+        Parameters
+        ----------
+        seeds : dict of str to LongTensor
+            Node indices of the seeds per table; repeats are separate seeds.
+        seed_time : dict of str to LongTensor, or None
+            Nanoseconds since the epoch per seed (same tables and shapes as ``seeds``).
+            None: no time bound.
+        generator : torch.Generator
+            The only source of randomness (may be None for ``strategy="last"``).
+
+        Returns
+        -------
+        HeteroData
+            As :meth:`sample_table`; with seeds of several tables, their batches merged
+            (drawn table by table in the graph's table order), the seeds of each table
+            first among its nodes.
+        """
+        index, times = check_seed_tables(self.graph, seeds, seed_time)
+        batches = [self.sample_table(nt, idx, None if times is None else times[nt], generator)
+                   for nt, idx in index.items()]
+        return batches[0] if len(batches) == 1 else merge_batches(self.graph, batches)
+
+    def sample_table(
+        self,
         seed_type: str,
         seed_index: Tensor,
         seed_time: Tensor | None,
         generator: torch.Generator | None,
     ) -> HeteroData:
-        """Sample the subgraphs of a batch of seeds.
+        """Sample the subgraphs of a batch of seeds of one table.
 
         Parameters
         ----------
