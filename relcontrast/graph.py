@@ -228,12 +228,19 @@ def infer_column_types(
 
 
 # -- text ----------------------------------------------------------------------------------
+# Texts hashed per call of a HashingVectorizer (bounds its sparse n-gram matrix), and the
+# number of such chunks from which they are hashed in parallel processes.
+_TEXT_CHUNK, _PARALLEL_CHUNKS = 1 << 16, 8
+
+
 class HashingTextEncoder:
     """Embed texts by hashing word and character n-grams; needs no download.
 
     A text's vector is the sum of a word (1-2)-gram and a character (2-4)-gram
     :class:`~sklearn.feature_extraction.text.HashingVectorizer` (each L2-normalised), L2
-    normalised again. Missing values and empty texts give the zero vector.
+    normalised again. Missing values and empty texts give the zero vector. Each distinct text
+    is hashed once, in chunks of 65,536; from 8 chunks on (half a million distinct texts),
+    the chunks are hashed in parallel processes (joblib), with the same values.
 
     Parameters
     ----------
@@ -262,13 +269,24 @@ class HashingTextEncoder:
 
     def __call__(self, texts: Sequence[Any]) -> Tensor:
         texts = ["" if _is_missing(t) else str(t) for t in texts]
+        codes, distinct = pd.factorize(pd.Series(texts, dtype=object))  # each text once
+        chunks = [list(distinct[i:i + _TEXT_CHUNK])  # bounded sparse intermediates
+                  for i in range(0, len(distinct), _TEXT_CHUNK)]
+        if len(chunks) >= _PARALLEL_CHUNKS:  # millions of texts: one process per core
+            from joblib import Parallel, delayed
+
+            parts = Parallel(n_jobs=-1)(delayed(self._hash)(c) for c in chunks)
+        else:
+            parts = [self._hash(c) for c in chunks]
+        out = np.concatenate(parts) if parts else np.zeros((0, self.n_features), np.float32)
+        return torch.from_numpy(out[codes])  # [num_texts, n_features]
+
+    def _hash(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.n_features), dtype=np.float32)
-        if texts:
-            for vec in self._vectorizers():
-                out += vec.transform(texts).toarray()  # [num_texts, n_features]
+        for vec in self._vectorizers():
+            out += vec.transform(texts).toarray()  # [num_texts, n_features]
         norm = np.linalg.norm(out, axis=1, keepdims=True)  # [num_texts, 1]
-        out = np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
-        return torch.from_numpy(out)
+        return np.divide(out, norm, out=np.zeros_like(out), where=norm > 0)
 
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and other.n_features == self.n_features

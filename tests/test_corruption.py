@@ -13,6 +13,7 @@ from torch_frame import TensorFrame
 from torch_frame.config import TextEmbedderConfig
 from torch_frame.data import Dataset, MultiEmbeddingTensor, MultiNestedTensor
 
+from relcontrast.database import RelationalDatabase
 from relcontrast.pretraining import column_order, corrupt_tensor_frame, distinct_value_pools
 
 
@@ -149,6 +150,37 @@ def test_distinct_values_of_multi_tensors(table):
     assert len(pools["tags"]) == 3  # [], ["a"], ["a", "b"]
     assert len(pools["note"]) == len({_cell(table, "note", i) for i in range(table.num_rows)})
     assert len(pools["colour"]) == 4  # three colours and missing
+
+
+def _pools_by_exact_unique(tf: TensorFrame) -> dict:
+    """The first row of each distinct value by an exact row-wise ``torch.unique``."""
+    from relcontrast.pretraining.corruption import _column_keys, _first_rows
+
+    return {name: _first_rows(torch.unique(_column_keys(tf.feat_dict[st], j), dim=0,
+                                           return_inverse=True)[1])[0].sort().values
+            for st, names in tf.col_names_dict.items() for j, name in enumerate(names)}
+
+
+def test_distinct_values_by_row_hash_equal_exact_unique_even_on_a_collision(table,
+                                                                          monkeypatch):
+    """The pools group rows by a 64-bit hash of their values; they are the exact pools
+    (checked on every stype, and on F1's tables, text embeddings included), and a hash
+    collision falls back to the exact grouping instead of merging two values."""
+    from relcontrast.datasets import load_f1
+    from relcontrast.graph import build_graph
+    from relcontrast.pretraining import corruption
+
+    graph = build_graph(RelationalDatabase(*load_f1()))
+    frames = [table, *graph.tf_dict.values()]
+    for tf in frames:
+        got, exact = distinct_value_pools(tf), _pools_by_exact_unique(tf)
+        assert got.keys() == exact.keys()
+        assert all(torch.equal(got[c], exact[c]) for c in got)
+    monkeypatch.setattr(corruption, "_row_hash", lambda keys: torch.zeros(
+        keys.size(0), dtype=torch.long))  # every row collides
+    got, exact = distinct_value_pools(table), _pools_by_exact_unique(table)
+    assert all(torch.equal(got[c], exact[c]) for c in got)
+    assert max(len(p) for p in got.values()) > 1
 
 
 def test_same_seed_same_result_other_seed_differs(table):

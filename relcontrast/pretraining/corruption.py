@@ -110,13 +110,45 @@ def distinct_value_pools(donor_tf: TensorFrame) -> dict[str, Tensor]:
                 pools[name] = torch.empty(0, dtype=torch.long)
                 continue
             keys = _column_keys(feat, j)  # [n, key_dim]
-            _, inverse = torch.unique(keys, dim=0, return_inverse=True)
-            rows = torch.arange(n, device=inverse.device)
-            first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.long,
-                               device=inverse.device)
-            first = first.scatter_reduce(0, inverse, rows, reduce="amin")  # [num_distinct]
+            first, inverse = _first_rows(_row_hash(keys))
+            if not _all_equal(keys, first[inverse]):  # a 64-bit hash collision
+                first, _ = _first_rows(torch.unique(keys, dim=0, return_inverse=True)[1])
             pools[name] = first.sort().values.cpu()
     return pools
+
+
+_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
+
+
+def _row_hash(keys: Tensor) -> Tensor:
+    """A 64-bit hash ``[n]`` of every row of ``keys`` ``[n, d]`` from its values' bits:
+    equal rows hash alike, so grouping by it is grouping by value barring a collision (which
+    :func:`distinct_value_pools` checks for). A sort of ``n`` integers instead of ``n``
+    rows of ``d`` values: ``torch.unique(dim=0)`` over text embeddings took minutes at
+    millions of rows."""
+    h = torch.zeros(keys.size(0), dtype=torch.int64, device=keys.device)
+    for j in range(keys.size(1)):  # one column at a time; int64 arithmetic wraps around
+        col = keys[:, j]
+        bits = col.to(torch.float64).view(torch.int64) if col.is_floating_point() else (
+            col.to(torch.int64))
+        h = (h ^ bits) * _GOLDEN
+        h = h ^ (h >> 31)
+    return h
+
+
+def _all_equal(keys: Tensor, rows: Tensor, chunk: int = 1 << 18) -> bool:
+    """Whether ``keys[rows] == keys`` row for row (compared in chunks of rows)."""
+    return all(torch.equal(keys[rows[i:i + chunk]], keys[i:i + chunk])
+               for i in range(0, keys.size(0), chunk))
+
+
+def _first_rows(group: Tensor) -> tuple[Tensor, Tensor]:
+    """For a label per row, ``(first row of each distinct label, each row's label index)``."""
+    _, inverse = torch.unique(group, return_inverse=True)
+    n = group.numel()
+    first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.long, device=group.device)
+    rows = torch.arange(n, device=group.device)
+    return first.scatter_reduce(0, inverse, rows, reduce="amin"), inverse  # [num_distinct]
 
 
 def _corrupt_dense(feat: Tensor, donor: Tensor, cells: tuple[Tensor, Tensor], donor_rows: Tensor,
