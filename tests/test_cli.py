@@ -36,9 +36,10 @@ def user_rows(tables):
     for cutoff in pd.to_datetime(["2020-06-01", "2020-09-01", "2020-12-01"]):
         window = orders[(orders["ts"] > cutoff) & (orders["ts"] <= cutoff + pd.Timedelta(90, "D"))]
         counts = window.groupby("user_id").size()
+        ids = users.loc[users["signup"] <= cutoff, "user_id"]  # users who exist by then
         parts.append(pd.DataFrame({
-            "user_id": users["user_id"], "cutoff": cutoff,
-            "n_orders": users["user_id"].map(counts).fillna(0).astype(np.int64).to_numpy()}))
+            "user_id": ids, "cutoff": cutoff,
+            "n_orders": ids.map(counts).fillna(0).astype(np.int64).to_numpy()}))
     rows = pd.concat(parts, ignore_index=True)
     return rows.assign(active=rows["n_orders"] > 0)
 
@@ -109,7 +110,7 @@ def test_pretrain_embed_fit_predict_on_csv_folder(shop, tmp_path, capsys):
                                  *[f"relationalcontrastiveencoder{i}" for i in range(16)]]
     pd.testing.assert_frame_equal(emb[["user_id", "cutoff", "active"]], rows)
     np.testing.assert_allclose(emb.iloc[:, 3:].to_numpy(), enc.transform(rows), rtol=1e-6)
-    assert capsys.readouterr().out == f"saved 180 embeddings of width 16 to {emb_path}\n"
+    assert capsys.readouterr().out == f"saved {len(rows)} embeddings of width 16 to {emb_path}\n"
 
     model_path, pred_path = tmp_path / "model.joblib", tmp_path / "predictions.csv"
     assert main(["fit", *data, "--rows", rows_path, "--target", "active", "--encoder",
@@ -120,8 +121,8 @@ def test_pretrain_embed_fit_predict_on_csv_folder(shop, tmp_path, capsys):
     assert model.target_table_ == "users" and list(model.classes_) == [False, True]
     assert list(model.feature_names_in_) == ["user_id", "cutoff"]
     assert capsys.readouterr().out.startswith(
-        f"fitted RelationalClassifier (classes [False, True]) on 180 rows of table 'users' "
-        f"from {enc_path}: ")
+        f"fitted RelationalClassifier (classes [False, True]) on {len(rows)} rows of table "
+        f"'users' from {enc_path}: ")
 
     assert main(["predict", str(model_path), rows_path, "--out", str(pred_path)]) == 0
     pred = pd.read_csv(pred_path)
@@ -146,7 +147,8 @@ def test_fit_predict_regression_on_sqlite_from_scratch(shop, tmp_path, capsys):
     assert isinstance(model, RelationalRegressor) and model.encoder_ is None
     assert model.hidden_channels == 16 and model.max_epochs == 2
     assert capsys.readouterr().out.startswith(
-        "fitted RelationalRegressor on 180 rows of table 'users' from scratch: ")
+        f"fitted RelationalRegressor on {len(read_table(rows_path))} rows of table 'users' "
+        f"from scratch: ")
 
     # predicting rows that carry the target keeps it beside the prediction
     assert main(["predict", str(model_path), rows_path, "--data", *data,

@@ -309,7 +309,20 @@ def transform_rows(draw, gen: Generated, max_rows: int = 6) -> pd.DataFrame:
     X = gen.specs[gen.target].key_frame(ents)
     if any(s.time_column for s in gen.specs.values()):
         X["at"] = pd.to_datetime(np.asarray(times, dtype=np.int64) + gen.origin, unit="ns")
+        X["at"] = not_before_the_entity(gen, X)
     return X
+
+
+def not_before_the_entity(gen: Generated, X: pd.DataFrame) -> pd.Series:
+    """X's cutoffs, each moved up to its entity's own time when the target table is dated:
+    a row whose entity did not exist yet is refused (``tests/test_bad_input.py``)."""
+    db = gen.database()
+    own = db.time_ns(gen.target)
+    if own is None:
+        return X["at"]
+    index = db.key_to_index(gen.target, X[gen.specs[gen.target].key_columns])
+    at = X["at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return pd.Series(pd.to_datetime(np.maximum(at, own[index]), unit="ns"), index=X.index)
 
 
 def fit(gen: Generated) -> RelationalContrastiveEncoder:
@@ -473,6 +486,7 @@ def test_row_order_never_changes_embeddings(data):
     every = gen.specs[gen.target].key_frame(gen.specs[gen.target].keys)
     if "at" in X:
         every["at"] = X["at"].iloc[0]
+        every["at"] = not_before_the_entity(gen, every)
     X = pd.concat([X, every], ignore_index=True)  # every entity too
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
