@@ -23,6 +23,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import torch
 import torch_frame
 from torch import Tensor
 from torch_frame.config import TextEmbedderConfig
-from torch_frame.data import Dataset
+from torch_frame.data import Dataset, MultiNestedTensor
 from torch_frame.data.stats import StatType, compute_col_stats
 
 from relcontrast._validation import did_you_mean
@@ -122,7 +123,7 @@ def _infer_one(values: pd.Series) -> torch_frame.stype | None:
     objs = None
     if not pd.api.types.is_numeric_dtype(dtype):
         objs = non_null.to_numpy(dtype=object)
-    if objs is None or all(isinstance(v, (int, float, np.integer, np.floating))
+    if objs is None or all(isinstance(v, (int, float, np.integer, np.floating, Decimal))
                            and not isinstance(v, (bool, np.bool_)) for v in objs):
         arr = non_null.to_numpy(dtype=np.float64)
         arr = arr[np.isfinite(arr)]
@@ -180,7 +181,8 @@ def infer_column_types(
     - datetime dtype, or strings that all parse as ISO 8601 dates (``YYYY-MM-DD...``):
       ``timestamp``;
     - bool (dtype or Python bools) and pandas ``category`` dtype: ``categorical``;
-    - numeric (numeric dtype, or Python / NumPy numbers in an object column):
+    - numeric (numeric dtype, or Python / NumPy numbers or ``Decimal`` s in an object column,
+      e.g. SQL / parquet decimals read by pyarrow):
       ``categorical`` if every value is an integer and there are at most 10 distinct values,
       else ``numerical``; timedeltas: ``numerical``;
     - lists / tuples / sets / arrays: ``multicategorical``;
@@ -641,7 +643,10 @@ def _column_stats(ser: pd.Series, stype: torch_frame.stype) -> dict[StatType, An
     torch-frame stores the column as float32, where they become inf, i.e. missing; in the
     statistics they would overflow the standard deviation (from ~1e154) and every other
     value of the column would be normalised to 0. Other stypes and dtypes, and columns
-    without such a value, go through torch-frame itself.
+    without such a value, go through torch-frame itself; the categories of a list column
+    (``multicategorical``), which torch-frame counts through Python ``set`` s, are then
+    ordered by count and, on ties, by value, so that their indices do not depend on the
+    process's string hashing (``PYTHONHASHSEED``).
     """
     dtype = ser.dtype
     if stype == torch_frame.numerical and isinstance(dtype, np.dtype) and dtype.kind in "iuf":
@@ -653,7 +658,31 @@ def _column_stats(ser: pd.Series, stype: torch_frame.stype) -> dict[StatType, An
                 StatType.STD: np.std(finite).item(),
                 StatType.QUANTILES: np.quantile(finite, q=_QUANTILES).tolist(),
             }
-    return compute_col_stats(ser, stype)
+    return _ordered_categories(compute_col_stats(ser, stype))
+
+
+def _ordered_categories(stats: dict[StatType, Any]) -> dict[StatType, Any]:
+    """A list column's categories (``MULTI_COUNT``) by count, then by value."""
+    if StatType.MULTI_COUNT in stats:
+        pairs = sorted(zip(*stats[StatType.MULTI_COUNT], strict=True),
+                       key=lambda p: (-p[1], type(p[0]).__name__, p[0]))
+        stats[StatType.MULTI_COUNT] = ([c for c, _ in pairs], [k for _, k in pairs])
+    return stats
+
+
+def _sort_within_cells(feat: MultiNestedTensor) -> MultiNestedTensor:
+    """The values of every cell of a list column in ascending order. torch-frame stores each
+    cell's categories in the iteration order of a Python ``set``, which depends on string
+    hashing, so the same rows would give other tensors in another process."""
+    values = feat.values  # [num_values] category indices (-1: missing)
+    if values.numel() == 0:
+        return feat
+    length = feat.offset[1:] - feat.offset[:-1]  # [num_cells]
+    cell = torch.repeat_interleave(torch.arange(length.numel()), length)  # [num_values]
+    low = int(values.min())
+    order = torch.argsort(cell * (int(values.max()) - low + 1) + (values - low))
+    return MultiNestedTensor(num_rows=feat.num_rows, num_cols=feat.num_cols,
+                             values=values[order], offset=feat.offset)
 
 
 def _table_stats(
@@ -667,8 +696,9 @@ def _torch_frame_table_stats(
     df: pd.DataFrame, types: Mapping[str, torch_frame.stype]
 ) -> dict[str, dict[StatType, Any]]:
     """:func:`_table_stats` computed by torch-frame alone (the reference in tests and
-    ``benchmarks/graph_build.py``)."""
-    return {col: compute_col_stats(df[col], stype) for col, stype in types.items()}
+    ``benchmarks/graph_build.py``), list columns' categories in the same order."""
+    return {col: _ordered_categories(compute_col_stats(df[col], stype))
+            for col, stype in types.items()}
 
 
 def _cutoff_ns(stats_until) -> int:
@@ -854,7 +884,11 @@ def build_graph(
                 stats = {c: dict(s) for c, s in reference.col_stats_dict[name].items()}
             dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
                 col_stats=stats)
-        tf_dict[name] = dataset.tensor_frame
+        tf = dataset.tensor_frame
+        if torch_frame.multicategorical in tf.feat_dict:
+            tf.feat_dict[torch_frame.multicategorical] = _sort_within_cells(
+                tf.feat_dict[torch_frame.multicategorical])
+        tf_dict[name] = tf
         col_stats_dict[name] = dataset.col_stats
         col_types[name] = dict(types)
         logger.debug("table %r: %d rows, columns %s", name, n,

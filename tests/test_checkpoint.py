@@ -1,12 +1,13 @@
 """Checkpoint every epoch, resume in ``fit``: a run killed with SIGKILL at an arbitrary
 moment and resumed ends with the same weights, history and outputs as an uninterrupted run.
 
-The runs are subprocesses with the same ``PYTHONHASHSEED`` (torch-frame orders the values
-of list columns through a ``set``) and the default thread count.
+The runs are subprocesses, each with its own ``PYTHONHASHSEED`` (string hashing must not
+change a fit: the synthetic database has a list column), at the default thread count.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import signal
@@ -53,10 +54,13 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+_HASH_SEEDS = itertools.count(1)  # every process hashes strings differently
+
+
 def _run(kind, checkpoint_dir, out, tmp_path, *, kill_after_epochs=None):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": str(next(_HASH_SEEDS))}
     proc = subprocess.Popen([sys.executable, str(script), kind, str(checkpoint_dir or ""),
                              str(out)], env=env)
     if kill_after_epochs is None:

@@ -59,3 +59,42 @@ def test_two_seeded_supervised_runs_are_bitwise_identical(f1_db, two_threads):
                                   random_state=0).fit(train.X, train.y).predict_proba(val.X)
              for _ in range(2)]
     np.testing.assert_array_equal(preds[0], preds[1])
+
+
+FRESH_PROCESS = """
+import sys
+import numpy as np
+from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.testing import make_synthetic_database
+tables, schema = make_synthetic_database()
+db = RelationalDatabase(tables, schema)
+enc = RelationalContrastiveEncoder(database=db, max_steps=6, hidden_channels=16,
+                                   random_state=0).fit(db)
+X = tables["items"][["item_id"]].assign(t=tables["orders"]["ts"].max())
+cats = enc.graph_.col_stats_dict["items"]["tags"]
+np.savez(sys.argv[1], Z=enc.transform(X), tags=enc.graph_.tf_dict["items"].feat_dict[
+    __import__("torch_frame").multicategorical].values.numpy(), cats=np.asarray(cats[
+    __import__("torch_frame").data.stats.StatType.MULTI_COUNT][0], dtype=object))
+"""
+
+
+def test_list_columns_embed_identically_whatever_the_string_hashing(tmp_path):
+    """torch-frame keeps a list column's categories in Python sets, whose order follows the
+    process's string hashing; relcontrast orders them, so two fresh processes with other
+    ``PYTHONHASHSEED`` values (and the default thread count) fit and embed bitwise alike."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(FRESH_PROCESS)
+    out = []
+    for seed in ("1", "2"):
+        path = tmp_path / f"out{seed}.npz"
+        subprocess.run([sys.executable, str(script), str(path)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+        out.append(np.load(path, allow_pickle=True))
+    assert out[0]["cats"].tolist() == out[1]["cats"].tolist()
+    assert len(out[0]["cats"]) == 4  # new, sale, eco, gift
+    np.testing.assert_array_equal(out[0]["tags"], out[1]["tags"])
+    np.testing.assert_array_equal(out[0]["Z"], out[1]["Z"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -159,6 +160,7 @@ def test_infer_column_types_rules():
         "name": [f"person number {i} of the list" for i in range(n)],
         "tags": [["x", "y"][: i % 3] for i in range(n)],
         "boxed": pd.Series(list(rng.random(n - 1)) + [None], dtype=object),
+        "decimal": [Decimal(f"{i}.25") for i in range(n - 1)] + [None],  # pyarrow decimals
         "empty": [None] * n,
         "constant": ["same"] * n,
     })
@@ -174,8 +176,14 @@ def test_infer_column_types_rules():
         "name": torch_frame.text_embedded,
         "tags": torch_frame.multicategorical,
         "boxed": torch_frame.numerical,
+        "decimal": torch_frame.numerical,
     }
     pd.testing.assert_frame_equal(df, before)
+    tf = build_graph(RelationalDatabase({"t": df[["id", "decimal"]]}, {"t": {
+        "primary_key": "id"}})).tf_dict["t"]
+    got = tf.feat_dict[torch_frame.numerical][:, 0]  # decimals as numbers, None missing
+    expected = torch.tensor([i + 0.25 for i in range(n - 1)] + [float("nan")])
+    torch.testing.assert_close(got, expected, equal_nan=True)
 
 
 def test_infer_column_types_deterministic_on_sampled_rows():
