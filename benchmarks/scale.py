@@ -30,15 +30,18 @@ receipt or drop them. Irrelevant for timing. The other six tables have no time c
 factor). Load averages are recorded: timings are only comparable on an otherwise idle machine
 (two torch processes with two threads each slow each other down many times).
 
-Committed results (``--max-steps 20 --py-spy``; the machine was shared, load average 4 to 8
-on 2 cores, so the seconds are upper bounds; ``total_s_at_200_steps`` extrapolates the
-missing 180 steps and 3 validation passes): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows;
-build 114 / 377 / 1003 s (linear; about 92% in ``HashingTextEncoder`` on the comment
-columns, in each of fit's two ``build_graph`` calls); 5.5 / 4.7 / 5.2 s per step (flat;
-model forward and backward, sampling about 5%); fit setup 24 / 86 / 278 s (93% in
-``distinct_value_pools``); peak RSS 2.6 / 6.6 / 20.3 GB (linear, about 2.3 GB per million
-rows: SF 1 misses the 8 GB target); SF 1 end to end 1488 s at 20 steps, about 2470 s at 200
-(misses 15 minutes).
+Committed results (``--max-steps 200``, commit cd45d30, an idle machine: load average below
+2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 34 / 96 / 242 s
+(linear or below; mostly ``HashingTextEncoder`` on the comment columns, now run once per
+fit and in parallel processes); 0.30 / 0.25 / 0.29 s per step (flat); fit setup 2.8 / 8.2 /
+51 s; transform 20k / 21k / 17k rows per second; peak RSS 2.5 / 5.8 / 17.5 GB (linear, about
+2 GB per million rows; at SF 1: 5.0 GB after reading the tables, 14.2 GB after encoding
+them, 17.5 GB after pretraining): **SF 1 end to end 361 s, under 15 minutes, but 17.5 GB,
+over the 8 GB target**. An earlier run (commit 73ffec3, 20 steps on a machine shared with
+other benchmarks at load 4 to 8) measured 5.2 s per step and 1003 s of building at SF 1:
+the 18x slower steps were the shared cores, not the code. ``scale_setup.py`` measures the
+two fixes on the same data: distinct-value pools 53.5 s -> 9.5 s and text hashing 46.2 s ->
+28.0 s on SF 0.3's ``lineitem`` (``scale_setup.json``, same results).
 
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
