@@ -728,9 +728,7 @@ class RelationalDatabase:
         without a time column: every row), in row order; the rows :meth:`upto` keeps."""
         try:
             stamp = pd.Timestamp(cutoff)
-            if stamp.tzinfo is not None:
-                stamp = stamp.tz_convert("UTC").tz_localize(None)
-            cutoff_ns = stamp.as_unit("ns").value
+            cutoff_ns = stamp.as_unit("ns").value  # a time-zone aware stamp's UTC instant
         except (ValueError, TypeError, OverflowError) as exc:
             raise ValueError(
                 f"The cutoff {cutoff!r} is not a time relcontrast can represent ({exc}); give "

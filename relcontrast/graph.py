@@ -701,8 +701,9 @@ def _torch_frame_table_stats(
             for col, stype in types.items()}
 
 
-def _cutoff_ns(stats_until) -> int:
-    """``stats_until`` as int64 nanoseconds, read as :meth:`RelationalDatabase.upto` does."""
+def _stats_rows(db: RelationalDatabase, stats_until) -> dict[str, np.ndarray | None]:
+    """Per table, the positions of the rows the statistics come from: the rows
+    ``db.upto(stats_until)`` keeps (:meth:`RelationalDatabase.rows_upto`), None for all."""
     try:
         cutoff = pd.Timestamp(stats_until)
     except (TypeError, ValueError) as exc:
@@ -714,7 +715,8 @@ def _cutoff_ns(stats_until) -> int:
             f"stats_until must be a timestamp (a pandas.Timestamp, datetime or date string "
             f"such as '2005-01-01'), got {stats_until!r}{reason}."
         )
-    return cutoff.as_unit("ns").value
+    return {name: None if rows is None or len(rows) == db.num_rows(name) else rows
+            for name, rows in db.rows_upto(cutoff).items()}
 
 
 def _neighbor_stores(db: RelationalDatabase, num_nodes: dict, ranks: dict):
@@ -823,7 +825,7 @@ def build_graph(
                 f"graph's {list(reference.node_types)}."
             )
         text_encoder = reference.text_encoder
-    cutoff_ns = None if stats_until is None else _cutoff_ns(stats_until)
+    stats_rows = {} if stats_until is None else _stats_rows(db, stats_until)
     overrides = _parse_overrides(db, column_types)
     encoder = HashingTextEncoder() if text_encoder is None else text_encoder
     text_cfg = TextEmbedderConfig(text_embedder=encoder, batch_size=None)
@@ -835,12 +837,7 @@ def build_graph(
         n = len(frame)
         num_nodes[name] = n
         time_ns = db.time_ns(name)
-        # Positions of the rows the types and statistics come from (None: all rows).
-        stats_rows = None
-        if cutoff_ns is not None and time_ns is not None:
-            keep = time_ns <= cutoff_ns
-            if not keep.all():
-                stats_rows = np.flatnonzero(keep)
+        rows = stats_rows.get(name)  # the rows types and statistics come from; None: all
         if reference is not None:
             types = dict(reference.col_types[name])
             missing = [c for c in types if c != CONST_COLUMN and c not in frame.columns]
@@ -851,7 +848,7 @@ def build_graph(
                 )
         else:
             time_col = () if spec.time_column is None else (spec.time_column,)
-            stats_frame = frame if stats_rows is None else frame.iloc[stats_rows]
+            stats_frame = frame if rows is None else frame.iloc[rows]
             types = infer_column_types(stats_frame, exclude=spec.key_columns + time_col,
                                        random_state=random_state)
             for col, stype in overrides.get(name, {}).items():
@@ -878,7 +875,7 @@ def build_graph(
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             warnings.filterwarnings("ignore", message=r"Series\.dt\.dayofweek is deprecated")
             if reference is None:
-                stats_df = df if stats_rows is None else df.iloc[stats_rows].reset_index(drop=True)
+                stats_df = df if rows is None else df.iloc[rows].reset_index(drop=True)
                 stats = _table_stats(stats_df, types)
             else:  # a copy: torch-frame writes the text embedding sizes into it
                 stats = {c: dict(s) for c, s in reference.col_stats_dict[name].items()}

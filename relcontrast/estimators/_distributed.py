@@ -35,6 +35,7 @@ file system.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ import torch.distributed as dist
 from skorch.callbacks import Callback
 from torch.utils.data import Sampler
 
-from relcontrast.estimators._common import digest
+from relcontrast.estimators._common import digest, resolve_device, seeded
 
 
 class DataParallel:
@@ -199,6 +200,19 @@ def data_parallel(device: torch.device) -> DataParallel | None:
     return DataParallel(dist.get_rank(), world_size, device)
 
 
+@contextlib.contextmanager
+def training_run(device, random_state):
+    """``(device, data-parallel group or None, seed)`` of one fit, inside
+    ``seeded(random_state)``: a data-parallel rank trains on its own device with rank 0's
+    seed; a single process on ``resolve_device(device)`` with its own seed."""
+    device = resolve_device(device)
+    ddp = data_parallel(device)  # None unless launched data-parallel (torchrun)
+    with seeded(random_state) as seed:
+        if ddp is not None:
+            device, seed = ddp.device, ddp.shared_seed(seed)
+        yield device, ddp, seed
+
+
 def _local_gpu() -> int:
     local = os.environ.get("LOCAL_RANK")
     rank = int(local) if local is not None else dist.get_rank()
@@ -265,4 +279,5 @@ class SyncHistory(Callback):
         torch.set_rng_state(rng)
 
 
-__all__ = ["DataParallel", "RankShard", "SyncHistory", "data_parallel", "main_only"]
+__all__ = ["DataParallel", "RankShard", "SyncHistory", "data_parallel", "main_only",
+           "training_run"]

@@ -32,9 +32,8 @@ from relcontrast.estimators._common import (
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
-    seeded,
 )
-from relcontrast.estimators._distributed import SyncHistory, data_parallel, main_only
+from relcontrast.estimators._distributed import SyncHistory, main_only, training_run
 from relcontrast.estimators._net import (
     HoldOut,
     PretrainingBatcher,
@@ -350,13 +349,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                 f"nothing to pretrain on."
             )
 
-        device = resolve_device(self.device)
-        ddp = data_parallel(device)  # None unless launched data-parallel (torchrun)
-        if ddp is not None:
-            device = ddp.device
-        with seeded(self.random_state) as seed:
-            if ddp is not None:
-                seed = ddp.shared_seed(seed)
+        with training_run(self.device, self.random_state) as (device, ddp, seed):
             # column statistics from the pretraining rows; transform reads the whole database
             # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)

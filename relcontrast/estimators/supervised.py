@@ -37,9 +37,8 @@ from relcontrast.estimators._common import (
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
-    seeded,
 )
-from relcontrast.estimators._distributed import SyncHistory, data_parallel, main_only
+from relcontrast.estimators._distributed import SyncHistory, main_only, training_run
 from relcontrast.estimators._net import (
     NeighborBatcher,
     ResumableCheckpoint,
@@ -291,13 +290,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
             warn_ignored(self, ["warmup_epochs"], "without an encoder (training from scratch)")
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
-        device = resolve_device(self.device)
-        ddp = data_parallel(device)  # None unless launched data-parallel (torchrun)
-        if ddp is not None:
-            device = ddp.device
-        with seeded(self.random_state) as seed:
-            if ddp is not None:
-                seed = ddp.shared_seed(seed)
+        with training_run(self.device, self.random_state) as (device, ddp, seed):
             db = self._database(enc)
             table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                       self.time_column)

@@ -193,8 +193,9 @@ class NeighborSampler:
             (drawn table by table in the graph's table order), the seeds of each table
             first among its nodes.
         """
+        self._check_generator(generator)
         index, times = check_seed_tables(self.graph, seeds, seed_time)
-        batches = [self.sample_table(nt, idx, None if times is None else times[nt], generator)
+        batches = [self._sample(nt, idx, None if times is None else times[nt], generator)
                    for nt, idx in index.items()]
         return batches[0] if len(batches) == 1 else merge_batches(self.graph, batches)
 
@@ -226,9 +227,17 @@ class NeighborSampler:
             ``ref_time`` (the seed's time, or ``NO_TIME_BOUND``), ``batch_size`` and
             ``seed_time``; per edge type ``edge_index`` of local indices.
         """
+        self._check_generator(generator)
+        seed_index, seed_time = check_seeds(self.graph, seed_type, seed_index, seed_time)
+        return self._sample(seed_type, seed_index, seed_time, generator)
+
+    def _check_generator(self, generator) -> None:
         if self.strategy == "uniform" or generator is not None:
             check_generator(generator)
-        seed_index, seed_time = check_seeds(self.graph, seed_type, seed_index, seed_time)
+
+    def _sample(self, seed_type: str, seed_index: Tensor, seed_time: Tensor | None,
+                generator: torch.Generator | None) -> HeteroData:
+        """:meth:`sample_table` on checked seeds."""
         num_seeds = seed_index.numel()
         graph = self.graph
         ref = (torch.full((num_seeds,), NO_TIME_BOUND, dtype=torch.long)
