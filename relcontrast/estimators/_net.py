@@ -32,7 +32,7 @@ from torch.utils.data import (
 from relcontrast.estimators._common import digest, eval_generator, make_generator
 from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.nn import batch_to_device
-from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links
+from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links, input_fingerprints
 
 
 class _GeneratorPair:
@@ -83,11 +83,14 @@ class NeighborBatcher:
 
 class PretrainingBatcher:
     """Seed rows ``[B, 3]`` (type id, node index, time in ns) of any tables -> a type-balanced
-    subgraph, plus corrupted copies of its attribute frames for the row-level objective."""
+    subgraph, plus corrupted copies of its attribute frames for the row-level objective.
+    With ``fingerprint_rounds``, every node also gets ``input_id``, the fingerprint of its
+    input to a GNN of that many layers (false negatives for the objectives)."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
                  donor_pools: dict | None, corrupt: bool,
-                 link_holdout: float = 0.0, train_seed: int | None = None):
+                 link_holdout: float = 0.0, fingerprint_rounds: int | None = None,
+                 train_seed: int | None = None):
         self.graph = graph
         self.sampler = sampler
         self.corruption_rate = corruption_rate
@@ -95,6 +98,7 @@ class PretrainingBatcher:
         self.donor_pools = donor_pools
         self.corrupt = corrupt
         self.link_holdout = link_holdout
+        self.fingerprint_rounds = fingerprint_rounds
         self.generators = _GeneratorPair(seed, train_seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
@@ -113,6 +117,11 @@ class PretrainingBatcher:
         batch = self.sampler.sample(seeds, times, gen)
         if self.link_holdout > 0:
             batch = hold_out_links(batch, self.link_holdout, gen)
+        if self.fingerprint_rounds is not None:  # after the hold-out: the inputs as passed
+            fingerprints = input_fingerprints(batch, self.graph.node_types,
+                                              self.fingerprint_rounds)
+            for nt, fp in fingerprints.items():
+                batch[nt].input_id = fp
         extra = {}
         if self.corrupt:
             extra["tf_corrupt"] = {

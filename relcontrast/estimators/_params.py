@@ -24,6 +24,7 @@ from relcontrast.estimators._common import digest
 from relcontrast.nn.gnn import AGGREGATIONS
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.pretraining.corruption import CORRUPTION_MODES
+from relcontrast.pretraining.fingerprint import FALSE_NEGATIVES
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS
 from relcontrast.pretraining.objectives import OBJECTIVES
 from relcontrast.sampling import SAMPLERS, TEMPORAL_STRATEGIES
@@ -114,6 +115,7 @@ ENCODER_CONSTRAINTS: dict = {
     "link_holdout": [Interval(numbers.Real, 0, 1, closed="left")],
     "temperature": [_positive(numbers.Real)],
     "loss_normalization": [StrOptions(set(LOSS_NORMALIZATIONS))],
+    "false_negatives": [StrOptions(set(FALSE_NEGATIVES))],
     "sampler": [StrOptions(set(SAMPLERS))],
     "num_samples": [_positive()],
     "seed_times": [StrOptions(set(SEED_TIMES))],

@@ -138,6 +138,12 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         InfoNCE temperature.
     loss_normalization : {"log_k", "running_mean"}, default="log_k"
         Each level divided by log(K + 1) (chance = 1) or by a running mean of itself.
+    false_negatives : {"same_row", "same_input"}, default="same_row"
+        InfoNCE candidates left out of each softmax as false negatives: other copies of the
+        positive's database row in the batch; or also every node whose inputs (attribute
+        values, age and sampled neighbourhood, compared by hashing, never by the
+        embeddings being learned) equal the positive's, so that no encoder could tell them
+        apart.
     sampler : {"neighbor", "hgsampling"}, default="neighbor"
         Pretraining subgraphs around the (type-balanced) seeds: temporal neighbour sampling
         with ``num_neighbors`` and ``temporal_strategy``, the subgraphs ``transform`` and
@@ -248,6 +254,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         link_holdout=0.5,
         temperature=0.1,
         loss_normalization="log_k",
+        false_negatives="same_row",
         sampler="neighbor",
         num_samples=64,
         num_neighbors=(4, 4),
@@ -281,6 +288,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         self.link_holdout = link_holdout
         self.temperature = temperature
         self.loss_normalization = loss_normalization
+        self.false_negatives = false_negatives
         self.sampler = sampler
         self.num_samples = num_samples
         self.num_neighbors = num_neighbors
@@ -429,6 +437,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                          if self.corruption == "uniform" else None),
             corrupt="row" in objectives,
             link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
+            fingerprint_rounds=self.num_layers if self.false_negatives == "same_input" else None,
             train_seed=None if ddp is None else ddp.rank_seed(seed),
         )
         holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None

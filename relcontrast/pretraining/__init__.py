@@ -9,6 +9,7 @@ from relcontrast.pretraining.corruption import (
     corrupt_tensor_frame,
     distinct_value_pools,
 )
+from relcontrast.pretraining.fingerprint import FALSE_NEGATIVES, input_fingerprints
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
 from relcontrast.pretraining.link import LinkObjective, hold_out_links
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
@@ -17,6 +18,7 @@ from relcontrast.pretraining.row import RowObjective
 
 __all__ = [
     "CORRUPTION_MODES",
+    "FALSE_NEGATIVES",
     "LOSS_NORMALIZATIONS",
     "OBJECTIVES",
     "ContextObjective",
@@ -31,4 +33,5 @@ __all__ = [
     "distinct_value_pools",
     "hold_out_links",
     "info_nce",
+    "input_fingerprints",
 ]

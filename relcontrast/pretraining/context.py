@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from relcontrast.pretraining.fingerprint import mix
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
-from relcontrast.pretraining.row import node_ids
+from relcontrast.pretraining.row import node_identities
 
 __all__ = ["ContextObjective"]
 
@@ -22,8 +24,9 @@ class ContextObjective(nn.Module):
     over its in-neighbours :math:`u` in the batch across all edge types, each projected by the
     :class:`ProjectionHead` of its own node type (neighbours come from different tables). The
     anchor :math:`g_t(z_v)` (a second head per node type) is contrasted with :math:`c_v` as
-    positive and the contexts of the other nodes of type :math:`t` as negatives (nodes with the
-    same ``n_id`` excepted). Nodes without in-neighbours are skipped. The mean is a
+    positive and the contexts of the other nodes of type :math:`t` as negatives, except false
+    negatives: nodes with the same ``n_id`` and, when the batch has ``input_id``, nodes whose
+    in-neighbours have the same multiset of ``input_id`` (an identical context). Nodes without in-neighbours are skipped. The mean is a
     scatter-sum (``index_add``) divided by the in-degree: no adjacency matrix.
 
     Parameters
@@ -101,16 +104,33 @@ class ContextObjective(nn.Module):
         dict of str to InfoNCEResult
             Node types with fewer than 2 nodes that have in-neighbours are left out.
         """
-        out = {}
+        out, context_ids = {}, self._context_fingerprints(batch)
         for nt, (valid, context) in self.contexts(z, batch).items():
             if valid.numel() < 2:
                 continue
             anchors = spread_index(valid.numel(), self.max_anchors, valid.device)
-            ids = node_ids(batch, nt)
+            ids = [ids.to(valid.device)[valid] for ids in node_identities(batch, nt)[:1]]
+            if nt in context_ids:
+                ids.append(context_ids[nt].to(valid.device)[valid])
             head = self.node_heads[self.node_types.index(nt)]
             out[nt] = info_nce(head(z[nt][valid[anchors]]), context, anchors,
-                               temperature=self.temperature,
-                               key_ids=None if ids is None else ids.to(valid.device)[valid])
+                               temperature=self.temperature, key_ids=ids)
+        return out
+
+    def _context_fingerprints(self, batch: HeteroData) -> dict[str, Tensor]:
+        """Per node type: a hash of the multiset of its in-neighbours' ``input_id`` (the
+        inputs its context is computed from), for batches that carry ``input_id``."""
+        out = {}
+        for et in self.edge_types:
+            src, _, dst = et
+            if (et not in batch.edge_types or "input_id" not in batch[src]
+                    or "input_id" not in batch[dst]):
+                continue
+            edge_index = batch[et].edge_index
+            source = batch[src].input_id
+            total = out.get(dst, torch.zeros_like(batch[dst].input_id))
+            out[dst] = total.index_add(0, edge_index[1].to(source.device),
+                                       mix(source[edge_index[0].to(source.device)], 0))
         return out
 
     def __repr__(self) -> str:

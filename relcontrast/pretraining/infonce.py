@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -45,14 +46,15 @@ def info_nce(
     positive: Tensor,
     *,
     temperature: float,
-    key_ids: Tensor | None = None,
+    key_ids: Tensor | Sequence[Tensor] | None = None,
     num_negatives: int | None = None,
 ) -> InfoNCEResult:
     """InfoNCE with cosine similarity of each query against its positive key and negatives.
 
-    Negatives of query ``i`` are the keys other than ``positive[i]``, minus every key whose
-    ``key_ids`` equals that of the positive (another copy of the same database row in the
-    batch, i.e. a false negative). Queries left without any negative are dropped.
+    Negatives of query ``i`` are the keys other than ``positive[i]``, minus every key that
+    shares an identity with the positive in any of ``key_ids`` (another copy of the same
+    database row in the batch, or a key computed from identical inputs: a false negative).
+    Queries left without any negative are dropped.
 
     Parameters
     ----------
@@ -61,8 +63,10 @@ def info_nce(
     positive : LongTensor of shape [num_queries]
         Index into ``keys`` of each query's positive.
     temperature : float
-    key_ids : LongTensor of shape [num_keys], default=None
-        Global identity of each key (``n_id``); None: all keys are distinct rows.
+    key_ids : LongTensor of shape [num_keys] or sequence of them, default=None
+        Identities of each key, e.g. its global row id ``n_id`` and the fingerprint of its
+        inputs (:func:`~relcontrast.pretraining.fingerprint.input_fingerprints`); a key
+        equal to the positive in any of them is masked. None: all keys are distinct.
     num_negatives : int, default=None
         None: every other key is a negative (``[num_queries, num_keys]`` logits). An int
         ``K < num_keys - 1``: ``K`` keys evenly spaced after the positive (cyclically), so
@@ -86,9 +90,9 @@ def info_nce(
         cand = (positive.unsqueeze(1) + 1 + steps) % n  # [M, K], never the positive itself
         neg_logit = torch.einsum("mc,mkc->mk", q, k[cand]) / temperature  # [M, K]
         masked = torch.zeros_like(cand, dtype=torch.bool)
-    if key_ids is not None:
-        key_ids = key_ids.to(k.device)
-        masked = masked | (key_ids[cand] == key_ids[positive].unsqueeze(1))
+    for ids in [key_ids] if isinstance(key_ids, Tensor) else (key_ids or ()):
+        ids = ids.to(k.device)
+        masked = masked | (ids[cand] == ids[positive].unsqueeze(1))
     neg_logit = neg_logit.masked_fill(masked, float("-inf"))
     logits = torch.cat([pos_logit.unsqueeze(1), neg_logit], dim=1)  # [M, 1 + K]
     loss = torch.logsumexp(logits, dim=1) - pos_logit  # [M]

@@ -10,7 +10,7 @@ from torch_geometric.data import HeteroData
 
 from relcontrast.graph import EdgeType, is_foreign_key_edge_type, reverse_edge_type
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
-from relcontrast.pretraining.row import node_ids
+from relcontrast.pretraining.row import node_identities
 
 __all__ = ["LinkObjective", "hold_out_links"]
 
@@ -30,7 +30,9 @@ class LinkObjective(nn.Module):
     subgraphs), and those copies share ``b``'s global id ``n_id``. Each positive gets
     ``K = min(num_negatives, N_B - 1)`` negative candidates, evenly spread over the ``B``
     nodes after ``b`` (deterministic, so the loss needs no random state; batches are random
-    already), and every candidate whose ``n_id`` equals ``b``'s is masked out of the softmax.
+    already), and every candidate whose ``n_id`` equals ``b``'s is masked out of the softmax,
+    as is every candidate whose ``input_id`` (when the batch has one) equals ``b``'s: a row
+    the backbone cannot tell from ``b``.
     Cost is ``O(E K)`` for the ``E <= max_edges`` positives, never ``O(N_A N_B)``; ``K`` in
     the loss normalisation is the number of unmasked negatives of each positive.
 
@@ -72,7 +74,7 @@ class LinkObjective(nn.Module):
             Clean backbone embeddings.
         batch : HeteroData
             Its ``edge_index`` (local ids, row 0 the referencing row) gives the positives, its
-            ``n_id`` the duplicates to mask.
+            ``n_id`` and ``input_id`` the false negatives to mask.
 
         Returns
         -------
@@ -94,7 +96,7 @@ class LinkObjective(nn.Module):
             keep = spread_index(edge_index.size(1), self.max_edges, edge_index.device)
             edge_index = edge_index[:, keep].to(z[src].device)  # [2, E]
             out[et] = info_nce(src_head(z[src][edge_index[0]]), dst_head(z[dst]), edge_index[1],
-                               temperature=self.temperature, key_ids=node_ids(batch, dst),
+                               temperature=self.temperature, key_ids=node_identities(batch, dst),
                                num_negatives=self.num_negatives)
         return out
 

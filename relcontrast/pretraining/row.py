@@ -9,14 +9,17 @@ from torch_geometric.data import HeteroData
 
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
 
-__all__ = ["RowObjective", "node_ids"]
+__all__ = ["RowObjective", "node_identities"]
 
 
-def node_ids(batch: HeteroData, node_type: str) -> Tensor | None:
-    """Global node ids (``n_id``) of a node type of the batch, None if it has none."""
-    if node_type not in batch.node_types or "n_id" not in batch[node_type]:
-        return None
-    return batch[node_type].n_id
+def node_identities(batch: HeteroData, node_type: str) -> list[Tensor]:
+    """What makes two nodes of a type the same for contrastive masking: their global row id
+    (``n_id``) and, when the batcher attached it, the fingerprint of their inputs
+    (``input_id``); each ``[num_nodes]``, absent ones left out."""
+    if node_type not in batch.node_types:
+        return []
+    store = batch[node_type]
+    return [store[key] for key in ("n_id", "input_id") if key in store]
 
 
 class RowObjective(nn.Module):
@@ -25,8 +28,9 @@ class RowObjective(nn.Module):
     For a node type with :math:`N \ge 2` nodes in the batch, the anchor of node :math:`i` is
     :math:`g_t(z^{corrupt}_i)`, its positive :math:`g_t(z^{clean}_i)` and its negatives
     :math:`g_t(z^{clean}_j)` for the other nodes :math:`j` of the type (all of them,
-    :math:`K = N - 1`, except copies of the same database row: nodes with the same ``n_id``
-    are not negatives of each other). :math:`g_t` is one :class:`ProjectionHead` per node
+    :math:`K = N - 1`, except false negatives: copies of the same database row, with the same
+    ``n_id``, and nodes whose inputs are identical, with the same ``input_id``, whose clean
+    embeddings cannot differ from the positive). :math:`g_t` is one :class:`ProjectionHead` per node
     type, shared by both views: tables live in different regions of the embedding space, and
     a head per table lets each discard what its own invariance does not need.
 
@@ -63,7 +67,7 @@ class RowObjective(nn.Module):
         z_clean, z_corrupt : dict of str to Tensor of shape [num_nodes, channels]
             Backbone embeddings of the batch with clean and with corrupted features.
         batch : HeteroData
-            The batch (its ``n_id`` masks duplicate rows).
+            The batch (its ``n_id`` and ``input_id`` mask false negatives).
 
         Returns
         -------
@@ -77,7 +81,7 @@ class RowObjective(nn.Module):
             n = z_clean[nt].size(0)
             anchors = spread_index(n, self.max_anchors, z_clean[nt].device)
             out[nt] = info_nce(head(z_corrupt[nt][anchors]), head(z_clean[nt]), anchors,
-                               temperature=self.temperature, key_ids=node_ids(batch, nt))
+                               temperature=self.temperature, key_ids=node_identities(batch, nt))
         return out
 
     def __repr__(self) -> str:
