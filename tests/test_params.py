@@ -26,6 +26,7 @@ ENCODER_CASES = [
     ({"aggregation": "max"}, "'aggregation' parameter"),
     ({"seed_times": "random"}, "'seed_times' parameter"),
     ({"corruption": "swap"}, "'corruption' parameter"),
+    ({"false_negatives": "same_embedding"}, "'false_negatives' parameter"),
     ({"loss_normalization": "none"}, "'loss_normalization' parameter"),
     ({"objectives": ()}, r"'objectives' parameter .* must be a non-empty subset of \('row'"),
     ({"objectives": ("row", "rows")}, "'objectives' parameter"),

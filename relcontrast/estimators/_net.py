@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 from torch.utils.data import (
     DataLoader,
@@ -29,8 +29,9 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from relcontrast.estimators._common import digest, eval_generator, make_generator
-from relcontrast.estimators._distributed import DataParallel, RankShard
+from relcontrast.estimators._common import digest, eval_generator, make_generator, progress_bar
+from relcontrast.estimators._distributed import DataParallel, RankShard, SyncHistory, main_only
+from relcontrast.estimators._params import fingerprint
 from relcontrast.nn import batch_to_device
 from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links, input_fingerprints
 
@@ -133,6 +134,32 @@ class PretrainingBatcher:
                 for nt in self.graph.node_types
             }
         return batch, extra
+
+
+def fit_callbacks(estimator, scores: list, decisions: list = (), *, early_stopping: bool,
+                  ddp: DataParallel | None, logger, **progress) -> tuple[list, int]:
+    """The callbacks of a fit and its verbosity, in the order their effects need.
+
+    ``scores`` first; with data parallelism, the history sync (after the scores, before the
+    decisions made from them); early stopping on ``valid_loss`` with the best epoch restored
+    (when ``early_stopping`` and ``estimator.patience`` is set; logged on rank 0 only);
+    ``decisions`` (learning-rate schedule, freezing); the progress bar (rank 0); and last the
+    checkpoint of ``estimator.checkpoint_dir``, which restores the other callbacks' state.
+    """
+    callbacks = list(scores)
+    if ddp is not None:
+        callbacks.append(("sync_history", SyncHistory()))
+    if early_stopping and estimator.patience is not None:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=estimator.patience, load_best=True,
+            sink=main_only(logger.info, ddp))))
+    callbacks += decisions
+    verbose = estimator.verbose if ddp is None or ddp.is_main else 0
+    callbacks += progress_bar(verbose, **progress)
+    if estimator.checkpoint_dir is not None:
+        callbacks.append(("checkpoint", ResumableCheckpoint(estimator.checkpoint_dir,
+                                                            fingerprint(estimator))))
+    return callbacks, verbose
 
 
 class ResumableCheckpoint(Callback):

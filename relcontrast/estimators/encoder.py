@@ -18,7 +18,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, PassthroughScoring
+from skorch.callbacks import PassthroughScoring
 from torch import nn
 
 from relcontrast.database import RelationalDatabase, as_database
@@ -28,24 +28,22 @@ from relcontrast.estimators._common import (
     deterministic,
     eval_generator,
     net_on_device,
-    progress_bar,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
 )
-from relcontrast.estimators._distributed import SyncHistory, main_only, training_run
+from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._net import (
     HoldOut,
     PretrainingBatcher,
     PretrainingNet,
-    ResumableCheckpoint,
+    fit_callbacks,
 )
 from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
     ValidatedParams,
     as_objectives,
-    fingerprint,
 )
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
@@ -138,12 +136,12 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         InfoNCE temperature.
     loss_normalization : {"log_k", "running_mean"}, default="log_k"
         Each level divided by log(K + 1) (chance = 1) or by a running mean of itself.
-    false_negatives : {"same_row", "same_input"}, default="same_row"
-        InfoNCE candidates left out of each softmax as false negatives: other copies of the
-        positive's database row in the batch; or also every node whose inputs (attribute
-        values, age and sampled neighbourhood, compared by hashing, never by the
-        embeddings being learned) equal the positive's, so that no encoder could tell them
-        apart.
+    false_negatives : {"same_input", "same_row"}, default="same_input"
+        InfoNCE candidates left out of each softmax as false negatives: every node whose
+        inputs (attribute values, age and sampled neighbourhood, compared by hashing, never
+        by the embeddings being learned) equal the positive's, so that no encoder could
+        tell them apart, and other copies of the positive's database row; or only those
+        copies. Chosen on F1 val (``docs/results.md``).
     sampler : {"neighbor", "hgsampling"}, default="neighbor"
         Pretraining subgraphs around the (type-balanced) seeds: temporal neighbour sampling
         with ``num_neighbors`` and ``temporal_strategy``, the subgraphs ``transform`` and
@@ -254,7 +252,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         link_holdout=0.5,
         temperature=0.1,
         loss_normalization="log_k",
-        false_negatives="same_row",
+        false_negatives="same_input",
         sampler="neighbor",
         num_samples=64,
         num_neighbors=(4, 4),
@@ -445,22 +443,13 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             holdout = None  # too few seed rows to hold any out: no early stopping
         valid_batches = 0 if holdout is None else math.ceil(  # validation: global batches
             holdout.num_valid(len(seed_types)) / (self.batch_size * getattr(ddp, "world_size", 1)))
-        callbacks = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
-                                                             on_train=split == "train"))
-                     for level in objectives for split in ("train", "valid")]
-        if ddp is not None:  # after the scores, before the decisions made from them
-            callbacks.append(("sync_history", SyncHistory()))
-        if self.patience is not None and holdout is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True,
-                sink=main_only(logger.info, ddp))))
-        verbose = self.verbose if ddp is None or ddp.is_main else 0
-        callbacks += progress_bar(
-            verbose, batches_per_epoch=self.steps_per_epoch + valid_batches,
+        scores = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
+                                                          on_train=split == "train"))
+                  for level in objectives for split in ("train", "valid")]
+        callbacks, verbose = fit_callbacks(
+            self, scores, early_stopping=holdout is not None, ddp=ddp, logger=logger,
+            batches_per_epoch=self.steps_per_epoch + valid_batches,
             postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
-        if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
-            callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
-                                                                fingerprint(self))))
         return PretrainingNet(
             module, batcher=batcher, seed_types=seed_types,
             steps_per_epoch=self.steps_per_epoch, max_steps=self.max_steps,

@@ -20,7 +20,6 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from skorch.callbacks import (
-    EarlyStopping,
     EpochScoring,
     Freezer,
     LRScheduler,
@@ -33,18 +32,17 @@ from relcontrast.estimators._common import (
     SavedStateFormat,
     deterministic,
     net_on_device,
-    progress_bar,
     relational_input_tags,
     resolve_device,
     rows_to_seeds,
 )
-from relcontrast.estimators._distributed import SyncHistory, main_only, training_run
+from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._net import (
     NeighborBatcher,
-    ResumableCheckpoint,
     SubgraphClassifier,
     SubgraphRegressor,
     TimeOrderedSplit,
+    fit_callbacks,
 )
 from relcontrast.estimators._params import (
     BACKBONE_CONSTRAINTS,
@@ -52,7 +50,6 @@ from relcontrast.estimators._params import (
     SUPERVISED_CONSTRAINTS,
     SUPERVISED_VALUES,
     ValidatedParams,
-    fingerprint,
     warn_ignored,
 )
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
@@ -316,32 +313,23 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         return self
 
     def _make_net(self, module, batcher, times, device, ddp=None):
-        callbacks = [("valid_metric", EpochScoring(self._scoring(), lower_is_better=False,
-                                                   name="valid_" + self._metric_name))]
-        if ddp is not None:  # after the scores, before the decisions made from them
-            callbacks.append(("sync_history", SyncHistory()))
-        if self.patience is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.patience, load_best=True,
-                sink=main_only(logger.info, ddp))))
-        if self.lr_schedule == "cosine":
-            callbacks.append(("lr_schedule", LRScheduler(
-                policy="CosineAnnealingLR", T_max=self.max_epochs)))
-        tuning_pretrained = module.fine_tune and self.encoder_ is not None
-        if self.warmup_epochs and tuning_pretrained:  # linear probing, then fine-tuning
-            callbacks += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
-                          ("unfreeze_backbone", Unfreezer(_BACKBONE,
-                                                          at=self.warmup_epochs + 1))]
-        verbose = self.verbose if ddp is None or ddp.is_main else 0
-        callbacks += progress_bar(verbose)
-        if self.checkpoint_dir is not None:  # last: restores the other callbacks' state
-            callbacks.append(("checkpoint", ResumableCheckpoint(self.checkpoint_dir,
-                                                                fingerprint(self))))
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
         if split is not None and not 0 < split.num_valid(len(times)) < len(times):
             split = None  # too few rows to validate on: train on all, no early stopping
-        if split is None:
-            callbacks = [c for c in callbacks if c[0] not in ("valid_metric", "early_stopping")]
+        scores = [] if split is None else [("valid_metric", EpochScoring(
+            self._scoring(), lower_is_better=False, name="valid_" + self._metric_name))]
+        decisions = []
+        if self.lr_schedule == "cosine":
+            decisions.append(("lr_schedule", LRScheduler(
+                policy="CosineAnnealingLR", T_max=self.max_epochs)))
+        tuning_pretrained = module.fine_tune and self.encoder_ is not None
+        if self.warmup_epochs and tuning_pretrained:  # linear probing, then fine-tuning
+            decisions += [("freeze_backbone", Freezer(_BACKBONE, at=1)),
+                          ("unfreeze_backbone",
+                           Unfreezer(_BACKBONE, at=self.warmup_epochs + 1))]
+        callbacks, verbose = fit_callbacks(self, scores, decisions,
+                                           early_stopping=split is not None, ddp=ddp,
+                                           logger=logger)
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
         backbone_lr = self.backbone_lr
         if backbone_lr == "auto":  # validated: "auto", None or a positive number

@@ -26,8 +26,9 @@ class ContextObjective(nn.Module):
     anchor :math:`g_t(z_v)` (a second head per node type) is contrasted with :math:`c_v` as
     positive and the contexts of the other nodes of type :math:`t` as negatives, except false
     negatives: nodes with the same ``n_id`` and, when the batch has ``input_id``, nodes whose
-    in-neighbours have the same multiset of ``input_id`` (an identical context). Nodes without in-neighbours are skipped. The mean is a
-    scatter-sum (``index_add``) divided by the in-degree: no adjacency matrix.
+    in-neighbours have the same multiset of ``input_id`` (an identical context). Nodes without
+    in-neighbours are skipped. The mean is a scatter-sum (``index_add``) divided by the
+    in-degree: no adjacency matrix.
 
     Parameters
     ----------
