@@ -22,3 +22,19 @@ def gradient_boosting(classify: bool, seed: int):
     if classify:
         return HistGradientBoostingClassifier(random_state=seed)
     return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed)
+
+
+def voting(classify: bool, seed: int, first: int):
+    """Two gradient boostings, one on the first ``first`` columns (the embeddings) and one on
+    the others (the aggregates), their predicted probabilities (or values) averaged."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+    from sklearn.pipeline import make_pipeline
+
+    def on(columns):
+        select = make_column_transformer(("passthrough", columns), remainder="drop")
+        return make_pipeline(select, gradient_boosting(classify, seed))
+
+    members = [("emb", on(slice(0, first))), ("agg", on(slice(first, None)))]
+    return (VotingClassifier(members, voting="soft") if classify
+            else VotingRegressor(members))

@@ -6,7 +6,10 @@ compares, over seeds 0, 1, 2 (pretraining and gradient boosting), ways to combin
 
 - ``agg``: aggregates alone; ``emb``: embeddings alone; ``emb+agg``: both side by side;
 - ``pca<k>+agg``: the embeddings reduced to ``k`` principal components (fitted on the train
-  rows' embeddings, ``sklearn.decomposition.PCA``) beside the aggregates.
+  rows' embeddings, ``sklearn.decomposition.PCA``) beside the aggregates;
+- ``vote(emb, agg)``: one gradient boosting on the embeddings and one on the aggregates,
+  their predicted probabilities (or values) averaged (``VotingClassifier(voting="soft")`` /
+  ``VotingRegressor``).
 
 The choice is made on val; test (both protocols) is reported for every variant. Encoders
 are pretrained with the library defaults up to 2005-01-01 and cached in
@@ -96,7 +99,7 @@ def features(task_name: str, seed: int) -> dict:
 
 
 def evaluate(task_name: str, seed: int) -> list[dict]:
-    from _protocol import gradient_boosting
+    from _protocol import gradient_boosting, voting
     from sklearn.decomposition import PCA
     from sklearn.metrics import mean_absolute_error, roc_auc_score
 
@@ -112,9 +115,14 @@ def evaluate(task_name: str, seed: int) -> list[dict]:
         pca = PCA(k, svd_solver="full").fit(f["emb_train"])
         variants[f"pca{k}+agg"] = (lambda s, pca=pca: np.hstack(
             [pca.transform(f[f"emb_{s}"]), f[f"agg_{s}"]]))
+    models = dict.fromkeys(variants, lambda: gradient_boosting(classify, seed))
+    # one gradient boosting per feature set, predictions averaged (soft voting)
+    emb_dim = f["emb_train"].shape[1]
+    variants["vote(emb, agg)"] = variants["emb+agg"]
+    models["vote(emb, agg)"] = lambda: voting(classify, seed, emb_dim)
     rows = []
     for name, get in variants.items():
-        model = gradient_boosting(classify, seed).fit(get("train"), np.asarray(train.y))
+        model = models[name]().fit(get("train"), np.asarray(train.y))
         row = {"task": task_name, "seed": seed, "variant": name}
         for split in SPLITS:
             x = get(split)
