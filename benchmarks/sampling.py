@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from relcontrast.database import RelationalDatabase  # noqa: E402
 from relcontrast.graph import build_graph  # noqa: E402
-from relcontrast.sampling import HGSampler, NeighborSampler  # noqa: E402
+from relcontrast.sampling import HGSampler, NeighborSampler, neighbor_index  # noqa: E402
 
 CUTOFF = "2010-01-01"
 
@@ -163,7 +163,7 @@ def main(argv=None):
     report = {
         "database": f"F1 (relcontrast.datasets.load_f1){'' if args.full else ' upto ' + CUTOFF}",
         "num_nodes": graph.num_nodes,
-        "num_edges": sum(s.num_edges for s in graph.neighbors.values()),
+        "num_edges": sum(s.num_edges for s in neighbor_index(graph).values()),
         "load_seconds": round(load_s, 2),
         "build_graph_seconds": round(build_s, 2),
         "model": model_name,

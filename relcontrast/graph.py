@@ -1,12 +1,13 @@
-"""Tables -> per-table TensorFrames and time-sorted neighbour stores.
+"""Tables -> per-table TensorFrames, node times and foreign-key links.
 
 :func:`build_graph` turns a :class:`~relcontrast.database.RelationalDatabase` into a
 :class:`RelationalGraph`: one torch-frame :class:`~torch_frame.TensorFrame` of feature columns
 per table (row ``i`` is node ``i``), node times in nanoseconds, and for every foreign key two edge
 types (``(A, "f2p_<col>", B)`` from a row to the row it references, and the reverse
-``(B, "rev_f2p_<col>", A)``), each stored as a :class:`NeighborStore`. :func:`infer_column_types`
-proposes the torch-frame semantic type of each column; :class:`HashingTextEncoder` is the
-default text embedder (no download).
+``(B, "rev_f2p_<col>", A)``), stored once as the links of the foreign key (the samplers build
+their time-sorted neighbour index from them, :func:`relcontrast.sampling.neighbor_index`).
+:func:`infer_column_types` proposes the torch-frame semantic type of each column;
+:class:`HashingTextEncoder` is the default text embedder (no download).
 
 Column statistics are computed here, not by torch-frame, whose numerical statistics
 flatten every column through ``np.hstack`` one Python-level value at a time:
@@ -41,7 +42,6 @@ from relcontrast.database import RelationalDatabase, naive_utc
 __all__ = [
     "CONST_COLUMN",
     "HashingTextEncoder",
-    "NeighborStore",
     "RelationalGraph",
     "build_graph",
     "foreign_key_edge_types",
@@ -353,81 +353,6 @@ def row_rank(frame: pd.DataFrame, keys=None) -> np.ndarray:
     return rank
 
 
-# -- neighbour store -----------------------------------------------------------------------
-class NeighborStore:
-    """In-neighbours of every destination node of one edge type, sorted by time.
-
-    For destination node ``v`` its in-neighbours (source nodes ``u`` with an edge ``u -> v``)
-    are ``col[rowptr[v]:rowptr[v + 1]]``, in ascending order of ``u``'s time, then of
-    ``src_rank[u]`` (``u`` itself when no ranks are given; :func:`build_graph` passes
-    :attr:`RelationalGraph.row_rank`, so rows with equal times keep an order that does not
-    depend on the order of the table's rows).
-    ``key[e] = dst(e) * num_ranks + rank(time(src(e)))`` is sorted, so the neighbours of a
-    batch of nodes with time <= a per-node bound are prefixes found by one
-    :func:`torch.searchsorted` (:meth:`eligible_end`).
-
-    Attributes
-    ----------
-    rowptr : LongTensor [num_dst + 1]
-    col : LongTensor [num_edges]
-        Source node of each edge.
-    key : LongTensor [num_edges]
-    src_times : LongTensor [num_distinct_times]
-        Sorted distinct source times in nanoseconds; ``[0]`` for an untimed source table.
-    """
-
-    def __init__(self, src: np.ndarray, dst: np.ndarray, num_dst: int,
-                 src_time: np.ndarray | None, src_rank: np.ndarray | None = None):
-        src = np.asarray(src, dtype=np.int64)
-        dst = np.asarray(dst, dtype=np.int64)
-        if src_time is None:
-            times = np.zeros(1, dtype=np.int64)
-            rank = np.zeros(len(src), dtype=np.int64)
-        else:
-            times = np.unique(src_time)
-            rank = np.searchsorted(times, src_time[src]).astype(np.int64)
-        num_ranks = len(times) + 1  # the largest rank is num_ranks - 2: no key collisions
-        tie = src if src_rank is None else np.asarray(src_rank, dtype=np.int64)[src]
-        order = np.lexsort((tie, rank, dst))
-        self.col = torch.from_numpy(src[order].copy())
-        self.key = torch.from_numpy(dst[order] * num_ranks + rank[order])
-        counts = np.bincount(dst, minlength=num_dst)
-        rowptr = np.zeros(num_dst + 1, dtype=np.int64)
-        np.cumsum(counts, out=rowptr[1:])
-        self.rowptr = torch.from_numpy(rowptr)
-        self.src_times = torch.from_numpy(times)
-        self.num_ranks = num_ranks
-        self.timed = src_time is not None
-
-    @property
-    def num_edges(self) -> int:
-        return int(self.col.numel())
-
-    def degree(self, dst: Tensor) -> Tensor:
-        """Number of in-neighbours of each node in ``dst``."""
-        return self.rowptr[dst + 1] - self.rowptr[dst]
-
-    def eligible_end(self, dst: Tensor, bound: Tensor | None) -> Tensor:
-        """End (exclusive) in ``col`` of the in-neighbours of ``dst`` with time <= ``bound``.
-
-        ``bound`` holds nanoseconds per node of ``dst`` (``None``: no bound). Untimed source
-        nodes are always eligible. The start is ``rowptr[dst]``.
-        """
-        if bound is None or not self.timed:
-            return self.rowptr[dst + 1]
-        rank = torch.searchsorted(self.src_times, bound, right=True) - 1
-        return torch.searchsorted(self.key, dst * self.num_ranks + rank, right=True)
-
-    def edge_index(self) -> Tensor:
-        """All edges as global ``[2, num_edges]`` (row 0 source, row 1 destination)."""
-        dst = torch.repeat_interleave(torch.arange(len(self.rowptr) - 1),
-                                      self.rowptr.diff())  # [num_edges]
-        return torch.stack([self.col, dst])  # [2, num_edges]
-
-    def __repr__(self) -> str:
-        return f"NeighborStore(num_dst={len(self.rowptr) - 1}, num_edges={self.num_edges})"
-
-
 # -- graph ---------------------------------------------------------------------------------
 class RelationalGraph:
     """A relational database as a heterogeneous graph with TensorFrame node features.
@@ -457,14 +382,17 @@ class RelationalGraph:
         row's cells (rows that tie are identical, so interchangeable). Samplers break ties
         between rows of equal time with it, so a permutation of a table's rows samples the
         same rows in the same order (:func:`row_rank`).
-    neighbors : dict of edge type to NeighborStore
-        In-neighbours of every destination node, sorted by time.
+    links : dict of edge type to (ndarray, ndarray)
+        For every foreign-key edge type ``(A, "f2p_c", B)``, the referencing row of ``A`` and
+        the referenced row of ``B`` of each link (int64 positions); the reverse edge type
+        carries the same links. Samplers index them by destination and time
+        (:func:`relcontrast.sampling.neighbor_index`, built once per graph).
     text_encoder : callable
         The text embedder the text columns went through.
     """
 
     def __init__(self, *, node_types, edge_types, num_nodes, tf_dict, col_stats_dict,
-                 col_types, time_dict, neighbors, text_encoder=None, row_rank=None):
+                 col_types, time_dict, links, text_encoder=None, row_rank=None):
         self.node_types = tuple(node_types)
         self.edge_types = tuple(edge_types)
         self.num_nodes = dict(num_nodes)
@@ -472,7 +400,7 @@ class RelationalGraph:
         self.col_stats_dict = dict(col_stats_dict)
         self.col_types = dict(col_types)
         self.time_dict = dict(time_dict)
-        self.neighbors = dict(neighbors)
+        self.links = dict(links)
         self.text_encoder = text_encoder
         if row_rank is None:  # the row order itself
             row_rank = {nt: torch.arange(n) for nt, n in self.num_nodes.items()}
@@ -487,8 +415,11 @@ class RelationalGraph:
         return reverse_edge_type(edge_type)
 
     def edge_index(self, edge_type: EdgeType) -> Tensor:
-        """All edges of ``edge_type`` as global ``[2, num_edges]`` indices."""
-        return self.neighbors[tuple(edge_type)].edge_index()
+        """All edges of ``edge_type`` as global ``[2, num_edges]`` indices, grouped by
+        destination and sorted by source time within each group."""
+        from relcontrast.sampling.index import neighbor_index  # sampling builds on graph
+
+        return neighbor_index(self)[tuple(edge_type)].edge_index()
 
     def select(self, db: RelationalDatabase, rows: Mapping[str, np.ndarray | None]
                ) -> RelationalGraph:
@@ -511,17 +442,17 @@ class RelationalGraph:
         ranks = {nt: r.numpy() if take[nt] is None
                  else torch.argsort(torch.argsort(r[take[nt]], stable=True)).numpy()
                  for nt, r in self.row_rank.items()}
-        edge_types, neighbors = _neighbor_stores(db, num_nodes, ranks)
+        edge_types, links = _links(db)
         return RelationalGraph(
             node_types=self.node_types, edge_types=edge_types, num_nodes=num_nodes,
             tf_dict=tf_dict, col_stats_dict=self.col_stats_dict, col_types=self.col_types,
-            time_dict=time_dict, neighbors=neighbors, text_encoder=self.text_encoder,
+            time_dict=time_dict, links=links, text_encoder=self.text_encoder,
             row_rank={nt: torch.from_numpy(r) for nt, r in ranks.items()},
         )
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())
-        num_edges = sum(s.num_edges for s in self.neighbors.values())
+        num_edges = 2 * sum(len(src) for src, _ in self.links.values())
         return (f"RelationalGraph({nodes}; {len(self.edge_types)} edge types, "
                 f"{num_edges} edges)")
 
@@ -719,21 +650,16 @@ def _stats_rows(db: RelationalDatabase, stats_until) -> dict[str, np.ndarray | N
             for name, rows in db.rows_upto(cutoff).items()}
 
 
-def _neighbor_stores(db: RelationalDatabase, num_nodes: dict, ranks: dict):
-    """Both directions of every foreign key of ``db``: the edge types and their
-    :class:`NeighborStore` (sources ordered by time, then by ``ranks``)."""
-    edge_types, neighbors = [], {}
+def _links(db: RelationalDatabase):
+    """Both edge types of every foreign key of ``db``, and each forward edge type's links
+    ``(referencing rows, referenced rows)``."""
+    edge_types, links = [], {}
     for fk in db.foreign_keys:
-        src_time = db.time_ns(fk.table)
-        dst_time = db.time_ns(fk.referenced_table)
         fwd, rev = foreign_key_edge_types(fk.table, fk.columns, fk.referenced_table)
-        neighbors[fwd] = NeighborStore(fk.src_index, fk.dst_index,
-                                       num_nodes[fk.referenced_table], src_time,
-                                       ranks[fk.table])
-        neighbors[rev] = NeighborStore(fk.dst_index, fk.src_index, num_nodes[fk.table], dst_time,
-                                       ranks[fk.referenced_table])
+        links[fwd] = (np.asarray(fk.src_index, dtype=np.int64),
+                      np.asarray(fk.dst_index, dtype=np.int64))
         edge_types += [fwd, rev]
-    return edge_types, neighbors
+    return edge_types, links
 
 
 def build_graph(
@@ -893,12 +819,12 @@ def build_graph(
 
     ranks = {name: row_rank(db.frame(name), db.keys(name) if db.schema[name].primary_key
                             is not None else None) for name in db.table_names}
-    edge_types, neighbors = _neighbor_stores(db, num_nodes, ranks)
+    edge_types, links = _links(db)
 
     return RelationalGraph(
         node_types=db.table_names, edge_types=edge_types, num_nodes=num_nodes,
         tf_dict=tf_dict, col_stats_dict=col_stats_dict, col_types=col_types,
-        time_dict=time_dict, neighbors=neighbors, text_encoder=encoder,
+        time_dict=time_dict, links=links, text_encoder=encoder,
         row_rank={name: torch.from_numpy(r) for name, r in ranks.items()},
     )
 

@@ -18,6 +18,7 @@ from relcontrast.graph import (
     build_graph,
     infer_column_types,
 )
+from relcontrast.sampling import neighbor_index
 from relcontrast.testing import make_synthetic_database
 
 
@@ -78,7 +79,8 @@ def test_tiny_graph_structure(tiny):
         ("links", "f2p_uid", "users"), ("users", "rev_f2p_uid", "links"),
         ("links", "f2p_oid", "orders"), ("orders", "rev_f2p_oid", "links"),
     }
-    assert set(graph.neighbors) == set(graph.edge_types)
+    assert set(neighbor_index(graph)) == set(graph.edge_types)
+    assert list(graph.links) == [et for et in graph.edge_types if et[1].startswith("f2p_")]
     # The time column is no feature by default; times are nanoseconds since the epoch.
     assert graph.col_types["orders"] == {"amount": torch_frame.numerical}
     assert graph.time_dict["orders"].tolist() == [
@@ -103,7 +105,7 @@ def test_constant_column_for_featureless_table(tiny):
 
 def test_neighbor_store_sorted_by_time_with_prefix_search(tiny):
     _, graph = tiny
-    store = graph.neighbors[("orders", "f2p_uid", "users")]  # orders of each user
+    store = neighbor_index(graph)[("orders", "f2p_uid", "users")]  # orders of each user
     # user "b" (node 1) has orders 20 (t=Feb 1, node 1)? no: orders 10 (node 0, Feb 3) and
     # 30 (node 2, Feb 2): sorted by time -> [2, 0]. User "a" (node 0): order 20 (node 1).
     assert store.rowptr.tolist() == [0, 1, 3, 3]
@@ -114,7 +116,7 @@ def test_neighbor_store_sorted_by_time_with_prefix_search(tiny):
     assert store.eligible_end(dst, bound).tolist() == [1, 2, 3, 0, 3]
     assert store.eligible_end(dst, None).tolist() == [3, 3, 3, 1, 3]
     # Untimed source (links): always eligible.
-    links = graph.neighbors[("links", "f2p_uid", "users")]
+    links = neighbor_index(graph)[("links", "f2p_uid", "users")]
     assert links.eligible_end(torch.tensor([0]), torch.tensor([0])).tolist() == [1]
     edge_index = graph.edge_index(("orders", "f2p_uid", "users"))
     assert edge_index.tolist() == [[1, 2, 0], [0, 1, 1]]
@@ -283,8 +285,8 @@ def test_graph_pickle_roundtrip(synthetic):
             if isinstance(feat, torch.Tensor):
                 torch.testing.assert_close(feat, restored.tf_dict[nt].feat_dict[stype],
                                            equal_nan=True, rtol=0, atol=0)
-    for et, store in graph.neighbors.items():
-        assert torch.equal(store.key, restored.neighbors[et].key)
+    for et, store in neighbor_index(graph).items():
+        assert torch.equal(store.key, neighbor_index(restored)[et].key)
 
 
 # -- column statistics and stats_until -----------------------------------------------------
@@ -319,9 +321,10 @@ def _assert_graphs_equal(a: RelationalGraph, b: RelationalGraph) -> None:
     for name in a.node_types:
         _assert_same(a.tf_dict[name].col_names_dict, b.tf_dict[name].col_names_dict, name)
         _assert_same(a.tf_dict[name].feat_dict, b.tf_dict[name].feat_dict, f"{name} feat_dict")
-    for et, store in a.neighbors.items():
+    for et, store in neighbor_index(a).items():
         for attr in ("rowptr", "col", "key", "src_times"):
-            _assert_same(getattr(store, attr), getattr(b.neighbors[et], attr), f"{et}.{attr}")
+            _assert_same(getattr(store, attr), getattr(neighbor_index(b)[et], attr),
+                         f"{et}.{attr}")
 
 
 def _build_with_torch_frame_stats(db, **kwargs) -> RelationalGraph:

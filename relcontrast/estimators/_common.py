@@ -282,8 +282,9 @@ def digest(*parts) -> str:
 
 
 # Layout of a fitted estimator's state. 1: node and seed times in whole seconds (relcontrast
-# 0.1.0); 2: in nanoseconds. Bump when a pickled fitted estimator would read differently.
-STATE_FORMAT = 2
+# 0.1.0); 2: in nanoseconds; 3: the graph holds foreign-key links, the samplers build the
+# neighbour index. Bump when a pickled fitted estimator would read differently.
+STATE_FORMAT = 3
 _STATE_FORMAT_KEY = "_relcontrast_state_format"
 
 
@@ -303,7 +304,7 @@ class SavedStateFormat:
         if fitted and found != STATE_FORMAT:
             raise ValueError(
                 f"This fitted {type(self).__name__} was saved with state format {found}; this "
-                f"relcontrast reads format {STATE_FORMAT} (node times in nanoseconds, not "
-                f"seconds). Refit it with this version, or load it with the relcontrast "
-                f"version that saved it.")
+                f"relcontrast reads format {STATE_FORMAT} (node times in nanoseconds, the "
+                f"graph's foreign-key links). Refit it with this version, or load it with the "
+                f"relcontrast version that saved it.")
         super().__setstate__(state)

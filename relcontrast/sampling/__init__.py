@@ -4,15 +4,18 @@
 fine-tuning, transform and by default pretraining; :class:`HGSampler` (type-balanced,
 time-aware HGSampling) serves pretraining with ``sampler="hgsampling"``. Both return a
 :class:`~torch_geometric.data.HeteroData` batch with every node and edge type of the graph,
-and draw randomness only from the ``torch.Generator`` they are given.
+and draw randomness only from the ``torch.Generator`` they are given. Their neighbour index
+(:func:`neighbor_index`) is built from the graph's foreign-key links once per graph.
 """
 
 from __future__ import annotations
 
 from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.hgsampling import HGSampler
+from relcontrast.sampling.index import NeighborStore, neighbor_index
 from relcontrast.sampling.neighbor import TEMPORAL_STRATEGIES, NeighborSampler
 
 SAMPLERS = ("neighbor", "hgsampling")  # the encoder's ``sampler`` options
 
-__all__ = ["NO_TIME_BOUND", "SAMPLERS", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler"]
+__all__ = ["NO_TIME_BOUND", "SAMPLERS", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler",
+           "NeighborStore", "neighbor_index"]

@@ -20,6 +20,7 @@ from relcontrast.sampling._common import (
     lookup,
     segment_offsets,
 )
+from relcontrast.sampling.index import neighbor_index
 
 __all__ = ["HGSampler"]
 
@@ -88,6 +89,7 @@ class HGSampler:
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
             raise ValueError(f"num_layers must be an int >= 0, got {num_layers!r}.")
         self.graph = graph
+        self._index = neighbor_index(graph)
         self.num_samples = num_samples
         self.num_layers = num_layers
         self.temporal = bool(temporal)
@@ -96,7 +98,7 @@ class HGSampler:
         for et in graph.edge_types:
             if is_foreign_key_edge_type(et):
                 rev = graph.reverse_edge_type(et)
-                if rev not in graph.neighbors:
+                if rev not in self._index:
                     raise ValueError(f"Edge type {et} has no reverse {rev} in the graph.")
                 self._fk_pairs.append((et, rev))
 
@@ -123,7 +125,7 @@ class HGSampler:
         rows, cols, ranks = [], [], []
         for ti, nt in enumerate(types):
             for j, et in enumerate(in_edges[nt]):
-                store = graph.neighbors[et]
+                store = self._index[et]
                 src, dst = store.edge_index().numpy()
                 rows.append(row_offsets[ti] + dst * m[ti] + j)
                 cols.append(offsets[types.index(et[0])] + src)
@@ -292,7 +294,7 @@ class HGSampler:
         out = {}
         for fwd, rev in self._fk_pairs:
             row_type, _, ref_type = fwd  # fwd: row -> referenced row
-            store = self.graph.neighbors[rev]  # in-neighbours of a row: the referenced row
+            store = self._index[rev]  # in-neighbours of a row: the referenced row
             rows = n_id[row_type]
             start = store.rowptr[rows]
             seg, off = segment_offsets(store.degree(rows))

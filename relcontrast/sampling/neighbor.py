@@ -20,6 +20,7 @@ from relcontrast.sampling._common import (
     merge_batches,
     segment_offsets,
 )
+from relcontrast.sampling.index import neighbor_index
 
 __all__ = ["TEMPORAL_STRATEGIES", "NeighborSampler"]
 
@@ -130,6 +131,7 @@ class NeighborSampler:
         if strategy not in TEMPORAL_STRATEGIES:
             raise ValueError(f"strategy must be one of {TEMPORAL_STRATEGIES}, got {strategy!r}.")
         self.graph = graph
+        self._index = neighbor_index(graph)
         self.num_neighbors = tuple(int(k) for k in num_neighbors)
         self.strategy = strategy
         self.temporal = bool(temporal)
@@ -264,7 +266,7 @@ class NeighborSampler:
             for dst_type, (f_local, f_gid, f_seed) in frontier.items():
                 bound = ref[f_seed] if filter_time else None
                 for et in self._in_edges.get(dst_type, ()):
-                    store = graph.neighbors[et]
+                    store = self._index[et]
                     start = store.rowptr[f_gid]
                     end = store.eligible_end(f_gid, bound)
                     row, pos = self._choose(start, end, k, generator)
