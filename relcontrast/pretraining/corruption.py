@@ -4,8 +4,7 @@ Every feature cell of a batch frame is, independently with probability ``rate``,
 the same column's value in a donor row of the full table: ``"empirical"`` draws the donor row
 uniformly (the column's empirical distribution), ``"uniform"`` draws it from a per-column pool
 holding one representative row per distinct value (uniform over the distinct values).
-Primary and foreign keys are never features, so they are never corrupted; further columns
-(e.g. a time column) can be protected by name.
+Primary and foreign keys are never features, so they are never corrupted.
 
 All stypes are supported: dense tensors (numerical, categorical, timestamp), multi-embedding
 tensors (text_embedded, image_embedded, embedding), multi-nested tensors (multicategorical,
@@ -16,7 +15,7 @@ vectorised gathers over the corrupted cells only; no Python loop runs over rows 
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -211,7 +210,6 @@ def corrupt_tensor_frame(
     *,
     mode: str = "uniform",
     donor_pools: Mapping[str, Tensor] | None = None,
-    protected_columns: Collection[str] = (),
 ) -> tuple[TensorFrame, Tensor]:
     """Replace each feature cell, with probability ``rate``, by a value of its column.
 
@@ -234,9 +232,6 @@ def corrupt_tensor_frame(
     donor_pools : dict of str to LongTensor, default=None
         :func:`distinct_value_pools` of ``donor_tf``, for ``mode="uniform"``; computed here if
         None (costly: compute it once per table and pass it).
-    protected_columns : collection of str, default=()
-        Columns never corrupted (e.g. the time column). Names that are not columns of ``tf``
-        are ignored, so a caller can name a column whether or not it is a feature.
 
     Returns
     -------
@@ -252,10 +247,9 @@ def corrupt_tensor_frame(
     >>> full = torch_frame.TensorFrame({torch_frame.categorical: torch.arange(10).view(5, 2)},
     ...                                {torch_frame.categorical: ["a", "b"]})
     >>> out, mask = corrupt_tensor_frame(full[torch.tensor([0, 1])], full, 0.5,
-    ...                                  torch.Generator().manual_seed(0), mode="empirical",
-    ...                                  protected_columns=["b"])
-    >>> mask.shape, bool(mask[:, 1].any())
-    (torch.Size([2, 2]), False)
+    ...                                  torch.Generator().manual_seed(0), mode="empirical")
+    >>> mask.shape
+    torch.Size([2, 2])
     """
     if mode not in CORRUPTION_MODES:
         raise ValueError(f"Unknown corruption mode {mode!r}; choose one of {CORRUPTION_MODES}.")
@@ -267,10 +261,6 @@ def corrupt_tensor_frame(
             f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
             f"got {type(generator).__name__}."
         )
-    if isinstance(protected_columns, str):
-        protected_columns = (protected_columns,)
-    protected = set(protected_columns)
-
     columns = column_order(tf)
     donor_index = {name: (st, j) for st, names in donor_tf.col_names_dict.items()
                    for j, name in enumerate(names)}
@@ -307,8 +297,7 @@ def corrupt_tensor_frame(
         sizes = torch.tensor([p.numel() for p in pools], dtype=torch.long)  # [num_cols]
         flat_pool = torch.cat(pools) if pools else torch.empty(0, dtype=torch.long)
         pool_start = torch.cumsum(sizes, 0) - sizes  # [num_cols]
-    keep = torch.tensor([name not in protected for name in columns], dtype=torch.bool)
-    mask &= (keep & (sizes > 0)).unsqueeze(0)  # [num_rows, num_cols]
+    mask &= (sizes > 0).unsqueeze(0)  # [num_rows, num_cols]; empty columns have no donor
     r, c = mask.nonzero(as_tuple=True)
     pick = (choice[r, c] * sizes[c]).long().minimum(sizes[c] - 1)  # [num_corrupted]
     donor_rows = pick if mode == "empirical" else flat_pool[pool_start[c] + pick]
