@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline, make_union
 
@@ -415,6 +415,23 @@ def test_union_with_the_contrastive_encoder(db, task):
     n_agg = len(pipe[0].transformer_list[0][1].get_feature_names_out())
     assert Z.shape == (len(X), n_agg + 8)
     assert Z.columns[0] == "relationalaggregator__users.referrer|all|count"
+
+
+def test_soft_vote_of_an_encoder_model_and_an_aggregator_model(db, task):
+    """docs/aggregator.md: one gradient boosting per feature set, probabilities averaged;
+    VotingClassifier passes the rows X to both pipelines unchanged."""
+    X, y = task
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=8, max_steps=2,
+                                       steps_per_epoch=1, batch_size=16, random_state=0)
+    members = [
+        ("emb", make_pipeline(enc, HistGradientBoostingClassifier(max_iter=10,
+                                                                  random_state=0))),
+        ("agg", make_pipeline(RelationalAggregator(database=db),
+                              HistGradientBoostingClassifier(max_iter=10, random_state=0))),
+    ]
+    vote = VotingClassifier(members, voting="soft").fit(X, y)
+    emb, agg = (vote.named_estimators_[name].predict_proba(X) for name in ("emb", "agg"))
+    np.testing.assert_allclose(vote.predict_proba(X), (emb + agg) / 2)
 
 
 def test_set_output_and_joblib_round_trip(db, task, tmp_path):
