@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch_frame
@@ -139,13 +138,15 @@ def test_masking_by_inputs_leaves_no_collapse_shortcut(level):
 
 
 def test_equal_fingerprints_mean_equal_embeddings_on_f1():
-    """On real pretraining batches (F1, default threads), nodes with equal fingerprints get
-    the same clean embedding from the backbone, and a share of them exists to be masked."""
+    """On a real pretraining batch (F1, default threads), nodes with equal fingerprints get
+    the same clean embedding from the backbone, and a share of them exists to be masked.
+    (The converse need not hold: ages a nanosecond apart encode alike in float32.)"""
     enc = RelationalContrastiveEncoder(
         cutoff_time=VAL_TIMESTAMP, hidden_channels=32, max_steps=1, steps_per_epoch=1,
         false_negatives="same_input", random_state=0).fit(*load_f1())
     net = enc.net_
     seeds = enc._pretraining_seeds(enc.database_.upto(VAL_TIMESTAMP), net.batcher.graph)
+    torch.manual_seed(0)  # the type-balanced draw of the batch's seed rows
     x, _ = next(iter(net.get_iterator(Dataset(seeds, None), training=True)))
     batch, _ = net.batcher(x, True)
     with torch.no_grad():
@@ -157,10 +158,5 @@ def test_equal_fingerprints_mean_equal_embeddings_on_f1():
             assert torch.allclose(z[nt][group], z[nt][group[0]].expand(len(group), -1),
                                   atol=1e-5), nt
             masked += len(group)
-        # nodes with different fingerprints are told apart by the backbone
-        _, first = np.unique(fp.numpy(), return_index=True)
-        distinct = z[nt][torch.as_tensor(first)]
-        if len(first) > 1:
-            assert torch.cdist(distinct, distinct).add(torch.eye(len(first))).min() > 0, nt
     total = sum(batch[nt].num_nodes for nt in batch.node_types)
     assert 0.05 < masked / total < 0.9
