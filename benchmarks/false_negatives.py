@@ -8,7 +8,9 @@ the context level the multiset of its in-neighbours' fingerprints. For both pret
 samplers, over 5 type-balanced batches of the default size (seeds 0..4 of the batch
 draw), with the encoder's defaults and the F1 database up to 2005-01-01, this reports per
 table the share of nodes that have such a twin in their batch (row / link) and the share of
-context anchors (nodes with in-neighbours) that do.
+context anchors (nodes with in-neighbours) that do, and the time (one thread) to fingerprint
+a batch: hashing the batch's attributes, or gathering the per-table hashes the pretraining
+batcher computes once (``row_fingerprints``), as it does.
 
 Run: ``.venv/bin/python benchmarks/false_negatives.py``; writes
 ``benchmarks/results/false_negatives.json`` and ``false_negatives.md``.
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLERS = ("neighbor", "hgsampling")
@@ -42,6 +45,7 @@ def measure(sampler: str) -> dict:
 
     from relcontrast import RelationalContrastiveEncoder
     from relcontrast.datasets import VAL_TIMESTAMP, load_f1
+    from relcontrast.pretraining import input_fingerprints
 
     enc = RelationalContrastiveEncoder(cutoff_time=VAL_TIMESTAMP, sampler=sampler, max_steps=1,
                                        steps_per_epoch=1, random_state=0).fit(*load_f1())
@@ -49,10 +53,16 @@ def measure(sampler: str) -> dict:
     seeds = Dataset(enc._pretraining_seeds(enc.database_.upto(VAL_TIMESTAMP), graph), None)
     context = net.module_.loss.levels["context"]
     counts = {nt: np.zeros(4, np.int64) for nt in graph.node_types}
+    seconds = {"hash the batch": 0.0, "gather per-table hashes": 0.0}
     for b in range(BATCHES):
         torch.manual_seed(b)  # the type-balanced draw of seed rows
         x, _ = next(iter(net.get_iterator(seeds, training=True)))
         batch, _ = net.batcher(x, True)
+        for name, rows in (("hash the batch", None),
+                           ("gather per-table hashes", net.batcher.row_fingerprints)):
+            t0 = time.perf_counter()
+            input_fingerprints(batch, graph.node_types, enc.num_layers, rows)
+            seconds[name] += time.perf_counter() - t0
         context_ids = context._context_fingerprints(batch)
         for nt in batch.node_types:
             n_id, fp = batch[nt].n_id.numpy(), batch[nt].input_id.numpy()
@@ -68,10 +78,13 @@ def measure(sampler: str) -> dict:
     share = {nt: {"row_link": round(c[0] / max(c[1], 1), 4), "nodes": int(c[1]),
                   "context": round(c[2] / max(c[3], 1), 4), "context_anchors": int(c[3])}
              for nt, c in {**counts, "all tables": total}.items()}
-    return {"sampler": sampler, "batches": BATCHES, "share": share}
+    return {"sampler": sampler, "batches": BATCHES, "share": share,
+            "fingerprint_ms_per_batch": {k: round(1000 * v / BATCHES, 1)
+                                         for k, v in seconds.items()}}
 
 
 def main() -> None:
+    torch.set_num_threads(1)
     start = time.perf_counter()
     runs = [measure(s) for s in SAMPLERS]
     RESULTS.mkdir(exist_ok=True)
@@ -88,6 +101,9 @@ def main() -> None:
         cells = [f"{r['share'][nt]['row_link']:.1%} / {r['share'][nt]['context']:.1%}"
                  for r in runs]
         lines.append(f"| {nt} | " + " | ".join(cells) + " |")
+    lines += ["", "Fingerprinting one batch (ms, one thread): " + "; ".join(
+        f"{r['sampler']}: " + ", ".join(f"{k} {v}" for k, v in
+                                        r["fingerprint_ms_per_batch"].items()) for r in runs)]
     (RESULTS / "false_negatives.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -149,6 +149,10 @@ def test_equal_fingerprints_mean_equal_embeddings_on_f1():
     torch.manual_seed(0)  # the type-balanced draw of the batch's seed rows
     x, _ = next(iter(net.get_iterator(Dataset(seeds, None), training=True)))
     batch, _ = net.batcher(x, True)
+    # the batcher's per-table attribute hashes give what hashing the batch itself gives
+    from_batch = input_fingerprints(batch, net.batcher.graph.node_types, enc.num_layers)
+    for nt, fp in from_batch.items():
+        assert torch.equal(batch[nt].input_id, fp), nt
     with torch.no_grad():
         z = enc.backbone_.eval()(batch)
     masked = 0

@@ -33,7 +33,12 @@ from relcontrast.estimators._common import digest, eval_generator, make_generato
 from relcontrast.estimators._distributed import DataParallel, RankShard, SyncHistory, main_only
 from relcontrast.estimators._params import fingerprint
 from relcontrast.nn import batch_to_device
-from relcontrast.pretraining import corrupt_tensor_frame, hold_out_links, input_fingerprints
+from relcontrast.pretraining import (
+    corrupt_tensor_frame,
+    hold_out_links,
+    input_fingerprints,
+    row_fingerprints,
+)
 
 
 class _GeneratorPair:
@@ -86,7 +91,8 @@ class PretrainingBatcher:
     """Seed rows ``[B, 3]`` (type id, node index, time in ns) of any tables -> a type-balanced
     subgraph, plus corrupted copies of its attribute frames for the row-level objective.
     With ``fingerprint_rounds``, every node also gets ``input_id``, the fingerprint of its
-    input to a GNN of that many layers (false negatives for the objectives)."""
+    input to a GNN of that many layers (false negatives for the objectives); the attribute
+    part of it is hashed once per table here, not in every batch."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
                  donor_pools: dict | None, corrupt: bool,
@@ -100,6 +106,8 @@ class PretrainingBatcher:
         self.corrupt = corrupt
         self.link_holdout = link_holdout
         self.fingerprint_rounds = fingerprint_rounds
+        self.row_fingerprints = None if fingerprint_rounds is None else {
+            nt: row_fingerprints(graph.tf_dict[nt], i) for i, nt in enumerate(graph.node_types)}
         self.generators = _GeneratorPair(seed, train_seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
@@ -120,7 +128,7 @@ class PretrainingBatcher:
             batch = hold_out_links(batch, self.link_holdout, gen)
         if self.fingerprint_rounds is not None:  # after the hold-out: the inputs as passed
             fingerprints = input_fingerprints(batch, self.graph.node_types,
-                                              self.fingerprint_rounds)
+                                              self.fingerprint_rounds, self.row_fingerprints)
             for nt, fp in fingerprints.items():
                 batch[nt].input_id = fp
         extra = {}

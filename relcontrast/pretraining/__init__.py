@@ -9,7 +9,11 @@ from relcontrast.pretraining.corruption import (
     corrupt_tensor_frame,
     distinct_value_pools,
 )
-from relcontrast.pretraining.fingerprint import FALSE_NEGATIVES, input_fingerprints
+from relcontrast.pretraining.fingerprint import (
+    FALSE_NEGATIVES,
+    input_fingerprints,
+    row_fingerprints,
+)
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
 from relcontrast.pretraining.link import LinkObjective, hold_out_links
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
@@ -34,4 +38,5 @@ __all__ = [
     "hold_out_links",
     "info_nce",
     "input_fingerprints",
+    "row_fingerprints",
 ]

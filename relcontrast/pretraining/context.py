@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from relcontrast.pretraining.fingerprint import mix
+from relcontrast.pretraining.fingerprint import in_neighbor_sums
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce, spread_index
-from relcontrast.pretraining.row import node_identities
 
 __all__ = ["ContextObjective"]
 
@@ -110,9 +108,10 @@ class ContextObjective(nn.Module):
             if valid.numel() < 2:
                 continue
             anchors = spread_index(valid.numel(), self.max_anchors, valid.device)
-            ids = [ids.to(valid.device)[valid] for ids in node_identities(batch, nt)[:1]]
-            if nt in context_ids:
-                ids.append(context_ids[nt].to(valid.device)[valid])
+            ids = [batch[nt].n_id] if "n_id" in batch[nt] else []  # copies of the row
+            if nt in context_ids:  # and nodes with an identical context
+                ids.append(context_ids[nt])
+            ids = [i.to(valid.device)[valid] for i in ids]
             head = self.node_heads[self.node_types.index(nt)]
             out[nt] = info_nce(head(z[nt][valid[anchors]]), context, anchors,
                                temperature=self.temperature, key_ids=ids)
@@ -121,18 +120,8 @@ class ContextObjective(nn.Module):
     def _context_fingerprints(self, batch: HeteroData) -> dict[str, Tensor]:
         """Per node type: a hash of the multiset of its in-neighbours' ``input_id`` (the
         inputs its context is computed from), for batches that carry ``input_id``."""
-        out = {}
-        for et in self.edge_types:
-            src, _, dst = et
-            if (et not in batch.edge_types or "input_id" not in batch[src]
-                    or "input_id" not in batch[dst]):
-                continue
-            edge_index = batch[et].edge_index
-            source = batch[src].input_id
-            total = out.get(dst, torch.zeros_like(batch[dst].input_id))
-            out[dst] = total.index_add(0, edge_index[1].to(source.device),
-                                       mix(source[edge_index[0].to(source.device)], 0))
-        return out
+        ids = {nt: batch[nt].input_id for nt in batch.node_types if "input_id" in batch[nt]}
+        return in_neighbor_sums(batch, ids, self.edge_types, salted=False)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_node_types={len(self.node_types)}, "

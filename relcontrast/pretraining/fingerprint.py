@@ -10,15 +10,18 @@ from the inputs alone, so masking with them never depends on what is being learn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
+from torch_frame import TensorFrame
 from torch_geometric.data import HeteroData
 
+from relcontrast.graph import EdgeType
 from relcontrast.pretraining.corruption import _GOLDEN, _column_keys, _row_hash
 
-__all__ = ["FALSE_NEGATIVES", "input_fingerprints", "mix"]
+__all__ = ["FALSE_NEGATIVES", "in_neighbor_sums", "input_fingerprints", "mix",
+           "row_fingerprints"]
 
 #: Which InfoNCE candidates pretraining masks as false negatives: copies of the positive's
 #: database row only, or also every node whose inputs equal the positive's.
@@ -37,25 +40,48 @@ def mix(h: Tensor, x: Tensor | int) -> Tensor:
     return h ^ (h >> 29)
 
 
-def _row_fingerprints(batch: HeteroData, nt: str, type_id: int) -> Tensor:
-    """One int64 per node of type ``nt`` from its table, its attribute values and its age."""
-    store = batch[nt]
-    n = int(store.num_nodes or 0)
-    device = store.n_id.device if "n_id" in store else torch.device("cpu")
-    h = torch.full((n,), type_id, dtype=torch.int64, device=device)
-    tf = store.get("tf")
-    if tf is not None and n > 0:
-        for st, names in tf.col_names_dict.items():
-            feat = tf.feat_dict[st]
+def row_fingerprints(tf: TensorFrame, type_id: int, chunk: int = 1 << 16) -> Tensor:
+    """One int64 per row of ``tf`` from its table (``type_id``) and its attribute values
+    (NaN and -0.0 canonicalised), computed ``chunk`` rows at a time.
+
+    A database row has the same value in every batch, so a caller that samples many batches
+    from one graph computes this once per table and gathers it by ``n_id``
+    (``input_fingerprints(..., rows=...)``) instead of hashing every batch's attributes.
+    """
+    n = tf.num_rows
+    h = torch.full((n,), type_id, dtype=torch.int64)
+    for start in range(0, n, chunk):  # bounded temporaries (text embeddings are wide)
+        part = tf[torch.arange(start, min(start + chunk, n))]
+        hp = h[start:start + chunk]
+        for st, names in part.col_names_dict.items():
             for j in range(len(names)):
-                h = mix(h, _row_hash(_column_keys(feat, j)).to(device))
-    if store.get("time") is not None and store.get("ref_time") is not None:
-        h = mix(h, (store.ref_time - store.time).to(device))  # the age the backbone encodes
+                hp = mix(hp, _row_hash(_column_keys(part.feat_dict[st], j)).cpu())
+        h[start:start + chunk] = hp
     return h
 
 
-def input_fingerprints(batch: HeteroData, node_types: Sequence[str],
-                       num_rounds: int) -> dict[str, Tensor]:
+def in_neighbor_sums(batch: HeteroData, h: Mapping[str, Tensor],
+                     edge_types: Sequence[EdgeType], salted: bool) -> dict[str, Tensor]:
+    """Per destination type, the sum over each node's in-edges of ``mix(h[source], salt)``:
+    an order-free hash of the multiset of its in-neighbours' ``h`` (exact in integers, so
+    deterministic on any device). ``salted``: the salt is the edge type's position in
+    ``edge_types``, so the same neighbour over two edge types counts as two inputs; else 0.
+    Edge types whose ends have no ``h`` are skipped; types without in-edges are absent."""
+    out = {}
+    for i, et in enumerate(edge_types):
+        src_type, _, dst_type = et
+        if (src_type not in h or dst_type not in h or et not in batch.edge_types
+                or batch[et].get("edge_index") is None):
+            continue
+        src, dst = batch[et].edge_index.to(h[src_type].device)  # [E] each
+        message = mix(h[src_type][src], _salt(i + 1) if salted else 0)  # [E]
+        total = out.get(dst_type, torch.zeros_like(h[dst_type]))
+        out[dst_type] = total.index_add(0, dst, message)
+    return out
+
+
+def input_fingerprints(batch: HeteroData, node_types: Sequence[str], num_rounds: int,
+                       rows: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Weisfeiler-Lehman fingerprints of every node's input to a ``num_rounds``-layer GNN.
 
     Round 0 hashes the node's table, attribute values (NaN and -0.0 canonicalised) and
@@ -75,6 +101,9 @@ def input_fingerprints(batch: HeteroData, node_types: Sequence[str],
         Every node type of the graph, in a fixed order (the table is part of the hash).
     num_rounds : int
         Message-passing layers of the backbone.
+    rows : dict of str to LongTensor, default=None
+        :func:`row_fingerprints` of every table of the graph the batch was sampled from,
+        gathered by each node's ``n_id``; None: hashed from the batch's own ``tf``.
 
     Returns
     -------
@@ -93,15 +122,22 @@ def input_fingerprints(batch: HeteroData, node_types: Sequence[str],
     >>> bool(fp["a"][0] == fp["a"][1]), bool(fp["a"][0] == fp["a"][2])
     (True, False)
     """
-    types = [nt for nt in node_types if nt in batch.node_types]
-    h = {nt: _row_fingerprints(batch, nt, node_types.index(nt)) for nt in types}
-    edge_types = [et for et in batch.edge_types
+    h = {}
+    for type_id, nt in enumerate(node_types):
+        if nt not in batch.node_types:
+            continue
+        store = batch[nt]
+        if rows is not None:
+            h[nt] = rows[nt][store.n_id.cpu()].to(store.n_id.device)
+        elif store.get("tf") is not None:
+            h[nt] = row_fingerprints(store.tf, type_id)
+        else:
+            h[nt] = torch.full((int(store.num_nodes or 0),), type_id, dtype=torch.int64)
+        if store.get("time") is not None and store.get("ref_time") is not None:
+            h[nt] = mix(h[nt], (store.ref_time - store.time).to(h[nt].device))  # the age
+    edge_types = [et for et in batch.edge_types  # the salts number these
                   if et[0] in h and et[2] in h and batch[et].get("edge_index") is not None]
     for r in range(num_rounds):
-        total = {nt: torch.zeros_like(h[nt]) for nt in types}
-        for i, et in enumerate(edge_types):
-            src, dst = batch[et].edge_index.to(h[et[0]].device)  # [E] each
-            message = mix(h[et[0]][src], _salt(i + 1))  # [E], salted by edge type
-            total[et[2]] = total[et[2]].index_add(0, dst, message)
-        h = {nt: mix(mix(h[nt], total[nt]), _salt(r + 1)) for nt in types}
+        total = in_neighbor_sums(batch, h, edge_types, salted=True)
+        h = {nt: mix(mix(v, total.get(nt, 0)), _salt(r + 1)) for nt, v in h.items()}
     return h
