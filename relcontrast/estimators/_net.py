@@ -12,6 +12,7 @@ deal each step's seed rows out to the ranks and average the gradients after ``ba
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -39,6 +40,8 @@ from relcontrast.pretraining import (
     input_fingerprints,
     row_fingerprints,
 )
+
+logger = logging.getLogger("relcontrast")
 
 
 class _GeneratorPair:
@@ -145,7 +148,7 @@ class PretrainingBatcher:
 
 
 def fit_callbacks(estimator, scores: list, decisions: list = (), *, early_stopping: bool,
-                  ddp: DataParallel | None, logger, **progress) -> tuple[list, int]:
+                  ddp: DataParallel | None, **progress) -> tuple[list, int]:
     """The callbacks of a fit and its verbosity, in the order their effects need.
 
     ``scores`` first; with data parallelism, the history sync (after the scores, before the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import math
 from collections.abc import Mapping
 
@@ -49,8 +48,6 @@ from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
 from relcontrast.sampling import HGSampler, NeighborSampler
-
-logger = logging.getLogger("relcontrast")
 
 OBJECTIVES = ("row", "link", "context")
 
@@ -447,7 +444,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                                                           on_train=split == "train"))
                   for level in objectives for split in ("train", "valid")]
         callbacks, verbose = fit_callbacks(
-            self, scores, early_stopping=holdout is not None, ddp=ddp, logger=logger,
+            self, scores, early_stopping=holdout is not None, ddp=ddp,
             batches_per_epoch=self.steps_per_epoch + valid_batches,
             postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
         return PretrainingNet(

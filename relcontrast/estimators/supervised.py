@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 
 import numpy as np
 import pandas as pd
@@ -56,8 +55,6 @@ from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.sampling import NeighborSampler
-
-logger = logging.getLogger("relcontrast")
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
 # backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE (chosen on
@@ -328,8 +325,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                           ("unfreeze_backbone",
                            Unfreezer(_BACKBONE, at=self.warmup_epochs + 1))]
         callbacks, verbose = fit_callbacks(self, scores, decisions,
-                                           early_stopping=split is not None, ddp=ddp,
-                                           logger=logger)
+                                           early_stopping=split is not None, ddp=ddp)
         optimizer_kwargs = {"weight_decay": float(self.weight_decay)}
         backbone_lr = self.backbone_lr
         if backbone_lr == "auto":  # validated: "auto", None or a positive number

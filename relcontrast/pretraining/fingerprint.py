@@ -20,8 +20,7 @@ from torch_geometric.data import HeteroData
 from relcontrast.graph import EdgeType
 from relcontrast.pretraining.corruption import _GOLDEN, _column_keys, _row_hash
 
-__all__ = ["FALSE_NEGATIVES", "in_neighbor_sums", "input_fingerprints", "mix",
-           "row_fingerprints"]
+__all__ = ["FALSE_NEGATIVES", "in_neighbor_sums", "input_fingerprints", "row_fingerprints"]
 
 #: Which InfoNCE candidates pretraining masks as false negatives: copies of the positive's
 #: database row only, or also every node whose inputs equal the positive's.
