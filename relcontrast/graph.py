@@ -33,7 +33,7 @@ import torch
 import torch_frame
 from torch import Tensor
 from torch_frame.config import TextEmbedderConfig
-from torch_frame.data import Dataset, MultiNestedTensor
+from torch_frame.data import Dataset, MultiEmbeddingTensor, MultiNestedTensor
 from torch_frame.data.stats import StatType, compute_col_stats
 
 from relcontrast._validation import did_you_mean
@@ -632,6 +632,82 @@ def _torch_frame_table_stats(
             for col, stype in types.items()}
 
 
+def _features(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
+              time_column: str | None, time_ns: np.ndarray | None, index=None
+              ) -> pd.DataFrame:
+    """The feature columns ``types`` of the rows ``index`` of ``frame`` (positions or a
+    slice; None: all), converted for torch-frame (:func:`_convert_column`); the time column
+    as a timestamp feature comes from ``time_ns``, the constant column is ones."""
+    n = len(frame) if index is None else len(frame.index[index])
+    data = {}
+    for col, stype in types.items():
+        if col == CONST_COLUMN:
+            data[col] = pd.Series(np.ones(n, dtype=np.float64))
+        elif col == time_column and stype == torch_frame.timestamp:
+            times = time_ns if index is None else time_ns[index]
+            data[col] = pd.Series(times.astype("datetime64[ns]"), name=col)
+        else:
+            ser = frame[col] if index is None else frame[col].iloc[index]
+            data[col] = _convert_column(ser, stype).reset_index(drop=True)
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+# rows converted and materialised at once: bounds the object columns, text vectors and
+# torch-frame intermediates of a table of millions of rows to those of this many rows
+_MATERIALIZE_ROWS = 1 << 20
+
+
+def _materialize(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
+                 time_column: str | None, time_ns: np.ndarray | None,
+                 stats: Mapping[str, dict], text_cfg: TextEmbedderConfig
+                 ) -> tuple[torch_frame.TensorFrame, dict[str, dict]]:
+    """Every row of ``frame`` as a TensorFrame of the columns ``types`` encoded with the
+    column statistics ``stats``, and the statistics with the text embedding sizes
+    torch-frame adds to them. Tables above :data:`_MATERIALIZE_ROWS` rows are converted and
+    materialised in chunks of that many rows, written into the table's tensors as they come:
+    torch-frame encodes every row on its own given the statistics, so the tensors are equal
+    to those of one pass, and the memory beyond them is one chunk's."""
+    n = len(frame)
+    if n <= _MATERIALIZE_ROWS:
+        return _materialize_rows(frame, types, time_column, time_ns, stats, text_cfg)
+    feat_dict, nested, offsets = {}, {}, {}
+    for start in range(0, n, _MATERIALIZE_ROWS):
+        rows = slice(start, min(start + _MATERIALIZE_ROWS, n))
+        chunk, col_stats = _materialize_rows(frame, types, time_column, time_ns, stats,
+                                             text_cfg, rows)
+        for stype, feat in chunk.feat_dict.items():
+            if isinstance(feat, MultiNestedTensor):  # ragged: concatenated at the end
+                nested.setdefault(stype, []).append(feat)
+                continue
+            if isinstance(feat, MultiEmbeddingTensor):
+                offsets[stype], feat = feat.offset, feat.values
+            if stype not in feat_dict:
+                feat_dict[stype] = torch.empty((n, *feat.shape[1:]), dtype=feat.dtype)
+            feat_dict[stype][rows] = feat
+        order, col_names = list(chunk.feat_dict), chunk.col_names_dict
+        del chunk
+    for stype, offset in offsets.items():
+        feat_dict[stype] = MultiEmbeddingTensor(
+            num_rows=n, num_cols=len(col_names[stype]), values=feat_dict[stype], offset=offset)
+    for stype, parts in nested.items():
+        feat_dict[stype] = MultiNestedTensor.cat(parts, dim=0)
+    feat_dict = {stype: feat_dict[stype] for stype in order}  # torch-frame's order
+    return torch_frame.TensorFrame(feat_dict, col_names), col_stats
+
+
+def _materialize_rows(frame, types, time_column, time_ns, stats, text_cfg, rows=None):
+    """:func:`_materialize` of the rows ``rows`` (a slice; None: all) in one pass."""
+    df = _features(frame, types, time_column, time_ns, rows)
+    # a copy of the statistics: torch-frame writes the text embedding sizes into them
+    dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
+        col_stats={c: dict(s) for c, s in stats.items()})
+    tf = dataset.tensor_frame
+    if torch_frame.multicategorical in tf.feat_dict:
+        tf.feat_dict[torch_frame.multicategorical] = _sort_within_cells(
+            tf.feat_dict[torch_frame.multicategorical])
+    return tf, dataset.col_stats
+
+
 def _stats_rows(db: RelationalDatabase, stats_until) -> dict[str, np.ndarray | None]:
     """Per table, the positions of the rows the statistics come from: the rows
     ``db.upto(stats_until)`` keeps (:meth:`RelationalDatabase.rows_upto`), None for all."""
@@ -788,31 +864,20 @@ def build_graph(
 
         if not types or CONST_COLUMN in types:  # no feature column (in the reference)
             types = {CONST_COLUMN: torch_frame.numerical}
-            data = {CONST_COLUMN: pd.Series(np.ones(n, dtype=np.float64))}
-        else:
-            data = {}
-            for col, stype in types.items():
-                if col == spec.time_column and stype == torch_frame.timestamp:
-                    data[col] = pd.Series(time_ns.astype("datetime64[ns]"), name=col)
-                else:
-                    data[col] = _convert_column(frame[col], stype).reset_index(drop=True)
-        df = pd.DataFrame(data, index=pd.RangeIndex(n))
         with warnings.catch_warnings():  # torch-frame reads pandas' read-only arrays
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             warnings.filterwarnings("ignore", message=r"Series\.dt\.dayofweek is deprecated")
-            if reference is None:
-                stats_df = df if rows is None else df.iloc[rows].reset_index(drop=True)
-                stats = _table_stats(stats_df, types)
-            else:  # a copy: torch-frame writes the text embedding sizes into it
-                stats = {c: dict(s) for c, s in reference.col_stats_dict[name].items()}
-            dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
-                col_stats=stats)
-        tf = dataset.tensor_frame
-        if torch_frame.multicategorical in tf.feat_dict:
-            tf.feat_dict[torch_frame.multicategorical] = _sort_within_cells(
-                tf.feat_dict[torch_frame.multicategorical])
+            if reference is None:  # column by column: one converted column at a time
+                stats = {}
+                for col, stype in types.items():
+                    one = {col: stype}
+                    stats.update(_table_stats(
+                        _features(frame, one, spec.time_column, time_ns, rows), one))
+            else:
+                stats = reference.col_stats_dict[name]
+            tf, stats = _materialize(frame, types, spec.time_column, time_ns, stats, text_cfg)
         tf_dict[name] = tf
-        col_stats_dict[name] = dataset.col_stats
+        col_stats_dict[name] = stats
         col_types[name] = dict(types)
         logger.debug("table %r: %d rows, columns %s", name, n,
                      {c: s.value for c, s in types.items()})

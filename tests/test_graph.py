@@ -454,6 +454,22 @@ def test_stats_until_equals_two_step_build(name, cutoff, request):
                  "row_rank")
 
 
+@pytest.mark.parametrize("name, cutoff", [("every_kind", None), ("every_kind", "2021-01-10"),
+                                          ("synthetic", "2020-06-01")])
+def test_materialising_in_row_chunks_equals_one_pass(name, cutoff, request, monkeypatch):
+    """Tables above _MATERIALIZE_ROWS rows are converted and encoded chunk by chunk (to
+    bound the memory of millions of rows); the tensors and statistics are those of one
+    pass, also for chunks that do not divide the table and for a reference graph."""
+    db = request.getfixturevalue(name)
+    db = db[0] if isinstance(db, tuple) else db
+    one_pass = build_graph(db, stats_until=cutoff)
+    monkeypatch.setattr(graph_module, "_MATERIALIZE_ROWS", 7)
+    assert max(db.num_rows(t) for t in db.table_names) % 7  # a short last chunk
+    chunked = build_graph(db, stats_until=cutoff)
+    _assert_graphs_equal(chunked, one_pass)
+    _assert_graphs_equal(build_graph(db, reference=one_pass), one_pass)
+
+
 def test_select_refuses_a_database_of_other_rows(synthetic):
     db = synthetic[0] if isinstance(synthetic, tuple) else synthetic
     graph = build_graph(db)
