@@ -50,7 +50,7 @@ def measure(sampler: str) -> dict:
     enc = RelationalContrastiveEncoder(cutoff_time=VAL_TIMESTAMP, sampler=sampler, max_steps=1,
                                        steps_per_epoch=1, random_state=0).fit(*load_f1())
     net, graph = enc.net_, enc.net_.batcher.graph
-    seeds = Dataset(enc._pretraining_seeds(enc.database_.upto(VAL_TIMESTAMP), graph), None)
+    seeds = Dataset(enc._pretraining_seeds(graph), None)
     context = net.module_.loss.levels["context"]
     counts = {nt: np.zeros(4, np.int64) for nt in graph.node_types}
     seconds = {"hash the batch": 0.0, "gather per-table hashes": 0.0}

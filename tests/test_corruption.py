@@ -156,19 +156,30 @@ def _pools_by_exact_unique(tf: TensorFrame) -> dict:
             for st, names in tf.col_names_dict.items() for j, name in enumerate(names)}
 
 
-def test_distinct_values_by_row_hash_equal_exact_unique_even_on_a_collision(table,
+@pytest.mark.parametrize("key_rows", [None, 97])
+def test_distinct_values_by_row_hash_equal_exact_unique_even_on_a_collision(table, key_rows,
                                                                           monkeypatch):
     """The pools group rows by a 64-bit hash of their values; they are the exact pools
-    (checked on every stype, and on F1's tables, text embeddings included), and a hash
+    (checked on every stype, and on F1's tables, text embeddings included), also when the
+    keys are built in chunks of rows (97: many chunks, a short last one), and a hash
     collision falls back to the exact grouping instead of merging two values."""
     from relcontrast.datasets import load_f1
     from relcontrast.graph import build_graph
     from relcontrast.pretraining import corruption
 
+    if key_rows is not None:
+        monkeypatch.setattr(corruption, "_KEY_ROWS", key_rows)
     graph = build_graph(RelationalDatabase(*load_f1()))
     frames = [table, *graph.tf_dict.values()]
+    groupings = []  # one per column unless the hash grouping was found wrong
+    first_rows = corruption._first_rows
+    monkeypatch.setattr(corruption, "_first_rows",
+                        lambda group: groupings.append(1) or first_rows(group))
     for tf in frames:
-        got, exact = distinct_value_pools(tf), _pools_by_exact_unique(tf)
+        groupings.clear()
+        got = distinct_value_pools(tf)
+        assert len(groupings) == len(got)  # by the hash alone: no fallback was needed
+        exact = _pools_by_exact_unique(tf)
         assert got.keys() == exact.keys()
         assert all(torch.equal(got[c], exact[c]) for c in got)
     monkeypatch.setattr(corruption, "_row_hash", lambda keys: torch.zeros(

@@ -174,7 +174,7 @@ def test_verbose_progress_bar_shows_steps_and_the_three_losses(db, capsys, monke
     err = capsys.readouterr().err
     for key in ("train_loss=", "train_row=", "train_link=", "train_context="):
         assert key in err
-    n_seeds = len(enc._pretraining_seeds(db, enc.graph_))
+    n_seeds = len(enc._pretraining_seeds(enc.graph_))
     valid_batches = -(-int(n_seeds * 0.1) // SMALL["batch_size"])  # ceil
     assert f"/{SMALL['steps_per_epoch'] + valid_batches} [" in err  # steps in the epoch
 
@@ -255,8 +255,7 @@ def test_event_seed_times_put_untimed_rows_at_the_times_of_their_events():
     shops = graph.node_types.index("shops")
 
     def shop_seeds(seed_times):
-        seeds = RelationalContrastiveEncoder(seed_times=seed_times)._pretraining_seeds(
-            db, graph)
+        seeds = RelationalContrastiveEncoder(seed_times=seed_times)._pretraining_seeds(graph)
         return seeds[seeds[:, 0] == shops, 1:].tolist()
 
     assert shop_seeds("latest") == [[0, latest], [1, latest], [2, latest]]

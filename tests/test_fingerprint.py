@@ -145,7 +145,7 @@ def test_equal_fingerprints_mean_equal_embeddings_on_f1():
         cutoff_time=VAL_TIMESTAMP, hidden_channels=32, max_steps=1, steps_per_epoch=1,
         false_negatives="same_input", random_state=0).fit(*load_f1())
     net = enc.net_
-    seeds = enc._pretraining_seeds(enc.database_.upto(VAL_TIMESTAMP), net.batcher.graph)
+    seeds = enc._pretraining_seeds(net.batcher.graph)
     torch.manual_seed(0)  # the type-balanced draw of the batch's seed rows
     x, _ = next(iter(net.get_iterator(Dataset(seeds, None), training=True)))
     batch, _ = net.batcher(x, True)

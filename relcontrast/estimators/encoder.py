@@ -345,8 +345,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             if cutoff is None and tcol is not None and len(times):
                 cutoff = pd.Timestamp(int(times.max()))
         self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
-        fit_db = db if cutoff is None else db.upto(cutoff)
-        if sum(fit_db.num_rows(t) for t in fit_db.table_names) < 2:
+        fit_rows = {} if cutoff is None else db.rows_upto(cutoff)  # None / absent: all
+        if sum(db.num_rows(t) if fit_rows.get(t) is None else len(fit_rows[t])
+               for t in db.table_names) < 2:
             raise ValueError(
                 f"The database has fewer than two rows up to cutoff_time={cutoff!r}; "
                 f"nothing to pretrain on."
@@ -356,7 +357,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             # column statistics from the pretraining rows; transform reads the whole database
             # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
-            fit_graph = graph if fit_db is db else graph.select(fit_db, db.rows_upto(cutoff))
+            fit_graph = graph if cutoff is None else graph.select(fit_rows)
             backbone = self._make_backbone(fit_graph)
             loss = ContrastiveLoss(
                 fit_graph.node_types, fit_graph.edge_types, self.hidden_channels,
@@ -364,7 +365,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                 temperature=self.temperature, loss_normalization=self.loss_normalization,
             )
             module = PretrainingModule(backbone, loss)
-            seeds = self._pretraining_seeds(fit_db, fit_graph)
+            seeds = self._pretraining_seeds(fit_graph)
             net = self._make_net(module, fit_graph, seed, objectives, device,
                                  seed_types=seeds[:, 0], ddp=ddp)
             try:
@@ -387,16 +388,16 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             temporal_encoding=self.temporal_encoding,
         )
 
-    def _pretraining_seeds(self, db, graph) -> np.ndarray:
-        """Seed rows ``(type id, node index, time in ns)`` of every table.
+    def _pretraining_seeds(self, graph) -> np.ndarray:
+        """Seed rows ``(type id, node index, time in ns)`` of every table of ``graph``.
 
         A timed row is a seed at its own time. An untimed row (e.g. a customer) is a seed at
-        the latest time of the database (everything it holds is visible to it) and, with
+        the latest time of the graph (everything it holds is visible to it) and, with
         ``seed_times="events"``, also at the time of every timed row that references it, so
         pretraining sees it as ``transform`` does: at the times of its history.
         """
-        latest = db.max_time
-        latest_ns = np.iinfo(np.int64).max if latest is None else latest.value
+        times = [t.max().item() for t in graph.time_dict.values() if t.numel()]
+        latest_ns = max(times) if times else np.iinfo(np.int64).max
         parts = []
         for i, nt in enumerate(graph.node_types):
             times = graph.time_dict.get(nt)
@@ -406,10 +407,10 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                 index = [np.arange(graph.num_nodes[nt])]
                 t = [np.full(graph.num_nodes[nt], latest_ns, np.int64)]
                 if self.seed_times == "events":
-                    for fk in db.foreign_keys:
-                        if fk.referenced_table == nt and fk.table in graph.time_dict:
-                            index.append(fk.dst_index)
-                            t.append(graph.time_dict[fk.table].numpy()[fk.src_index])
+                    for (src_type, _, dst_type), (src, dst) in graph.links.items():
+                        if dst_type == nt and src_type in graph.time_dict:
+                            index.append(dst)
+                            t.append(graph.time_dict[src_type].numpy()[src])
                 pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
                                   axis=0)  # [num_seeds, 2]
                 index, t = pairs[:, 0], pairs[:, 1]

@@ -15,7 +15,7 @@ vectorised gathers over the corrupted cells only; no Python loop runs over rows 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -108,12 +108,35 @@ def distinct_value_pools(donor_tf: TensorFrame) -> dict[str, Tensor]:
             if n == 0:
                 pools[name] = torch.empty(0, dtype=torch.long)
                 continue
-            keys = _column_keys(feat, j)  # [n, key_dim]
-            first, inverse = _first_rows(_row_hash(keys))
-            if not _all_equal(keys, first[inverse]):  # a 64-bit hash collision
-                first, _ = _first_rows(torch.unique(keys, dim=0, return_inverse=True)[1])
+            read = _keys_reader(feat, j)
+            chunks = [slice(i, i + _KEY_ROWS) for i in range(0, n, _KEY_ROWS)]
+            first, inverse = _first_rows(torch.cat([_row_hash(read(c)) for c in chunks]))
+            if not all(torch.equal(read(first[inverse[c]]), read(c)) for c in chunks):
+                # a 64-bit hash collision: group by the values themselves
+                first, _ = _first_rows(torch.unique(read(slice(None)), dim=0,
+                                                    return_inverse=True)[1])
             pools[name] = first.sort().values.cpu()
     return pools
+
+
+# rows whose column keys are built at once: a text embedding column of millions of rows
+# would otherwise be copied several times over (_canonical's NaN mask, filled copy, cat)
+_KEY_ROWS = 1 << 18
+
+
+def _keys_reader(feat, col: int) -> Callable[[slice | Tensor], Tensor]:
+    """A function ``rows -> _column_keys(feat, col)[rows]`` that reads only those rows of
+    dense and embedding data; ragged data is keyed whole once."""
+    if isinstance(feat, MultiEmbeddingTensor):
+        lo, hi = int(feat.offset[col]), int(feat.offset[col + 1])
+        return lambda rows: _canonical(feat.values[rows, lo:hi])
+    if isinstance(feat, Tensor):
+        def read(rows):
+            x = feat[rows, col]
+            return _canonical(x.reshape(x.size(0), -1))  # [rows, feature_dim]
+        return read
+    keys = _column_keys(feat, col)
+    return lambda rows: keys[rows]
 
 
 _GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
@@ -133,12 +156,6 @@ def _row_hash(keys: Tensor) -> Tensor:
         h = (h ^ bits) * _GOLDEN
         h = h ^ (h >> 31)
     return h
-
-
-def _all_equal(keys: Tensor, rows: Tensor, chunk: int = 1 << 18) -> bool:
-    """Whether ``keys[rows] == keys`` row for row (compared in chunks of rows)."""
-    return all(torch.equal(keys[rows[i:i + chunk]], keys[i:i + chunk])
-               for i in range(0, keys.size(0), chunk))
 
 
 def _first_rows(group: Tensor) -> tuple[Tensor, Tensor]:
