@@ -45,12 +45,14 @@ def measure(sampler: str) -> dict:
 
     from relcontrast import RelationalContrastiveEncoder
     from relcontrast.datasets import VAL_TIMESTAMP, load_f1
+    from relcontrast.estimators.encoder import _pretraining_rows
     from relcontrast.pretraining import input_fingerprints
 
     enc = RelationalContrastiveEncoder(cutoff_time=VAL_TIMESTAMP, sampler=sampler, max_steps=1,
                                        steps_per_epoch=1, random_state=0).fit(*load_f1())
     net, graph = enc.net_, enc.net_.batcher.graph
-    seeds = Dataset(enc._pretraining_seeds(graph), None)
+    seeds = Dataset(enc._pretraining_seeds(graph, _pretraining_rows(enc.database_,
+                                                                      VAL_TIMESTAMP)), None)
     context = net.module_.loss.levels["context"]
     counts = {nt: np.zeros(4, np.int64) for nt in graph.node_types}
     seconds = {"hash the batch": 0.0, "gather per-table hashes": 0.0}

@@ -421,47 +421,6 @@ class RelationalGraph:
 
         return neighbor_index(self)[tuple(edge_type)].edge_index()
 
-    def select(self, rows: Mapping[str, np.ndarray | None]) -> RelationalGraph:
-        """The graph of the rows ``rows`` of this graph's tables (ascending positions, None
-        or absent for all), e.g. the rows ``db.rows_upto(t)`` of the graph of ``db``: the
-        same encoded rows and statistics, and the links between selected rows. Equal to
-        ``build_graph(db.upto(t), reference=self)`` without encoding any row again or
-        resolving the foreign keys of a copy of the database.
-        """
-        take, position = {}, {}  # kept rows; new position of every old row (-1: dropped)
-        for nt in self.node_types:
-            r = rows.get(nt)
-            if r is None:
-                continue
-            r = np.asarray(r, dtype=np.int64)
-            n = self.num_nodes[nt]
-            if r.ndim != 1 or (len(r) and (r[0] < 0 or r[-1] >= n or np.any(np.diff(r) <= 0))):
-                raise ValueError(
-                    f"rows[{nt!r}] must be ascending distinct positions in 0..{n - 1} (e.g. "
-                    f"RelationalDatabase.rows_upto), got {r!r}."
-                )
-            take[nt], position[nt] = torch.from_numpy(r), np.full(n, -1, dtype=np.int64)
-            position[nt][r] = np.arange(len(r))
-        links = {}
-        for et, (src, dst) in self.links.items():
-            src = src if et[0] not in position else position[et[0]][src]
-            dst = dst if et[2] not in position else position[et[2]][dst]
-            keep = (src >= 0) & (dst >= 0)
-            links[et] = (src, dst) if keep.all() else (src[keep], dst[keep])
-        # the selected rows' order among themselves (row_rank is an order of the content)
-        ranks = {nt: r if nt not in take
-                 else torch.argsort(torch.argsort(r[take[nt]], stable=True))
-                 for nt, r in self.row_rank.items()}
-        return RelationalGraph(
-            node_types=self.node_types, edge_types=self.edge_types,
-            num_nodes={nt: len(take[nt]) if nt in take else n
-                       for nt, n in self.num_nodes.items()},
-            tf_dict={nt: tf[take[nt]] if nt in take else tf for nt, tf in self.tf_dict.items()},
-            col_stats_dict=self.col_stats_dict, col_types=self.col_types,
-            time_dict={nt: t[take[nt]] if nt in take else t for nt, t in self.time_dict.items()},
-            links=links, text_encoder=self.text_encoder, row_rank=ranks,
-        )
-
     def __repr__(self) -> str:
         nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())
         num_edges = 2 * sum(len(src) for src, _ in self.links.values())

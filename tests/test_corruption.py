@@ -257,3 +257,23 @@ def test_sequence_and_tokenized_text_columns():
         assert len(tok["input_ids"][i, 0]) == len(tok["attention_mask"][i, 0])
         if not mask[i, 0]:
             assert torch.equal(seq[i, 0], seqs[i][0])
+
+
+@pytest.mark.parametrize("mode", ["uniform", "empirical"])
+def test_donor_rows_bound_where_values_come_from(table, mode):
+    """With donor_rows (the rows up to a pretraining cutoff), the pools are those rows'
+    distinct values as positions of the whole table, and every corrupted cell takes its value
+    from one of those rows: as if the table held only them."""
+    rows = torch.arange(0, table.num_rows, 3)  # ascending, a third of the rows
+    pools = distinct_value_pools(table, rows)
+    on_subset = distinct_value_pools(table[rows])
+    assert pools.keys() == on_subset.keys()
+    assert all(torch.equal(pools[c], rows[on_subset[c]]) for c in pools)
+    batch = table[torch.arange(1, table.num_rows, 3)]  # rows that may not donate
+    out, mask = corrupt_tensor_frame(batch, table, 1.0, _gen(3), mode=mode, donor_rows=rows)
+    same, _ = corrupt_tensor_frame(batch, table[rows], 1.0, _gen(3), mode=mode)
+    assert mask.all()
+    for names in out.col_names_dict.values():
+        for name in names:
+            assert [_cell(out, name, i) for i in range(out.num_rows)] == [
+                _cell(same, name, i) for i in range(same.num_rows)], name

@@ -141,10 +141,15 @@ def test_last_strategy_reads_only_the_most_recent_rows(fitted, data):
     assert not np.allclose(embed(tables, **every), embed(changed, **every))
 
 
-def test_pretraining_ignores_rows_after_cutoff(data):
+@pytest.mark.parametrize("options", [
+    {}, {"sampler": "hgsampling"}, {"corruption": "empirical", "seed_times": "latest"}])
+def test_pretraining_ignores_rows_after_cutoff(data, options):
+    """Pretraining reads the graph of the whole database (no copy of the rows up to the
+    cutoff): seeds, neighbours and corruption donors must still come from the rows up to
+    the cutoff alone, with either sampler and either corruption."""
     tables, schema = data
     cutoff = pd.Timestamp("2020-09-01")
-    params = {**SMALL, "cutoff_time": cutoff}
+    params = {**SMALL, "cutoff_time": cutoff, **options}
     a = RelationalContrastiveEncoder(**params).fit(tables, schema)
     b = RelationalContrastiveEncoder(**params).fit(future_changed(tables, cutoff), schema)
     sa, sb = a.module_.state_dict(), b.module_.state_dict()

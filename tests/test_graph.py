@@ -447,11 +447,6 @@ def test_stats_until_equals_two_step_build(name, cutoff, request):
                for t in db.table_names)  # the reference is copied, never written to
     # The rows up to the cutoff read through the one-pass graph: the statistics graph.
     _assert_graphs_equal(build_graph(db.upto(cutoff), reference=one_pass), stats_graph)
-    # ... and the same rows selected from it, without encoding them again
-    selected = one_pass.select(db.rows_upto(cutoff))
-    _assert_graphs_equal(selected, stats_graph)
-    _assert_same(selected.row_rank, build_graph(db.upto(cutoff), reference=one_pass).row_rank,
-                 "row_rank")
 
 
 @pytest.mark.parametrize("name, cutoff", [("every_kind", None), ("every_kind", "2021-01-10"),
@@ -468,14 +463,6 @@ def test_materialising_in_row_chunks_equals_one_pass(name, cutoff, request, monk
     chunked = build_graph(db, stats_until=cutoff)
     _assert_graphs_equal(chunked, one_pass)
     _assert_graphs_equal(build_graph(db, reference=one_pass), one_pass)
-
-
-@pytest.mark.parametrize("rows", [[3, 1], [0, 0], [-1], [10**9], [[0, 1]]])
-def test_select_refuses_rows_that_are_not_ascending_positions(synthetic, rows):
-    db = synthetic[0] if isinstance(synthetic, tuple) else synthetic
-    graph = build_graph(db)
-    with pytest.raises(ValueError, match=r"rows\['orders'\] must be ascending distinct"):
-        graph.select({"orders": np.array(rows)})
 
 
 def test_stats_until_ignores_later_rows(every_kind):

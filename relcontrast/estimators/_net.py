@@ -95,17 +95,20 @@ class PretrainingBatcher:
     subgraph, plus corrupted copies of its attribute frames for the row-level objective.
     With ``fingerprint_rounds``, every node also gets ``input_id``, the fingerprint of its
     input to a GNN of that many layers (false negatives for the objectives); the attribute
-    part of it is hashed once per table here, not in every batch."""
+    part of it is hashed once per table here, not in every batch. ``donor_rows``: per
+    table, the rows corruption may take values from (those up to the pretraining cutoff;
+    absent: all)."""
 
     def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
                  donor_pools: dict | None, corrupt: bool,
                  link_holdout: float = 0.0, fingerprint_rounds: int | None = None,
-                 train_seed: int | None = None):
+                 train_seed: int | None = None, donor_rows: dict | None = None):
         self.graph = graph
         self.sampler = sampler
         self.corruption_rate = corruption_rate
         self.corruption = corruption
         self.donor_pools = donor_pools
+        self.donor_rows = {} if donor_rows is None else donor_rows
         self.corrupt = corrupt
         self.link_holdout = link_holdout
         self.fingerprint_rounds = fingerprint_rounds
@@ -141,6 +144,7 @@ class PretrainingBatcher:
                     batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
                     mode=self.corruption,
                     donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
+                    donor_rows=self.donor_rows.get(nt),
                 )[0]
                 for nt in self.graph.node_types
             }

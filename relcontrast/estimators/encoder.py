@@ -92,6 +92,15 @@ def _resolve_training_database(X, y, database):
     )
 
 
+def _pretraining_rows(db: RelationalDatabase, cutoff) -> dict[str, torch.Tensor]:
+    """The rows pretraining reads: per timed table with rows after ``cutoff``, the ascending
+    positions of those up to it; other tables (absent) are read whole."""
+    if cutoff is None:
+        return {}
+    return {nt: torch.from_numpy(r) for nt, r in db.rows_upto(cutoff).items()
+            if r is not None and len(r) < db.num_rows(nt)}
+
+
 class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                                    ClassNamePrefixFeaturesOutMixin,
                                    TransformerMixin,
@@ -345,8 +354,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             if cutoff is None and tcol is not None and len(times):
                 cutoff = pd.Timestamp(int(times.max()))
         self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
-        fit_rows = {} if cutoff is None else db.rows_upto(cutoff)  # None / absent: all
-        if sum(db.num_rows(t) if fit_rows.get(t) is None else len(fit_rows[t])
+        fit_rows = _pretraining_rows(db, cutoff)
+        if sum(len(fit_rows[t]) if t in fit_rows else db.num_rows(t)
                for t in db.table_names) < 2:
             raise ValueError(
                 f"The database has fewer than two rows up to cutoff_time={cutoff!r}; "
@@ -354,20 +363,21 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             )
 
         with training_run(self.device, self.random_state) as (device, ddp, seed):
-            # column statistics from the pretraining rows; transform reads the whole database
-            # encoded with them (graph_), pretraining the rows up to the cutoff (fit_graph)
+            # One graph of the whole database, its column statistics from the rows up to the
+            # cutoff: transform reads all of it (graph_); pretraining reads only the rows up to
+            # the cutoff: seeds among them at times up to it, neighbours no later than their
+            # seed (temporal sampling), corruption donors among them. No copy of those rows.
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
-            fit_graph = graph if cutoff is None else graph.select(fit_rows)
-            backbone = self._make_backbone(fit_graph)
+            backbone = self._make_backbone(graph)
             loss = ContrastiveLoss(
-                fit_graph.node_types, fit_graph.edge_types, self.hidden_channels,
+                graph.node_types, graph.edge_types, self.hidden_channels,
                 objectives=objectives, objective_weights=self.objective_weights,
                 temperature=self.temperature, loss_normalization=self.loss_normalization,
             )
             module = PretrainingModule(backbone, loss)
-            seeds = self._pretraining_seeds(fit_graph)
-            net = self._make_net(module, fit_graph, seed, objectives, device,
-                                 seed_types=seeds[:, 0], ddp=ddp)
+            seeds = self._pretraining_seeds(graph, fit_rows)
+            net = self._make_net(module, graph, seed, objectives, device,
+                                 seed_types=seeds[:, 0], ddp=ddp, rows=fit_rows)
             try:
                 net.fit(seeds, None)
             finally:
@@ -388,27 +398,37 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             temporal_encoding=self.temporal_encoding,
         )
 
-    def _pretraining_seeds(self, graph) -> np.ndarray:
-        """Seed rows ``(type id, node index, time in ns)`` of every table of ``graph``.
+    def _pretraining_seeds(self, graph, rows=None) -> np.ndarray:
+        """Seed rows ``(type id, node index, time in ns)`` of every table of ``graph``, among
+        the rows ``rows`` (ascending positions per table; absent or None: all).
 
         A timed row is a seed at its own time. An untimed row (e.g. a customer) is a seed at
-        the latest time of the graph (everything it holds is visible to it) and, with
-        ``seed_times="events"``, also at the time of every timed row that references it, so
-        pretraining sees it as ``transform`` does: at the times of its history.
+        the latest time of those rows (everything it holds is visible to it) and, with
+        ``seed_times="events"``, also at the time of every timed row among them that
+        references it, so pretraining sees it as ``transform`` does: at the times of its
+        history.
         """
-        times = [t.max().item() for t in graph.time_dict.values() if t.numel()]
-        latest_ns = max(times) if times else np.iinfo(np.int64).max
+        rows = {} if rows is None else {nt: np.asarray(r, np.int64)
+                                        for nt, r in rows.items() if r is not None}
+        node_times = {nt: t.numpy() if nt not in rows else t.numpy()[rows[nt]]
+                      for nt, t in graph.time_dict.items()}
+        latest = [t.max() for t in node_times.values() if len(t)]
+        latest_ns = max(latest) if latest else np.iinfo(np.int64).max
         parts = []
         for i, nt in enumerate(graph.node_types):
-            times = graph.time_dict.get(nt)
-            if times is not None:
-                index, t = np.arange(graph.num_nodes[nt]), times.numpy()
+            if nt in node_times:
+                index = rows.get(nt, np.arange(graph.num_nodes[nt]))
+                t = node_times[nt]
             else:
                 index = [np.arange(graph.num_nodes[nt])]
                 t = [np.full(graph.num_nodes[nt], latest_ns, np.int64)]
                 if self.seed_times == "events":
                     for (src_type, _, dst_type), (src, dst) in graph.links.items():
-                        if dst_type == nt and src_type in graph.time_dict:
+                        if dst_type == nt and src_type in node_times:
+                            if src_type in rows:  # links from the rows read only
+                                read = np.zeros(graph.num_nodes[src_type], dtype=bool)
+                                read[rows[src_type]] = True
+                                src, dst = src[read[src]], dst[read[src]]
                             index.append(dst)
                             t.append(graph.time_dict[src_type].numpy()[src])
                 pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
@@ -418,7 +438,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                                    np.asarray(index, np.int64), np.asarray(t, np.int64)], 1))
         return np.concatenate(parts)  # [num_seeds, 3]
 
-    def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None):
+    def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None,
+                  rows=None):
+        rows = {} if rows is None else rows  # the rows pretraining reads (absent: all)
         temporal = graph.time_dict != {}
         if self.sampler == "hgsampling":
             sampler = HGSampler(graph, num_samples=self.num_samples, num_layers=self.num_layers,
@@ -429,8 +451,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         batcher = PretrainingBatcher(
             graph, sampler, seed, corruption_rate=float(self.corruption_rate),
             corruption=self.corruption,
-            donor_pools=({nt: distinct_value_pools(graph.tf_dict[nt]) for nt in graph.node_types}
-                         if self.corruption == "uniform" else None),
+            donor_pools=({nt: distinct_value_pools(graph.tf_dict[nt], rows.get(nt))
+                          for nt in graph.node_types} if self.corruption == "uniform" else None),
+            donor_rows=rows,
             corrupt="row" in objectives,
             link_holdout=float(self.link_holdout) if "link" in objectives else 0.0,
             fingerprint_rounds=self.num_layers if self.false_negatives == "same_input" else None,

@@ -73,7 +73,8 @@ def _column_keys(feat, col: int) -> Tensor:
     return _canonical(feat[:, col].reshape(feat.size(0), -1))  # [n, feature_dim]
 
 
-def distinct_value_pools(donor_tf: TensorFrame) -> dict[str, Tensor]:
+def distinct_value_pools(donor_tf: TensorFrame, rows: Tensor | None = None
+                         ) -> dict[str, Tensor]:
     """One representative row per distinct value of every column of a table.
 
     Compute once per table and pass to :func:`corrupt_tensor_frame` for
@@ -84,12 +85,15 @@ def distinct_value_pools(donor_tf: TensorFrame) -> dict[str, Tensor]:
     ----------
     donor_tf : TensorFrame
         The full table.
+    rows : LongTensor, default=None
+        Ascending positions of the rows of ``donor_tf`` that may donate (e.g. those up to the
+        pretraining cutoff time): the distinct values are those of these rows. None: all.
 
     Returns
     -------
     dict of str to LongTensor
         ``{column: rows}``, ``rows`` the ascending CPU indices (into ``donor_tf``) of the first
-        row holding each distinct value of the column.
+        row (of ``rows``) holding each distinct value of the column.
 
     Examples
     --------
@@ -99,23 +103,28 @@ def distinct_value_pools(donor_tf: TensorFrame) -> dict[str, Tensor]:
     ...     {torch_frame.numerical: ["x"]})
     >>> distinct_value_pools(tf)
     {'x': tensor([0, 1])}
+    >>> distinct_value_pools(tf, rows=torch.tensor([2, 3]))
+    {'x': tensor([2, 3])}
     """
     pools = {}
-    n = donor_tf.num_rows
+    n = donor_tf.num_rows if rows is None else len(rows)
     for st, names in donor_tf.col_names_dict.items():
         feat = donor_tf.feat_dict[st]
         for j, name in enumerate(names):
             if n == 0:
                 pools[name] = torch.empty(0, dtype=torch.long)
                 continue
-            read = _keys_reader(feat, j)
+            read_all = _keys_reader(feat, j)
+            read = read_all if rows is None else (lambda at, read_all=read_all:
+                                                  read_all(rows[at]))
             chunks = [slice(i, i + _KEY_ROWS) for i in range(0, n, _KEY_ROWS)]
             first, inverse = _first_rows(torch.cat([_row_hash(read(c)) for c in chunks]))
             if not all(torch.equal(read(first[inverse[c]]), read(c)) for c in chunks):
                 # a 64-bit hash collision: group by the values themselves
                 first, _ = _first_rows(torch.unique(read(slice(None)), dim=0,
                                                     return_inverse=True)[1])
-            pools[name] = first.sort().values.cpu()
+            first = first.sort().values.cpu()
+            pools[name] = first if rows is None else rows[first].cpu()
     return pools
 
 
@@ -227,6 +236,7 @@ def corrupt_tensor_frame(
     *,
     mode: str = "uniform",
     donor_pools: Mapping[str, Tensor] | None = None,
+    donor_rows: Tensor | None = None,
 ) -> tuple[TensorFrame, Tensor]:
     """Replace each feature cell, with probability ``rate``, by a value of its column.
 
@@ -236,8 +246,8 @@ def corrupt_tensor_frame(
         The rows to corrupt (e.g. a sampled batch of one table). Never modified.
     donor_tf : TensorFrame
         The full table the replacement values come from; it must hold every column of ``tf``
-        with the same stype. Use the table bounded by the pretraining cutoff time, so no
-        value from after the cutoff enters a corrupted row.
+        with the same stype. Bound it by the pretraining cutoff time (or pass
+        ``donor_rows``), so no value from after the cutoff enters a corrupted row.
     rate : float
         Probability, in [0, 1], that a cell is corrupted; cells are drawn independently.
     generator : torch.Generator
@@ -247,8 +257,12 @@ def corrupt_tensor_frame(
         the column's empirical distribution. ``"uniform"``: the value is uniform over the
         column's distinct values (missing is one of them).
     donor_pools : dict of str to LongTensor, default=None
-        :func:`distinct_value_pools` of ``donor_tf``, for ``mode="uniform"``; computed here if
-        None (costly: compute it once per table and pass it).
+        :func:`distinct_value_pools` of ``donor_tf`` (and ``donor_rows``), for
+        ``mode="uniform"``; computed here if None (costly: compute it once per table and
+        pass it).
+    donor_rows : LongTensor, default=None
+        Ascending positions of the rows of ``donor_tf`` that may donate, e.g. those up to the
+        pretraining cutoff time; None: every row.
 
     Returns
     -------
@@ -291,9 +305,9 @@ def corrupt_tensor_frame(
                     f"donor_tf."
                 )
     if mode == "uniform" and donor_pools is None:
-        donor_pools = distinct_value_pools(donor_tf)
+        donor_pools = distinct_value_pools(donor_tf, donor_rows)
     num_rows, num_cols = tf.num_rows, len(columns)
-    n_donor = donor_tf.num_rows
+    n_donor = donor_tf.num_rows if donor_rows is None else len(donor_rows)
 
     # Donor draws, one per cell; empirical: a row, uniform: a position in the column's pool.
     gen_dev = generator.device
@@ -317,14 +331,17 @@ def corrupt_tensor_frame(
     mask &= (sizes > 0).unsqueeze(0)  # [num_rows, num_cols]; empty columns have no donor
     r, c = mask.nonzero(as_tuple=True)
     pick = (choice[r, c] * sizes[c]).long().minimum(sizes[c] - 1)  # [num_corrupted]
-    donor_rows = pick if mode == "empirical" else flat_pool[pool_start[c] + pick]
+    if mode == "uniform":  # [num_corrupted] donor rows
+        donors = flat_pool[pool_start[c] + pick]
+    else:
+        donors = pick if donor_rows is None else donor_rows.cpu()[pick]
 
     feat_dict, first = {}, 0
     for st, names in tf.col_names_dict.items():
         feat = tf.feat_dict[st]
         last = first + len(names)
         sel = (c >= first) & (c < last)
-        cells, rows = (r[sel], c[sel] - first), donor_rows[sel]
+        cells, rows = (r[sel], c[sel] - first), donors[sel]
         d_cols = torch.tensor([donor_index[name][1] for name in names], dtype=torch.long)
         d_feat = donor_tf.feat_dict[st]
         if isinstance(feat, MultiEmbeddingTensor):
