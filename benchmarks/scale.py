@@ -30,18 +30,26 @@ receipt or drop them. Irrelevant for timing. The other six tables have no time c
 factor). Load averages are recorded: timings are only comparable on an otherwise idle machine
 (two torch processes with two threads each slow each other down many times).
 
-Committed results (``--max-steps 200``, commit cd45d30, an idle machine: load average below
-2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 34 / 96 / 242 s
-(linear or below; mostly ``HashingTextEncoder`` on the comment columns, now run once per
-fit and in parallel processes); 0.30 / 0.25 / 0.29 s per step (flat); fit setup 2.8 / 8.2 /
-51 s; transform 20k / 21k / 17k rows per second; peak RSS 2.5 / 5.8 / 17.5 GB (linear, about
-2 GB per million rows; at SF 1: 5.0 GB after reading the tables, 14.2 GB after encoding
-them, 17.5 GB after pretraining): **SF 1 end to end 361 s, under 15 minutes, but 17.5 GB,
-over the 8 GB target**. An earlier run (commit 73ffec3, 20 steps on a machine shared with
-other benchmarks at load 4 to 8) measured 5.2 s per step and 1003 s of building at SF 1:
-the 18x slower steps were the shared cores, not the code. ``scale_setup.py`` measures the
-two fixes on the same data: distinct-value pools 53.5 s -> 9.5 s and text hashing 46.2 s ->
-28.0 s on SF 0.3's ``lineitem`` (``scale_setup.json``, same results).
+Committed results (``--max-steps 200``, commit 684e1ea, an idle machine: load average below
+2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 37 / 99 / 255 s
+(linear or below; mostly ``HashingTextEncoder`` on the comment columns); 0.27 / 0.30 / 0.29 s
+per step (flat); fit setup 4.9 / 14.4 / 54 s; transform 21k / 16k / 18k rows per second
+(building the whole graph's neighbour index included); peak RSS 1.9 / 3.7 / 8.6 GiB
+(linear, about 1 GiB per million rows; at SF 1: 4.9 GiB while reading the tables, 8.2 GiB
+while encoding them, 8.6 GiB in pretraining): **SF 1 end to end 378 s, under 15 minutes, and
+8.6 GiB (9.2 GB), still over the 8 GB target**. Before this session's memory work (commit
+cd45d30) the same run peaked at 2.5 / 5.8 / 17.5 GiB with 361 s at SF 1; three changes,
+each bitwise neutral on F1 (``fingerprint_f1.py``): ``build_graph`` converts and encodes
+tables above 2^20 rows in chunks written into the table's tensors (graph-stage peak at SF 1
+13.4 -> 8.1 GiB), ``distinct_value_pools`` keys text embeddings 2^18 rows at a time (a whole
+column was copied about five times: -1.0 GiB of peak at SF 0.3), and pretraining reads the
+rows up to the cutoff from the one graph of the whole database instead of from a copy of
+them and of the database (``db.upto``) (-2.6 GiB after fitting at SF 1). An earlier run
+(commit 73ffec3, 20 steps on a machine shared with other benchmarks at load 4 to 8) measured
+5.2 s per step and 1003 s of building at SF 1: the 18x slower steps were the shared cores,
+not the code. ``scale_setup.py`` measures two earlier fixes on the same data: distinct-value
+pools 53.5 s -> 9.5 s and text hashing 46.2 s -> 28.0 s on SF 0.3's ``lineitem``
+(``scale_setup.json``, same results).
 
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
