@@ -628,7 +628,7 @@ def _features(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
 
 # rows converted and materialised at once: bounds the object columns, text vectors and
 # torch-frame intermediates of a table of millions of rows to those of this many rows
-_MATERIALIZE_ROWS = 1 << 20
+_MATERIALIZE_ROWS = 1 << 19
 
 
 def _materialize(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
