@@ -130,7 +130,7 @@ def distinct_value_pools(donor_tf: TensorFrame, rows: Tensor | None = None
 
 # rows whose column keys are built at once: a text embedding column of millions of rows
 # would otherwise be copied several times over (_canonical's NaN mask, filled copy, cat)
-_KEY_ROWS = 1 << 18
+_KEY_ROWS = 1 << 16
 
 
 def _keys_reader(feat, col: int) -> Callable[[slice | Tensor], Tensor]:
