@@ -30,26 +30,29 @@ receipt or drop them. Irrelevant for timing. The other six tables have no time c
 factor). Load averages are recorded: timings are only comparable on an otherwise idle machine
 (two torch processes with two threads each slow each other down many times).
 
-Committed results (``--max-steps 200``, commit 684e1ea, an idle machine: load average below
-2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 37 / 99 / 255 s
-(linear or below; mostly ``HashingTextEncoder`` on the comment columns); 0.27 / 0.30 / 0.29 s
-per step (flat); fit setup 4.9 / 14.4 / 54 s; transform 21k / 16k / 18k rows per second
-(building the whole graph's neighbour index included); peak RSS 1.9 / 3.7 / 8.6 GiB
-(linear, about 1 GiB per million rows; at SF 1: 4.9 GiB while reading the tables, 8.2 GiB
-while encoding them, 8.6 GiB in pretraining): **SF 1 end to end 378 s, under 15 minutes, and
-8.6 GiB (9.2 GB), still over the 8 GB target**. Before this session's memory work (commit
-cd45d30) the same run peaked at 2.5 / 5.8 / 17.5 GiB with 361 s at SF 1; three changes,
-each bitwise neutral on F1 (``fingerprint_f1.py``): ``build_graph`` converts and encodes
-tables above 2^20 rows in chunks written into the table's tensors (graph-stage peak at SF 1
-13.4 -> 8.1 GiB), ``distinct_value_pools`` keys text embeddings 2^18 rows at a time (a whole
-column was copied about five times: -1.0 GiB of peak at SF 0.3), and pretraining reads the
-rows up to the cutoff from the one graph of the whole database instead of from a copy of
-them and of the database (``db.upto``) (-2.6 GiB after fitting at SF 1). An earlier run
-(commit 73ffec3, 20 steps on a machine shared with other benchmarks at load 4 to 8) measured
-5.2 s per step and 1003 s of building at SF 1: the 18x slower steps were the shared cores,
-not the code. ``scale_setup.py`` measures two earlier fixes on the same data: distinct-value
-pools 53.5 s -> 9.5 s and text hashing 46.2 s -> 28.0 s on SF 0.3's ``lineitem``
-(``scale_setup.json``, same results).
+Committed results (``--max-steps 200``, commit f9395fa, an idle machine: load average below
+2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 35 / 99 / 274 s
+(linear or below; mostly ``HashingTextEncoder`` on the comment columns); 0.30 / 0.27 / 0.31 s
+per step (flat); fit setup 4.3 / 9.5 / 43 s; transform 19k / 20k / 16k rows per second
+(building the whole graph's neighbour index included); peak RSS 1.7 / 3.0 / 7.6 GiB
+(linear, below 1 GiB per million rows; at SF 1: 4.9 GiB while reading the tables, 6.6 GiB
+while encoding them, 7.6 GiB in pretraining): **SF 1 end to end 391 s, under 15 minutes, and
+7.62 GiB (8.19 GB): under 8 GiB, at the 8 GB target in decimal units** (the run before, at
+a18fc9c, peaked at 7.44 GiB = 7.99 GB: the pretraining setup's peak varies by about 0.2 GiB
+between runs). Before this work (commit cd45d30) the same run peaked at 2.5 / 5.8 / 17.5 GiB
+with 361 s at SF 1. Five changes, each bitwise neutral on F1 (``fingerprint_f1.py``):
+``build_graph`` converts and encodes tables above 2^19 rows in chunks written into the
+table's tensors (graph-stage peak at SF 1 13.4 -> 8.1 GiB at 2^20 rows per chunk; 2^19: SF 0.3
+3.09 -> 2.67 GiB for 90 -> 96 s); ``row_rank`` sorts a composite key without building a tuple
+per row (0.55 GiB kept at SF 1); ``distinct_value_pools`` keys text embeddings in chunks of
+rows (a whole column was copied about five times: -1.0 GiB of peak at SF 0.3); and pretraining
+reads the rows up to the cutoff from the one graph of the whole database instead of from a
+copy of them and of the database (``db.upto``) (-2.6 GiB after fitting at SF 1). An earlier
+run (commit 73ffec3, 20 steps on a machine shared with other benchmarks at load 4 to 8)
+measured 5.2 s per step and 1003 s of building at SF 1: the 18x slower steps were the shared
+cores, not the code. ``scale_setup.py`` measures two earlier fixes on the same data:
+distinct-value pools 53.5 s -> 9.5 s and text hashing 46.2 s -> 28.0 s on SF 0.3's
+``lineitem`` (``scale_setup.json``, same results).
 
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
