@@ -39,15 +39,15 @@ per step (flat); fit setup 4.3 / 9.5 / 43 s; transform 19k / 20k / 16k rows per 
 while encoding them, 7.6 GiB in pretraining): **SF 1 end to end 391 s, under 15 minutes, and
 7.62 GiB (8.19 GB): under 8 GiB, at the 8 GB target in decimal units** (the run before, at
 a18fc9c, peaked at 7.44 GiB = 7.99 GB: the pretraining setup's peak varies by about 0.2 GiB
-between runs). Before this work (commit cd45d30) the same run peaked at 2.5 / 5.8 / 17.5 GiB
+between runs). Before this work (commit cd45d30) the same run peaked at 2.4 / 5.6 / 17.1 GiB
 with 361 s at SF 1. Five changes, each bitwise neutral on F1 (``fingerprint_f1.py``):
 ``build_graph`` converts and encodes tables above 2^19 rows in chunks written into the
-table's tensors (graph-stage peak at SF 1 13.4 -> 8.1 GiB at 2^20 rows per chunk; 2^19: SF 0.3
-3.09 -> 2.67 GiB for 90 -> 96 s); ``row_rank`` sorts a composite key without building a tuple
+table's tensors (graph-stage peak at SF 1 13.1 -> 7.9 GiB at 2^20 rows per chunk; 2^19: SF 0.3
+3.02 -> 2.60 GiB for 90 -> 96 s); ``row_rank`` sorts a composite key without building a tuple
 per row (0.55 GiB kept at SF 1); ``distinct_value_pools`` keys text embeddings in chunks of
 rows (a whole column was copied about five times: -1.0 GiB of peak at SF 0.3); and pretraining
 reads the rows up to the cutoff from the one graph of the whole database instead of from a
-copy of them and of the database (``db.upto``) (-2.6 GiB after fitting at SF 1). An earlier
+copy of them and of the database (``db.upto``) (-2.3 GiB after fitting at SF 1). An earlier
 run (commit 73ffec3, 20 steps on a machine shared with other benchmarks at load 4 to 8)
 measured 5.2 s per step and 1003 s of building at SF 1: the 18x slower steps were the shared
 cores, not the code. ``scale_setup.py`` measures two earlier fixes on the same data:
