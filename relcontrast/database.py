@@ -724,8 +724,9 @@ class RelationalDatabase:
 
     # -- derived databases --------------------------------------------------------------
     def rows_upto(self, cutoff) -> dict[str, np.ndarray | None]:
-        """Per table, the positions of the rows with time <= ``cutoff`` (None for a table
-        without a time column: every row), in row order; the rows :meth:`upto` keeps."""
+        """Per table, the positions of the rows with time <= ``cutoff``, in row order; the
+        rows :meth:`upto` keeps. None where that is every row (always for a table without a
+        time column), so callers take the table as it is."""
         try:
             stamp = pd.Timestamp(cutoff)
             cutoff_ns = stamp.as_unit("ns").value  # a time-zone aware stamp's UTC instant
@@ -738,8 +739,12 @@ class RelationalDatabase:
         if stamp is pd.NaT:
             raise ValueError(f"The cutoff {cutoff!r} is not a time; give a datetime, e.g. "
                              f"'2020-01-01'.")
-        return {name: None if (times := self._time_ns.get(name)) is None
-                else np.flatnonzero(times <= cutoff_ns) for name in self._frames}
+        out = {}
+        for name in self._frames:
+            times = self._time_ns.get(name)
+            keep = None if times is None else np.flatnonzero(times <= cutoff_ns)
+            out[name] = None if keep is None or len(keep) == len(times) else keep
+        return out
 
     def upto(self, cutoff) -> RelationalDatabase:
         """The database restricted to rows with time <= ``cutoff``.

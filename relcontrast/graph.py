@@ -696,8 +696,7 @@ def _stats_rows(db: RelationalDatabase, stats_until) -> dict[str, np.ndarray | N
             f"stats_until must be a timestamp (a pandas.Timestamp, datetime or date string "
             f"such as '2005-01-01'), got {stats_until!r}{reason}."
         )
-    return {name: None if rows is None or len(rows) == db.num_rows(name) else rows
-            for name, rows in db.rows_upto(cutoff).items()}
+    return db.rows_upto(cutoff)
 
 
 def _links(db: RelationalDatabase):

@@ -166,3 +166,24 @@ def test_equal_fingerprints_mean_equal_embeddings_on_f1():
             masked += len(group)
     total = sum(batch[nt].num_nodes for nt in batch.node_types)
     assert 0.05 < masked / total < 0.9
+
+
+def test_row_fingerprints_of_list_values_do_not_depend_on_the_chunk(monkeypatch):
+    """A list column's keys are padded to its longest value; keyed chunk by chunk, ``["a"]``
+    would be padded to 2 in one chunk and 1 in another and hash differently there. Every
+    chunk reads the keys of the whole column, so equal values hash alike everywhere."""
+    import pandas as pd
+    from torch_frame.data import Dataset
+
+    from relcontrast.pretraining import fingerprint, row_fingerprints
+
+    df = pd.DataFrame({"tags": [["a"], ["a", "b"], ["a"], [], ["a"], ["a", "b", "c"]],
+                       "v": [1.0, 2.0, 1.0, 3.0, 1.0, 4.0]})
+    tf = Dataset(df, {"tags": torch_frame.multicategorical,
+                      "v": torch_frame.numerical}).materialize().tensor_frame
+    whole = row_fingerprints(tf, 0)
+    monkeypatch.setattr(fingerprint, "_KEY_ROWS", 2)  # chunks of widths 2, 1 and 3
+    chunked = row_fingerprints(tf, 0)
+    assert torch.equal(chunked, whole)
+    assert chunked[0] == chunked[2] == chunked[4]
+    assert len(set(chunked.tolist())) == 4

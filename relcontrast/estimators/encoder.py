@@ -98,7 +98,7 @@ def _pretraining_rows(db: RelationalDatabase, cutoff) -> dict[str, torch.Tensor]
     if cutoff is None:
         return {}
     return {nt: torch.from_numpy(r) for nt, r in db.rows_upto(cutoff).items()
-            if r is not None and len(r) < db.num_rows(nt)}
+            if r is not None}
 
 
 class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
@@ -412,6 +412,10 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                                         for nt, r in rows.items() if r is not None}
         node_times = {nt: t.numpy() if nt not in rows else t.numpy()[rows[nt]]
                       for nt, t in graph.time_dict.items()}
+        is_read = {}  # per table of rows, a mask of the rows read
+        for nt, r in rows.items():
+            is_read[nt] = np.zeros(graph.num_nodes[nt], dtype=bool)
+            is_read[nt][r] = True
         latest = [t.max() for t in node_times.values() if len(t)]
         latest_ns = max(latest) if latest else np.iinfo(np.int64).max
         parts = []
@@ -425,10 +429,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                 if self.seed_times == "events":
                     for (src_type, _, dst_type), (src, dst) in graph.links.items():
                         if dst_type == nt and src_type in node_times:
-                            if src_type in rows:  # links from the rows read only
-                                read = np.zeros(graph.num_nodes[src_type], dtype=bool)
-                                read[rows[src_type]] = True
-                                src, dst = src[read[src]], dst[read[src]]
+                            if src_type in is_read:  # links from the rows read only
+                                keep = is_read[src_type][src]
+                                src, dst = src[keep], dst[keep]
                             index.append(dst)
                             t.append(graph.time_dict[src_type].numpy()[src])
                 pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
