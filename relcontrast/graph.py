@@ -657,6 +657,9 @@ def _materialize(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
                 offsets[stype], feat = feat.offset, feat.values
             if stype not in feat_dict:
                 feat_dict[stype] = torch.empty((n, *feat.shape[1:]), dtype=feat.dtype)
+            elif (dtype := torch.promote_types(feat_dict[stype].dtype, feat.dtype)
+                  ) != feat_dict[stype].dtype:  # timestamps beyond int16 from this chunk on
+                feat_dict[stype] = feat_dict[stype].to(dtype)
             feat_dict[stype][rows] = feat
         order, col_names = list(chunk.feat_dict), chunk.col_names_dict
         del chunk
@@ -669,13 +672,24 @@ def _materialize(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
     return torch_frame.TensorFrame(feat_dict, col_names), col_stats
 
 
+# torch-frame's timestamp features (year, month, day, weekday, hour, minute, second; -1 when
+# missing) are stored as int16 when they fit (years -32768 to 32767): a quarter of int64's
+# memory, and the same values to TimestampEncoder, which casts them to float32 first
+_INT16 = torch.iinfo(torch.int16)
+
+
 def _materialize_rows(frame, types, time_column, time_ns, stats, text_cfg, rows=None):
-    """:func:`_materialize` of the rows ``rows`` (a slice; None: all) in one pass."""
+    """:func:`_materialize` of the rows ``rows`` (a slice; None: all) in one pass, timestamp
+    features as int16 when they fit."""
     df = _features(frame, types, time_column, time_ns, rows)
     # a copy of the statistics: torch-frame writes the text embedding sizes into them
     dataset = Dataset(df, dict(types), col_to_text_embedder_cfg=text_cfg).materialize(
         col_stats={c: dict(s) for c, s in stats.items()})
     tf = dataset.tensor_frame
+    stamps = tf.feat_dict.get(torch_frame.timestamp)
+    if stamps is not None and (stamps.numel() == 0 or (
+            int(stamps.min()) >= _INT16.min and int(stamps.max()) <= _INT16.max)):
+        tf.feat_dict[torch_frame.timestamp] = stamps.to(torch.int16)
     if torch_frame.multicategorical in tf.feat_dict:
         tf.feat_dict[torch_frame.multicategorical] = _sort_within_cells(
             tf.feat_dict[torch_frame.multicategorical])

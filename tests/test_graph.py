@@ -18,7 +18,8 @@ from relcontrast.graph import (
     build_graph,
     infer_column_types,
 )
-from relcontrast.sampling import neighbor_index
+from relcontrast.sampling import NeighborSampler, neighbor_index
+from relcontrast.sampling.index import rows_by_rank
 from relcontrast.testing import make_synthetic_database
 
 
@@ -120,6 +121,16 @@ def test_neighbor_store_sorted_by_time_with_prefix_search(tiny):
     assert links.eligible_end(torch.tensor([0]), torch.tensor([0])).tolist() == [1]
     edge_index = graph.edge_index(("orders", "f2p_uid", "users"))
     assert edge_index.tolist() == [[1, 2, 0], [0, 1, 1]]
+
+
+def test_rows_by_rank_inverts_row_rank_once_per_graph(synthetic):
+    _, graph = synthetic
+    order = rows_by_rank(graph)
+    for nt, rank in graph.row_rank.items():
+        assert torch.equal(order[nt][rank], torch.arange(graph.num_nodes[nt]))
+    # built once and shared: a sampler per fit / transform does not copy it
+    samplers = [NeighborSampler(graph, num_neighbors=(2,)) for _ in range(2)]
+    assert all(s._node_at is order for s in samplers) and rows_by_rank(graph) is order
 
 
 def test_synthetic_edge_types_both_directions(synthetic):
@@ -463,6 +474,30 @@ def test_materialising_in_row_chunks_equals_one_pass(name, cutoff, request, monk
     chunked = build_graph(db, stats_until=cutoff)
     _assert_graphs_equal(chunked, one_pass)
     _assert_graphs_equal(build_graph(db, reference=one_pass), one_pass)
+
+
+@pytest.mark.parametrize("far_row", [None, 3, 20])  # none, first chunk, a later chunk
+def test_timestamp_features_int16_unless_a_year_does_not_fit(far_row, monkeypatch):
+    """Timestamp features (year, month, ..., second) are stored as int16, a quarter of
+    torch-frame's int64, unless a year falls outside int16: then int64 for the whole table,
+    also when only a later chunk of a table materialised in chunks holds it."""
+    n = 25
+    when = np.array([f"{1990 + i}-0{1 + i % 9}-1{i % 10}T0{i % 10}:1{i % 6}:0{i % 8}"
+                     for i in range(n)], dtype="datetime64[s]")
+    if far_row is not None:
+        when[far_row] = np.datetime64("40000-01-01", "s")
+    events = pd.DataFrame({"eid": np.arange(n), "ts": pd.date_range("2020-01-01", periods=n),
+                           "when": when, "x": np.arange(n, dtype=np.float64)})
+    db = RelationalDatabase({"events": events},
+                            {"events": {"primary_key": "eid", "time_column": "ts"}})
+    one_pass = build_graph(db)
+    feat = one_pass.tf_dict["events"].feat_dict[torch_frame.timestamp]  # [n, 1, 7]
+    assert feat.dtype == (torch.int16 if far_row is None else torch.int64)
+    from torch_frame.data.mapper import TimestampTensorMapper
+    expected = TimestampTensorMapper.to_tensor(events["when"]).unsqueeze(1)  # int64
+    assert torch.equal(feat.long(), expected)
+    monkeypatch.setattr(graph_module, "_MATERIALIZE_ROWS", 7)
+    _assert_graphs_equal(build_graph(db), one_pass)
 
 
 def test_stats_until_ignores_later_rows(every_kind):

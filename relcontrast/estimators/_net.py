@@ -423,7 +423,8 @@ class PretrainingNet(_SubgraphMixin, NeuralNet):
         indices = dataset.indices if isinstance(dataset, Subset) else np.arange(len(dataset))
         types = self.seed_types[indices]
         counts = np.bincount(types, minlength=int(self.seed_types.max()) + 1)
-        weights = torch.as_tensor(1.0 / counts[types], dtype=torch.double)
+        inverse = np.divide(1.0, counts, out=np.zeros(len(counts)), where=counts > 0)
+        weights = torch.from_numpy(inverse[types])  # 1 / count of the row's type, float64
         draws = self.steps_per_epoch * self.batch_size
         ddp = self.distributed
         if ddp is None:

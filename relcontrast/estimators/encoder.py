@@ -376,8 +376,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             )
             module = PretrainingModule(backbone, loss)
             seeds = self._pretraining_seeds(graph, fit_rows)
+            seed_types = seeds[:, 0].astype(np.min_scalar_type(len(graph.node_types)))
             net = self._make_net(module, graph, seed, objectives, device,
-                                 seed_types=seeds[:, 0], ddp=ddp, rows=fit_rows)
+                                 seed_types=seed_types, ddp=ddp, rows=fit_rows)
             try:
                 net.fit(seeds, None)
             finally:

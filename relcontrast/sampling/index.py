@@ -14,7 +14,7 @@ from torch import Tensor
 
 from relcontrast.graph import EdgeType, RelationalGraph, reverse_edge_type
 
-__all__ = ["NeighborStore", "neighbor_index"]
+__all__ = ["NeighborStore", "neighbor_index", "rows_by_rank"]
 
 
 class NeighborStore:
@@ -116,3 +116,26 @@ def neighbor_index(graph: RelationalGraph) -> dict[EdgeType, NeighborStore]:
                 dst, src, graph.num_nodes[table], times.get(referenced), ranks[referenced])
         graph._neighbor_index = index  # the graph is read-only: the index stays valid
     return index
+
+
+def rows_by_rank(graph: RelationalGraph) -> dict[str, Tensor]:
+    """Per table, its rows in ascending :attr:`~relcontrast.graph.RelationalGraph.row_rank`
+    (the inverse permutation: ``rows_by_rank(graph)[nt][graph.row_rank[nt]] == arange``),
+    built on first use and kept with the graph like :func:`neighbor_index`; graphs pickled
+    before ``row_rank``: row order.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+
+    Returns
+    -------
+    dict of str to LongTensor
+    """
+    order = graph.__dict__.get("_rows_by_rank")
+    if order is None:
+        ranks = getattr(graph, "row_rank", {})
+        order = {nt: torch.argsort(ranks[nt]) if nt in ranks else torch.arange(n)
+                 for nt, n in graph.num_nodes.items()}
+        graph._rows_by_rank = order
+    return order

@@ -20,7 +20,7 @@ from relcontrast.sampling._common import (
     merge_batches,
     segment_offsets,
 )
-from relcontrast.sampling.index import neighbor_index
+from relcontrast.sampling.index import neighbor_index, rows_by_rank
 
 __all__ = ["TEMPORAL_STRATEGIES", "NeighborSampler"]
 
@@ -142,7 +142,7 @@ class NeighborSampler:
         # new nodes are keyed (seed, rank of the row): rank -> node and node -> rank
         ranks = getattr(graph, "row_rank", {})  # graphs pickled before row_rank: row order
         self._rank = {nt: ranks.get(nt, torch.arange(n)) for nt, n in graph.num_nodes.items()}
-        self._node_at = {nt: torch.argsort(r) for nt, r in self._rank.items()}
+        self._node_at = rows_by_rank(graph)  # shared by every sampler of the graph
 
     def __repr__(self) -> str:
         return (f"NeighborSampler(num_neighbors={self.num_neighbors}, "
