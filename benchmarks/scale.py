@@ -7,8 +7,8 @@ and the schema :data:`SCHEMA` (composite keys in ``partsupp`` and ``lineitem``),
 scale factor in a fresh process (so the peak RSS is that scale factor's), at the default
 thread count:
 
-- ``build_s``: reading the database plus the graphs ``fit`` builds (``build_graph`` on the
-  whole database with statistics up to the cutoff, then on the rows up to the cutoff);
+- ``build_s``: reading the database plus the graph ``fit`` builds (``build_graph`` of the
+  whole database, column statistics from the rows up to the cutoff);
 - ``RelationalContrastiveEncoder(max_steps=200, patience=None, random_state=0,
   cutoff_time=CUTOFF)``, defaults otherwise (neighbour sampler, hidden 128): the seconds
   per training step (``seconds_per_step``: training batches only; ``..._with_validation``:
@@ -30,24 +30,31 @@ receipt or drop them. Irrelevant for timing. The other six tables have no time c
 factor). Load averages are recorded: timings are only comparable on an otherwise idle machine
 (two torch processes with two threads each slow each other down many times).
 
-Committed results (``--max-steps 200``, commit f9395fa, an idle machine: load average below
-2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 35 / 99 / 274 s
-(linear or below; mostly ``HashingTextEncoder`` on the comment columns); 0.30 / 0.27 / 0.31 s
-per step (flat); fit setup 4.3 / 9.5 / 43 s; transform 19k / 20k / 16k rows per second
-(building the whole graph's neighbour index included); peak RSS 1.7 / 3.0 / 7.6 GiB
-(linear, below 1 GiB per million rows; at SF 1: 4.9 GiB while reading the tables, 6.6 GiB
-while encoding them, 7.6 GiB in pretraining): **SF 1 end to end 391 s, under 15 minutes, and
-7.62 GiB (8.19 GB): under 8 GiB, at the 8 GB target in decimal units** (the run before, at
-a18fc9c, peaked at 7.44 GiB = 7.99 GB: the pretraining setup's peak varies by about 0.2 GiB
-between runs). Before this work (commit cd45d30) the same run peaked at 2.4 / 5.6 / 17.1 GiB
-with 361 s at SF 1. Five changes, each bitwise neutral on F1 (``fingerprint_f1.py``):
-``build_graph`` converts and encodes tables above 2^19 rows in chunks written into the
-table's tensors (graph-stage peak at SF 1 13.1 -> 7.9 GiB at 2^20 rows per chunk; 2^19: SF 0.3
-3.02 -> 2.60 GiB for 90 -> 96 s); ``row_rank`` sorts a composite key without building a tuple
-per row (0.55 GiB kept at SF 1); ``distinct_value_pools`` keys text embeddings in chunks of
-rows (a whole column was copied about five times: -1.0 GiB of peak at SF 0.3); and pretraining
-reads the rows up to the cutoff from the one graph of the whole database instead of from a
-copy of them and of the database (``db.upto``) (-2.3 GiB after fitting at SF 1). An earlier
+Committed results (``--max-steps 200``, commit 215d56f, an idle machine: load average below
+2 on 2 cores): SF 0.1 / 0.3 / 1 have 0.87M / 2.6M / 8.7M rows; build 36 / 108 / 298 s
+(linear or below; mostly ``HashingTextEncoder`` on the comment columns; 35 / 99 / 274 s in the
+run before, at f9395fa: build time varies by about 10% between runs); 0.31 / 0.29 / 0.29 s
+per step (flat); fit setup 4.0 / 11 / 42 s; transform 17k / 18k / 19k rows per second
+(building the whole graph's neighbour index included); peak RSS 1.63 / 2.89 / 6.99 GiB
+(linear, below 1 GiB per million rows; at SF 1: 4.9 GiB while reading the tables, 6.1 GiB
+while encoding them, 7.0 GiB in pretraining): **SF 1 end to end 409 s, under 15 minutes,
+and 6.99 GiB = 7.50 GB, under the 8 GB target** (the y axis of the plot is GiB; its dotted
+line is 8 GB = 7.45 GiB). Before this work (commit cd45d30) the same run peaked at 2.4 / 5.6 /
+17.1 GiB with 361 s at SF 1. Seven changes, each bitwise neutral on F1
+(``fingerprint_f1.py``): ``build_graph`` converts and encodes tables above 2^19 rows in
+chunks written into the table's tensors (graph-stage peak at SF 1 13.1 -> 7.9 GiB at 2^20
+rows per chunk; 2^19: SF 0.3 3.02 -> 2.60 GiB for 90 -> 96 s); ``row_rank`` sorts a composite
+key without building a tuple per row (0.55 GiB kept at SF 1); ``distinct_value_pools`` keys
+text embeddings in chunks of rows (a whole column was copied about five times: -1.0 GiB of
+peak at SF 0.3); pretraining reads the rows up to the cutoff from the one graph of the whole
+database instead of from a copy of them and of the database (``db.upto``) (-2.3 GiB after
+fitting at SF 1; peak 7.62 GiB = 8.19 GB at f9395fa); timestamp features are stored as int16
+(torch-frame's seven components per cell; int64 before: 0.63 -> 0.16 GiB for ``lineitem``'s
+two dates), samplers of one graph share its rank inverse, and the type-balanced seed weights
+are built without two seed-sized temporaries (in a probe that sampled RSS with the call
+stack, those weights put +0.3 GiB on top of the pretraining setup, the peak then; SF 1 runs of
+this script: 7.46 GiB with the last two changes, 6.99 GiB with int16 timestamps too, whose
+resident graph went 5.90 -> 5.52 GiB). An earlier
 run (commit 73ffec3, 20 steps on a machine shared with other benchmarks at load 4 to 8)
 measured 5.2 s per step and 1003 s of building at SF 1: the 18x slower steps were the shared
 cores, not the code. ``scale_setup.py`` measures two earlier fixes on the same data:
@@ -56,9 +63,10 @@ distinct-value pools 53.5 s -> 9.5 s and text hashing 46.2 s -> 28.0 s on SF 0.3
 
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
-factor) and ``scale.png``. ``--profile SF`` instead runs the pretraining of one scale factor
-under cProfile and prints the functions that take the most time inside the training steps
-(the profile is written to ``benchmarks/.cache/``).
+factor) and ``scale.png`` (``--plot``: only redraw the plot from the JSON). ``--profile SF``
+instead runs the pretraining of one scale factor under cProfile and prints the functions that
+take the most time inside the training steps (the profile is written to
+``benchmarks/.cache/``).
 """
 
 from __future__ import annotations
@@ -299,7 +307,7 @@ def plot(records: list[dict], path: Path) -> None:
     axes[0].set_ylabel("seconds per pretraining step")
     axes[0].set_ylim(bottom=0)
     axes[0].legend(fontsize="small")
-    axes[1].plot(rows, [r["build_s"] for r in records], "o-", label="build (read + graphs)")
+    axes[1].plot(rows, [r["build_s"] for r in records], "o-", label="build (read + graph)")
     axes[1].plot(rows, [r.get("total_s_at_200_steps", r["total_s"]) for r in records], "s-",
                  label="total (build, 200 steps*, embed 100k)")
     if any(r["steps"] < 200 for r in records):
@@ -308,9 +316,9 @@ def plot(records: list[dict], path: Path) -> None:
     axes[1].set_ylabel("seconds")
     axes[1].legend(fontsize="small")
     axes[2].plot(rows, [r["peak_rss_mb"] / 1024 for r in records], "o-")
-    axes[2].axhline(8, color="grey", linestyle=":", label="8 GB target")
+    axes[2].axhline(8e9 / 2**30, color="grey", linestyle=":", label="8 GB target (7.45 GiB)")
     axes[2].set_ylabel("peak RSS (GiB)")
-    axes[2].legend(fontsize="small")
+    axes[2].legend(fontsize="small", loc="lower right")
     for ax, r in zip(axes, [records] * 3, strict=True):
         ax.set_xlabel("database rows (millions)")
         for rec in r:
@@ -330,6 +338,8 @@ def main() -> None:
                         help="print where a py-spy raw profile spends its time, per phase")
     parser.add_argument("--profile", type=float, metavar="SF")
     parser.add_argument("--output", type=Path, default=RESULTS / "scale.json")
+    parser.add_argument("--plot", action="store_true",
+                        help="only redraw the plot of the records in --output")
     parser.add_argument("--py-spy", action="store_true",
                         help="sample each child with py-spy (raw stacks to benchmarks/.cache)")
     args = parser.parse_args()
@@ -341,6 +351,9 @@ def main() -> None:
         return
     if args.child:
         print(json.dumps(child(args.scale_factors[0], args.max_steps)))
+        return
+    if args.plot:
+        plot(json.loads(args.output.read_text()), args.output.with_suffix(".png"))
         return
     import torch
 

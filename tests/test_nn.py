@@ -389,8 +389,8 @@ def test_missing_cells_encode_to_zero_with_finite_gradients(graph):
 def test_timestamp_features_stored_as_int16_encode_as_torch_frame_int64():
     """build_graph stores timestamp features as int16; the encoder widens a batch before
     torch-frame's missing-value fill (which writes int64) and gives torch-frame's output."""
-    from torch_frame.data.stats import compute_col_stats
     from torch_frame.data.mapper import TimestampTensorMapper
+    from torch_frame.data.stats import compute_col_stats
     from torch_frame.nn import TimestampEncoder
 
     from relcontrast.nn.encoders import WideningTimestampEncoder
