@@ -739,9 +739,9 @@ def build_graph(
     Every table becomes a TensorFrame of its non-key columns; a table with no feature column
     gets one constant numerical column ``"__const__"``. The database's frames are never
     modified. Timestamp features hold torch-frame's seven components per cell as int16 where
-    every year fits (int64 otherwise), a quarter of torch-frame's memory; relcontrast's
-    timestamp encoder widens each batch. Tables above 2^19 rows are encoded in chunks of
-    rows, with the same tensors as one pass.
+    every year fits (int64 otherwise), a quarter of torch-frame's memory;
+    :class:`~relcontrast.nn.TableEncoder` widens each batch. Tables above 2^19 rows are
+    encoded in chunks of rows, with the same tensors as one pass.
 
     The time column is not a feature by default (RelBench makes it one): a row's time reaches
     the model relative to its seed's time, through the backbone's temporal encoding, while

@@ -387,26 +387,27 @@ def test_missing_cells_encode_to_zero_with_finite_gradients(graph):
 
 
 def test_timestamp_features_stored_as_int16_encode_as_torch_frame_int64():
-    """build_graph stores timestamp features as int16; the encoder widens a batch before
+    """build_graph stores timestamp features as int16; TableEncoder widens a batch before
     torch-frame's missing-value fill (which writes int64) and gives torch-frame's output."""
     from torch_frame.data.mapper import TimestampTensorMapper
     from torch_frame.data.stats import compute_col_stats
     from torch_frame.nn import TimestampEncoder
-
-    from relcontrast.nn.encoders import WideningTimestampEncoder
 
     ser = pd.Series(pd.to_datetime(["2001-03-04 05:06:07", None, "1999-12-31",
                                     "2030-01-01 23:59"], format="ISO8601"))
     stats = compute_col_stats(ser, torch_frame.timestamp)
     feat = TimestampTensorMapper.to_tensor(ser).unsqueeze(1)  # [4, 1, 7] int64; row 1: -1
     assert feat.dtype == torch.int64 and (feat[1] == -1).all()
-    ours = WideningTimestampEncoder(8, [stats], torch_frame.timestamp)
+    cols = {torch_frame.timestamp: ["when"]}
+    ours = TableEncoder({"when": stats}, cols, 8)
     reference = TimestampEncoder(8, [stats], torch_frame.timestamp)
-    reference.load_state_dict(ours.state_dict())
+    reference.load_state_dict(ours.feature_encoder.encoder_dict["timestamp"].state_dict())
     with pytest.raises(RuntimeError, match="dtypes match"):  # why the widening is needed
         reference(feat.to(torch.int16))
-    assert torch.equal(ours(feat.to(torch.int16)), reference(feat))
-    assert torch.equal(ours(feat), reference(feat))
+    expected = reference(feat)  # [4, 1, 8]
+    for dtype in (torch.int16, torch.int64):
+        cells = ours.encode_columns(TensorFrame({torch_frame.timestamp: feat.to(dtype)}, cols))
+        assert torch.equal(cells, expected)
 
 
 @pytest.mark.parametrize("cls", [LinearTabularModel, ResNetTabularModel])

@@ -69,23 +69,13 @@ class NanSafeLinearEmbeddingEncoder(LinearEmbeddingEncoder):
         return x.masked_fill(missing.unsqueeze(-1), 0.0)  # [num_rows, num_cols, channels]
 
 
-class WideningTimestampEncoder(TimestampEncoder):
-    """torch-frame's :class:`~torch_frame.nn.TimestampEncoder` for timestamp features stored
-    as int16 (as :func:`~relcontrast.graph.build_graph` stores them when they fit): a
-    batch's features are widened to int64 first, the dtype of torch-frame's missing-value
-    fill; the encoder casts them to float32 either way, so the output is the same."""
-
-    def forward(self, feat: Tensor, col_names: list[str] | None = None) -> Tensor:
-        return super().forward(feat.long(), col_names)
-
-
 #: Stype encoder class per (parent) stype. ``text_embedded`` columns are stored by
 #: torch-frame under their parent stype ``embedding``.
 STYPE_ENCODERS = {
     torch_frame.numerical: NanSafeLinearEncoder,
     torch_frame.categorical: EmbeddingEncoder,
     torch_frame.multicategorical: MultiCategoricalEmbeddingEncoder,
-    torch_frame.timestamp: WideningTimestampEncoder,
+    torch_frame.timestamp: TimestampEncoder,
     torch_frame.embedding: NanSafeLinearEmbeddingEncoder,
 }
 
@@ -185,6 +175,9 @@ class TableEncoder(nn.Module):
             device = self.empty_embedding.device
             return torch.zeros(tf.num_rows, 0, self.channels, device=device)
         feats = {stype.parent: feat for stype, feat in tf.feat_dict.items()}
+        if torch_frame.timestamp in feats:  # int16 in build_graph's frames; widened for
+            # torch-frame's missing-value fill (int64); its encoder computes in float32
+            feats[torch_frame.timestamp] = feats[torch_frame.timestamp].long()
         xs = [
             self.feature_encoder.encoder_dict[stype.value](feats[stype], cols)
             for stype, cols in self.col_names_dict.items()
