@@ -674,7 +674,7 @@ def _materialize(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
 
 # torch-frame's timestamp features (year, month, day, weekday, hour, minute, second; -1 when
 # missing) are stored as int16 when they fit (years -32768 to 32767): a quarter of int64's
-# memory, and the same values to TimestampEncoder, which casts them to float32 first
+# memory; TableEncoder widens a batch for torch-frame's encoder, which computes in float32
 _INT16 = torch.iinfo(torch.int16)
 
 
