@@ -131,12 +131,19 @@ class HGSampler:
                 cols.append(offsets[types.index(et[0])] + src)
                 ranks.append(rank_of[et[0]][src] if et[0] in rank_of
                              else np.zeros(len(src), dtype=np.int64))
-        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-        rank = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+        # millions of edges: each edge-sized array is freed as soon as it is used
+        row, col, rank = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                          for parts in (rows, cols, ranks))
+        del rows, cols, ranks
         order = np.lexsort((col, rank, row))
         rowptr = np.zeros(row_offsets[-1] + 1, dtype=np.int64)
         np.cumsum(np.bincount(row, minlength=row_offsets[-1]), out=rowptr[1:])
+        col = col[order]
+        key = row[order]
+        del row
+        key *= num_ranks
+        key += rank[order]
+        del rank, order
 
         self._offsets = torch.from_numpy(offsets)
         self._row_offsets = torch.from_numpy(row_offsets[:-1].copy())
@@ -144,8 +151,8 @@ class HGSampler:
         self._times = torch.from_numpy(times)
         self._num_ranks = num_ranks
         self._rowptr = torch.from_numpy(rowptr)
-        self._col = torch.from_numpy(col[order])
-        self._key = torch.from_numpy(row[order] * num_ranks + rank[order])
+        self._col = torch.from_numpy(col)
+        self._key = torch.from_numpy(key)
 
     def __repr__(self) -> str:
         return (f"HGSampler(num_samples={self.num_samples}, num_layers={self.num_layers}, "
