@@ -141,7 +141,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def child(scale_factor: float, max_steps: int) -> dict:
+def child(scale_factor: float, max_steps: int, sampler: str = "neighbor") -> dict:
     import numpy as np
     import torch
 
@@ -184,7 +184,7 @@ def child(scale_factor: float, max_steps: int) -> dict:
     rows = {t: db.num_rows(t) for t in db.table_names}
     cutoff = cutoff_time()
     enc = RelationalContrastiveEncoder(max_steps=max_steps, patience=None, random_state=0,
-                                       cutoff_time=cutoff)
+                                       cutoff_time=cutoff, sampler=sampler)
     enc.fit(db)
     t_fit = time.perf_counter()
     rss["after_fit"] = _rss_mb()
@@ -228,6 +228,7 @@ def child(scale_factor: float, max_steps: int) -> dict:
         "epochs": len(history),
         "threads": torch.get_num_threads(),
         "cutoff_time": str(cutoff.date()),
+        "sampler": sampler,
     }
 
 
@@ -342,6 +343,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale-factors", type=float, nargs="+", default=SCALE_FACTORS)
     parser.add_argument("--max-steps", type=int, default=200)
+    parser.add_argument("--sampler", choices=("neighbor", "hgsampling"), default="neighbor",
+                        help="the encoder's pretraining sampler (default: the library's)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--analyse", type=Path, metavar="STACKS",
                         help="print where a py-spy raw profile spends its time, per phase")
@@ -359,7 +362,7 @@ def main() -> None:
         profile(args.profile, args.max_steps)
         return
     if args.child:
-        print(json.dumps(child(args.scale_factors[0], args.max_steps)))
+        print(json.dumps(child(args.scale_factors[0], args.max_steps, args.sampler)))
         return
     if args.plot:
         plot(json.loads(args.output.read_text()), args.output.with_suffix(".png"))
@@ -371,7 +374,7 @@ def main() -> None:
         tpch_folder(sf)  # generated outside the timed process
         load = os.getloadavg()
         cmd = [sys.executable, __file__, "--child", "--scale-factors", str(sf),
-               "--max-steps", str(args.max_steps)]
+               "--max-steps", str(args.max_steps), "--sampler", args.sampler]
         if args.py_spy:  # sampling at 20 Hz without pausing the child: negligible overhead
             stacks = HERE / ".cache" / f"scale_pyspy_sf{sf:g}.txt"
             cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking",
