@@ -70,6 +70,13 @@ profiles are removed: distinct-value pools and text hashing in the setup (above)
 fingerprints rehashed in every batch (21.1 -> 2.1 ms per batch) and seeds re-validated by
 the sampler on every call.
 
+With ``sampler="hgsampling"`` (``--sampler hgsampling --scale-factors 1 --output
+results/scale_hgsampling.json``, commit 7697283, idle machine) SF 1 takes 0.19 s per step
+(HGSampling subgraphs are smaller) and 438 s end to end, but peaks at 7.94 GiB = 8.53 GB,
+over the 8 GB target: HGSampling builds a second, global neighbour store beside the
+temporal neighbour index. Freeing its edge-sized arrays once used (dae94b5) took the
+peak from 8.83 to 8.04 GiB in a 200-step probe. The default sampler stays under the target.
+
 Run: ``.venv/bin/python benchmarks/scale.py [--scale-factors 0.1 0.3 1] [--max-steps 200]``
 on an otherwise idle machine; writes ``benchmarks/results/scale.json`` (one record per scale
 factor) and ``scale.png`` (``--plot``: only redraw the plot from the JSON). ``--profile SF``
