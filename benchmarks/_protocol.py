@@ -14,27 +14,43 @@ def early_train_rows(task) -> np.ndarray:
     return times < np.sort(times)[int(len(times) * 0.8)]
 
 
-def gradient_boosting(classify: bool, seed: int):
-    """The benchmarks' gradient boosting on frozen features: scikit-learn's histogram GBM
-    with default settings (absolute error for regression, the tasks' MAE), seeded."""
+def gradient_boosting(classify: bool, seed: int, params: dict | None = None):
+    """The benchmarks' gradient boosting on frozen features: scikit-learn's histogram GBM,
+    seeded, with scikit-learn's default settings unless ``params`` (absolute error for
+    regression, the tasks' MAE)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     if classify:
-        return HistGradientBoostingClassifier(random_state=seed)
-    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed)
+        return HistGradientBoostingClassifier(random_state=seed, **(params or {}))
+    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed,
+                                         **(params or {}))
 
 
-def voting(classify: bool, seed: int, first: int):
+def score(model, x, y, classify: bool) -> float:
+    """AUROC x 100 (RelBench's ``roc_auc``) of a classifier, MAE of a regressor."""
+    import relbench.metrics
+    from sklearn.metrics import mean_absolute_error
+
+    if classify:
+        return 100 * float(relbench.metrics.roc_auc(np.asarray(y),
+                                                    model.predict_proba(x)[:, 1]))
+    return float(mean_absolute_error(y, model.predict(x)))
+
+
+def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dict | None] = (
+        None, None)):
     """Two gradient boostings, one on the first ``first`` columns (the embeddings) and one on
-    the others (the aggregates), their predicted probabilities (or values) averaged."""
+    the others (the aggregates), with settings ``params`` (embeddings', aggregates'), their
+    predicted probabilities (or values) averaged."""
     from sklearn.compose import make_column_transformer
     from sklearn.ensemble import VotingClassifier, VotingRegressor
     from sklearn.pipeline import make_pipeline
 
-    def on(columns):
+    def on(columns, settings):
         select = make_column_transformer(("passthrough", columns), remainder="drop")
-        return make_pipeline(select, gradient_boosting(classify, seed))
+        return make_pipeline(select, gradient_boosting(classify, seed, settings))
 
-    members = [("emb", on(slice(0, first))), ("agg", on(slice(first, None)))]
+    members = [("emb", on(slice(0, first), params[0])),
+               ("agg", on(slice(first, None), params[1]))]
     return (VotingClassifier(members, voting="soft") if classify
             else VotingRegressor(members))
