@@ -313,10 +313,14 @@ def targets(summary: list[dict]) -> list[str]:
         gbm, lgbm = get(task, "emb+gbm", "test_relbench"), REFERENCES["RelBench LightGBM"][i]
         out.append(f"{'met' if not better(task, lgbm, gbm) else 'MISSED'}: emb+gbm on {task}, "
                    f"test_relbench ({gbm}) vs RelBench LightGBM ({lgbm})")
-        both, agg = get(task, "emb,agg vote", "test_deployment"), get(
+        # embeddings + aggregates: the way of combining them with the better val mean
+        combined = "emb,agg vote" if not better(task, get(task, "emb+agg+gbm", "val"), get(
+            task, "emb,agg vote", "val")) else "emb+agg+gbm"
+        both, agg = get(task, combined, "test_deployment"), get(
             task, "agg+gbm", "test_deployment")
-        out.append(f"{'met' if better(task, both, agg) else 'MISSED'}: emb,agg vote better "
-                   f"than agg+gbm on {task}, test_deployment ({both} vs {agg})")
+        out.append(f"{'met' if better(task, both, agg) else 'MISSED'}: {combined} (the "
+                   f"combination better on val) better than agg+gbm on {task}, "
+                   f"test_deployment ({both} vs {agg})")
     return out
 
 
@@ -388,13 +392,23 @@ def main() -> None:
                              "set (gbm_tuning.json, as RelBench tunes LightGBM) or "
                              "scikit-learn's defaults")
     parser.add_argument("--output", default="reproduce_f1")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite the targets, the .md and the plots from the "
+                             "output's JSON")
     args = parser.parse_args()
+    stem = RESULTS / args.output
+    if args.render:
+        payload = json.loads(stem.with_suffix(".json").read_text())
+        payload["targets"] = targets(payload["summary"])
+        stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
+        stem.with_suffix(".md").write_text(markdown(payload["summary"], payload["meta"]))
+        plot(payload["summary"], [r for r in payload["runs"] if r["job"] == "pretrain"], stem)
+        return
     rc = not args.drop_leaky_columns
     options = json.loads(args.encoder_options)
     import torch
 
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / args.output
     start = time.perf_counter()
     runs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
