@@ -10,8 +10,16 @@ Tasks: driver-dnf, driver-top3 (AUROC, ``relbench.metrics.roc_auc``) and driver-
 - ``agg+gbm``: ``RelationalAggregator`` features -> gradient boosting;
 - ``emb+agg+gbm``: both feature sets side by side -> gradient boosting;
 - ``emb,agg vote``: one gradient boosting on each feature set, predictions averaged (the
-  better way to combine them on val, ``combine.py``; the target "embeddings + aggregates
-  better than aggregates alone" is checked with it).
+  better way to combine them on val with scikit-learn's default settings, ``combine.py``;
+  the target "embeddings + aggregates better than aggregates alone" is checked with the
+  combination better on val);
+- ``fine-tuned,agg vote``: the fine-tuned model's and ``agg+gbm``'s predictions averaged
+  (probabilities for classification), what ``VotingClassifier`` / ``VotingRegressor`` over
+  the two pipelines computes.
+
+Gradient boosting uses the settings chosen on val per task and feature set
+(``gbm_tuning.py``, as RelBench tunes its LightGBM baseline on val); ``--gbm default`` uses
+scikit-learn's.
 
 Pretraining sees the database up to the validation timestamp (2005-01-01) only, one encoder
 per seed (and per tabular model with ``--tabular linear resnet``). Every model is fitted on
@@ -60,7 +68,10 @@ RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
 SUPERVISED_ARMS = ("scratch", "fine-tuned", "frozen+head")
 GBM_ARMS = ("emb+gbm", "agg+gbm", "emb+agg+gbm", "emb,agg vote")
+VOTE_ARMS = {"fine-tuned,agg vote": ("fine-tuned", "agg+gbm")}  # predictions averaged
+ARMS = (*SUPERVISED_ARMS, *GBM_ARMS, *VOTE_ARMS)
 SCORES = ("val", "test_deployment", "test_relbench")
+ROWS = {"val": "val", "test_deployment": "test", "test_relbench": "test"}  # task split scored
 
 # Published test figures (RelBench protocol unless said otherwise), AUROC x 100 / MAE.
 REFERENCES = {
@@ -148,13 +159,15 @@ def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: 
     def predict(m, X):
         return m.predict_proba(X)[:, 1] if classify else m.predict(X)
 
-    scores = {"val": _score(train, data["val"].y, predict(model, data["val"].X)),
-              "test_deployment": _score(train, data["test"].y, predict(model, data["test"].X)),
-              "test_relbench": _score(train, data["test"].y,
-                                      predict(model.with_database(frozen_db), data["test"].X))}
+    predictions = {"val": predict(model, data["val"].X),
+                   "test_deployment": predict(model, data["test"].X),
+                   "test_relbench": predict(model.with_database(frozen_db), data["test"].X)}
+    scores = {split: _score(train, data[ROWS[split]].y, pred)
+              for split, pred in predictions.items()}
     return [{"job": "supervised", "task": task_name, "arm": arm, "tabular": tabular,
              "seed": seed, **scores, "seconds": round(time.perf_counter() - t0, 1),
-             "fit_seconds": round(fit_s, 1), "epochs": len(model.history_)}]
+             "fit_seconds": round(fit_s, 1), "epochs": len(model.history_),
+             "predictions": predictions}]
 
 
 def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str,
@@ -202,16 +215,35 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
         else:
             gbm = make_gbm(classify, seed, params(arm.removesuffix("+gbm")))
         gbm.fit(x["train"], train.y)
-        scores = {}
-        for split, target in (("val", data["val"]), ("test_deployment", data["test"]),
-                              ("test_relbench", data["test"])):
-            pred = gbm.predict_proba(x[split])[:, 1] if classify else gbm.predict(x[split])
-            scores[split] = _score(train, target.y, pred)
+        predictions = {split: gbm.predict_proba(x[split])[:, 1] if classify
+                       else gbm.predict(x[split]) for split in SCORES}
+        scores = {split: _score(train, data[ROWS[split]].y, pred)
+                  for split, pred in predictions.items()}
         seconds = time.perf_counter() - t0 + (emb_s if "emb" in arm else 0) + (
             agg_s if "agg" in arm else 0)
         out.append({"job": "gbm", "task": task_name, "arm": arm, "tabular": tabular,
                     "seed": seed, **scores, "seconds": round(seconds, 1),
-                    "features": int(x["train"].shape[1])})
+                    "features": int(x["train"].shape[1]), "predictions": predictions})
+    return out
+
+
+def votes(runs: list[dict], predictions: dict) -> list[dict]:
+    """The ``VOTE_ARMS``: two arms' predictions of the same task and seed averaged."""
+    out = []
+    for task_name in dict.fromkeys(r["task"] for r in runs if "task" in r):
+        data = _load(task_name)
+        for arm, members in VOTE_ARMS.items():
+            for seed in sorted({r["seed"] for r in runs if r["job"] != "pretrain"}):
+                keys = [(task_name, member, "linear", seed) for member in members]
+                if not all(k in predictions for k in keys):
+                    continue
+                parts = [next(r for r in runs if r["job"] != "pretrain" and (
+                    r["task"], r["arm"], r["tabular"], r["seed"]) == k) for k in keys]
+                scores = {split: _score(data["train"], data[ROWS[split]].y, np.mean(
+                    [predictions[k][split] for k in keys], axis=0)) for split in SCORES}
+                out.append({"job": "vote", "task": task_name, "arm": arm, "tabular": "linear",
+                            "seed": seed, **scores,
+                            "seconds": round(sum(r["seconds"] for r in parts), 1)})
     return out
 
 
@@ -223,7 +255,7 @@ def summarise(runs: list[dict]) -> list[dict]:
         rows.setdefault((r["task"], r["arm"], r["tabular"]), []).append(r)
     out = []
     for (task, arm, tabular), rs in sorted(rows.items(), key=lambda kv: (
-            TASKS.index(kv[0][0]), kv[0][2], (*SUPERVISED_ARMS, *GBM_ARMS).index(kv[0][1]))):
+            TASKS.index(kv[0][0]), kv[0][2], ARMS.index(kv[0][1]))):
         entry = {"task": task, "arm": arm, "tabular": tabular, "seeds": len(rs),
                  "seconds_per_run": round(float(np.mean([r["seconds"] for r in rs])), 1)}
         for s in SCORES:
@@ -256,7 +288,7 @@ def markdown(summary: list[dict], meta: dict) -> str:
         lines += [f"### {title}", "", "| arm | tabular | " + " | ".join(TASKS) +
                   " | seconds per run |", "|---|---|---|---|---|---|"]
         keys = sorted({(e["arm"], e["tabular"]) for e in summary},
-                      key=lambda k: (k[1], (*SUPERVISED_ARMS, *GBM_ARMS).index(k[0])))
+                      key=lambda k: (k[1], ARMS.index(k[0])))
         for arm, tab in keys:
             cells, secs = [], []
             for task in TASKS:
@@ -301,8 +333,7 @@ def targets(summary: list[dict]) -> list[str]:
                             ("test_deployment", ("Relational Transformer, pretrained + "
                                                  "fine-tuned (probably deployment)",))):
             # the best arm that uses the GNN (agg+gbm alone is the hand-made baseline)
-            best = [get(task, arm, score) for arm in (*SUPERVISED_ARMS, *GBM_ARMS)
-                    if arm != "agg+gbm"]
+            best = [get(task, arm, score) for arm in ARMS if arm != "agg+gbm"]
             best = [b for b in best if b is not None]
             best = max(best) if task != "driver-position" else min(best)
             for ref in refs:
@@ -339,7 +370,8 @@ def plot(summary: list[dict], pretraining: list[dict], stem: Path) -> None:
                       for e in es]
             ax.bar(range(len(es)), [e[score]["mean"] for e in es],
                    yerr=[e[score]["std"] for e in es], capsize=3,
-                   color=["C0" if e["arm"] in SUPERVISED_ARMS else "C1" for e in es])
+                   color=["C0" if e["arm"] in SUPERVISED_ARMS else "C1" if e["arm"] in GBM_ARMS
+                          else "C2" for e in es])
             ax.set_xticks(range(len(es)), labels, rotation=60, ha="right", fontsize=7)
             low = min(e[score]["mean"] - e[score]["std"] for e in es)
             high = max(e[score]["mean"] + e[score]["std"] for e in es)
@@ -411,6 +443,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
     runs: list[dict] = []
+    predictions: dict[tuple, dict] = {}  # (task, arm, tabular, seed) -> split -> predictions
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
             args.jobs, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker) as pool:
@@ -443,10 +476,14 @@ def main() -> None:
                             pending[pool.submit(gradient_boosting, task, seed, tab, path, rc,
                                                 args.gbm == "tuned")] = ("run",)
                 else:
+                    for r in result:
+                        predictions[(r["task"], r["arm"], r["tabular"], r["seed"])] = r.pop(
+                            "predictions")
                     runs.extend(result)
                     for r in result:
                         print({k: (round(v, 3) if isinstance(v, float) else v)
                                for k, v in r.items()}, flush=True)
+    runs.extend(votes(runs, predictions))
     wall = time.perf_counter() - start
     summary = summarise(runs)
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
