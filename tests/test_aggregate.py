@@ -13,10 +13,16 @@ import pytest
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline, make_union
 
 import relcontrast.aggregate
-from relcontrast import RelationalAggregator, RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast import (
+    RelationalAggregator,
+    RelationalClassifier,
+    RelationalContrastiveEncoder,
+    RelationalDatabase,
+)
 from relcontrast.testing import make_synthetic_database
 
 NS = pd.Timedelta(1, "ns")
@@ -432,6 +438,26 @@ def test_soft_vote_of_an_encoder_model_and_an_aggregator_model(db, task):
     vote = VotingClassifier(members, voting="soft").fit(X, y)
     emb, agg = (vote.named_estimators_[name].predict_proba(X) for name in ("emb", "agg"))
     np.testing.assert_allclose(vote.predict_proba(X), (emb + agg) / 2)
+
+
+def test_soft_vote_of_a_fine_tuned_classifier_and_an_aggregator_model(db, task):
+    """docs/aggregator.md: a classifier fine-tuned from a pretrained encoder voting with
+    gradient boosting on the aggregates. FrozenEstimator keeps the encoder fitted through
+    VotingClassifier's clone, so the member fine-tunes it instead of pretraining anew."""
+    X, y = task
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=8, max_steps=2,
+                                       steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
+    members = [
+        ("gnn", RelationalClassifier(encoder=FrozenEstimator(enc), max_epochs=2,
+                                     random_state=0)),
+        ("agg", make_pipeline(RelationalAggregator(database=db),
+                              HistGradientBoostingClassifier(max_iter=10, random_state=0))),
+    ]
+    vote = VotingClassifier(members, voting="soft").fit(X, y)
+    gnn = vote.named_estimators_["gnn"]
+    assert gnn.encoder_ is enc  # an unfitted clone would have been pretrained anew
+    proba = [vote.named_estimators_[name].predict_proba(X) for name in ("gnn", "agg")]
+    np.testing.assert_allclose(vote.predict_proba(X), (proba[0] + proba[1]) / 2)
 
 
 def test_set_output_and_joblib_round_trip(db, task, tmp_path):
