@@ -53,6 +53,18 @@ __all__ = [
 
 logger = logging.getLogger("relcontrast.graph")
 
+
+def __getattr__(name: str):
+    # Estimators pickled with state format 2 hold graphs with ``neighbors``, a dict of
+    # ``relcontrast.graph.NeighborStore``, which now lives in ``relcontrast.sampling.index``.
+    # Resolving the old name lets such a pickle load far enough for the estimator to raise
+    # its "saved with state format 2 ... Refit it" error instead of an AttributeError.
+    if name == "NeighborStore":
+        from relcontrast.sampling.index import NeighborStore
+
+        return NeighborStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 EdgeType = tuple[str, str, str]
 
 _FORWARD, _REVERSE = "f2p_", "rev_"

@@ -5,6 +5,7 @@ pickle / joblib round trips (also into a fresh Python process)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import subprocess
@@ -373,6 +374,25 @@ def test_loading_a_fitted_state_of_the_seconds_format_raises(fitted, request):
     old = {k: v for k, v in unfitted.__getstate__().items() if k != "_relcontrast_state_format"}
     unfitted.__setstate__(old)  # parameters only: nothing to read wrongly
     assert unfitted.get_params()["random_state"] == est.random_state
+
+
+def test_unpickling_a_state_format_2_file_raises_the_refit_error(encoder, monkeypatch):
+    """A file saved by relcontrast with state format 2 references
+    ``relcontrast.graph.NeighborStore`` (its graph held the neighbour index). Loading it must
+    reach the state-format check, not fail on the moved class."""
+    from relcontrast.estimators import _common
+    from relcontrast.sampling.index import NeighborStore, neighbor_index
+
+    old = copy.copy(encoder)
+    old.graph_ = copy.copy(encoder.graph_)
+    old.graph_.neighbors = neighbor_index(encoder.graph_)  # the format-2 attribute
+    monkeypatch.setattr(NeighborStore, "__module__", "relcontrast.graph")
+    monkeypatch.setattr(_common, "STATE_FORMAT", 2)
+    data = pickle.dumps(old)
+    monkeypatch.undo()
+    assert b"relcontrast.graph" in data and b"NeighborStore" in data
+    with pytest.raises(ValueError, match="saved with state format 2.*Refit it"):
+        pickle.loads(data)
 
 
 def test_joblib_round_trip_gives_identical_outputs(classifier, regressor, encoder, X,
