@@ -26,15 +26,19 @@ def gradient_boosting(classify: bool, seed: int, params: dict | None = None):
                                          **(params or {}))
 
 
-def score(model, x, y, classify: bool) -> float:
-    """AUROC x 100 (RelBench's ``roc_auc``) of a classifier, MAE of a regressor."""
+def metric(classify: bool, y, pred) -> float:
+    """AUROC x 100 (RelBench's ``roc_auc``) of predicted probabilities, or MAE."""
     import relbench.metrics
     from sklearn.metrics import mean_absolute_error
 
     if classify:
-        return 100 * float(relbench.metrics.roc_auc(np.asarray(y),
-                                                    model.predict_proba(x)[:, 1]))
-    return float(mean_absolute_error(y, model.predict(x)))
+        return 100 * float(relbench.metrics.roc_auc(np.asarray(y), np.asarray(pred)))
+    return float(mean_absolute_error(y, pred))
+
+
+def score(model, x, y, classify: bool) -> float:
+    """:func:`metric` of a fitted classifier's (or regressor's) predictions on ``x``."""
+    return metric(classify, y, model.predict_proba(x)[:, 1] if classify else model.predict(x))
 
 
 def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dict | None] = (

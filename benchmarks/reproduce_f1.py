@@ -97,12 +97,9 @@ def _load(task: str):
 
 
 def _score(task, y, pred) -> float:
-    import relbench.metrics
-    from sklearn.metrics import mean_absolute_error
+    from _protocol import metric
 
-    if task.task_type == "binary_classification":
-        return 100 * float(relbench.metrics.roc_auc(np.asarray(y), np.asarray(pred)))
-    return float(mean_absolute_error(y, pred))
+    return metric(task.task_type == "binary_classification", y, pred)
 
 
 def _databases(relbench_compatible: bool):
@@ -204,6 +201,7 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
     features = {"emb+gbm": emb, "agg+gbm": agg_x,
                 "emb+agg+gbm": {k: np.hstack([emb[k], agg_x[k]]) for k in emb}}
     features["emb,agg vote"] = features["emb+agg+gbm"]
+
     def params(feature_set):
         return chosen_params(task_name, feature_set) if tuned else None
 
