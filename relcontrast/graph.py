@@ -65,6 +65,7 @@ def __getattr__(name: str):
         return NeighborStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 EdgeType = tuple[str, str, str]
 
 _FORWARD, _REVERSE = "f2p_", "rev_"

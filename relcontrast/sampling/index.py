@@ -121,8 +121,7 @@ def neighbor_index(graph: RelationalGraph) -> dict[EdgeType, NeighborStore]:
 def rows_by_rank(graph: RelationalGraph) -> dict[str, Tensor]:
     """Per table, its rows in ascending :attr:`~relcontrast.graph.RelationalGraph.row_rank`
     (the inverse permutation: ``rows_by_rank(graph)[nt][graph.row_rank[nt]] == arange``),
-    built on first use and kept with the graph like :func:`neighbor_index`; graphs pickled
-    before ``row_rank``: row order.
+    built on first use and kept with the graph like :func:`neighbor_index`.
 
     Parameters
     ----------
@@ -134,8 +133,6 @@ def rows_by_rank(graph: RelationalGraph) -> dict[str, Tensor]:
     """
     order = graph.__dict__.get("_rows_by_rank")
     if order is None:
-        ranks = getattr(graph, "row_rank", {})
-        order = {nt: torch.argsort(ranks[nt]) if nt in ranks else torch.arange(n)
-                 for nt, n in graph.num_nodes.items()}
+        order = {nt: torch.argsort(rank) for nt, rank in graph.row_rank.items()}
         graph._rows_by_rank = order
     return order

@@ -140,8 +140,7 @@ class NeighborSampler:
             in_edges[et[2]].append(et)
         self._in_edges = dict(in_edges)
         # new nodes are keyed (seed, rank of the row): rank -> node and node -> rank
-        ranks = getattr(graph, "row_rank", {})  # graphs pickled before row_rank: row order
-        self._rank = {nt: ranks.get(nt, torch.arange(n)) for nt, n in graph.num_nodes.items()}
+        self._rank = graph.row_rank
         self._node_at = rows_by_rank(graph)  # shared by every sampler of the graph
 
     def __repr__(self) -> str:
