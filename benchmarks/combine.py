@@ -99,9 +99,8 @@ def features(task_name: str, seed: int) -> dict:
 
 
 def evaluate(task_name: str, seed: int) -> list[dict]:
-    from _protocol import gradient_boosting, voting
+    from _protocol import gradient_boosting, score, voting
     from sklearn.decomposition import PCA
-    from sklearn.metrics import mean_absolute_error, roc_auc_score
 
     from relcontrast.datasets import load_f1_task
 
@@ -125,12 +124,8 @@ def evaluate(task_name: str, seed: int) -> list[dict]:
         model = models[name]().fit(get("train"), np.asarray(train.y))
         row = {"task": task_name, "seed": seed, "variant": name}
         for split in SPLITS:
-            x = get(split)
-            if classify:
-                row[split] = round(100 * roc_auc_score(targets[split],
-                                                       model.predict_proba(x)[:, 1]), 3)
-            else:
-                row[split] = round(mean_absolute_error(targets[split], model.predict(x)), 4)
+            row[split] = round(score(model, get(split), targets[split], classify),
+                               3 if classify else 4)
         rows.append(row)
     return rows
 

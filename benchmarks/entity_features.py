@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from gbm_tuning import GRID
+from combine import RESULTS, SEEDS, TASKS
+from gbm_tuning import GRID, best_setting
 from joblib import Parallel, delayed
+from reproduce_f1 import REFERENCES
 
 from relcontrast.datasets import load_f1, load_f1_task
 
-RESULTS = Path(__file__).parent / "results"
-TASKS = ("driver-dnf", "driver-top3", "driver-position")
-SEEDS = (0, 1, 2)
-REFERENCE = {"driver-dnf": 68.56, "driver-top3": 73.92, "driver-position": 4.170}
+REFERENCE = dict(zip(TASKS, REFERENCES["RelBench LightGBM"], strict=True))
 
 
 def entity_features(X: pd.DataFrame, drivers: pd.DataFrame) -> pd.DataFrame:
@@ -73,9 +71,7 @@ def main() -> None:
                                            for s in SEEDS) for r in rs]
     summary = {}
     for task in TASKS:
-        means = [np.mean([r["val"] for r in rows if r["task"] == task and r["setting"] == i])
-                 for i in range(len(GRID))]
-        best = int(np.argmin(means) if task == "driver-position" else np.argmax(means))
+        best, _ = best_setting(rows, task)
         chosen = [r for r in rows if r["task"] == task and r["setting"] == best]
         summary[task] = {"setting": best, "params": GRID[best], **{
             s: [round(float(np.mean([r[s] for r in chosen])), 3),

@@ -62,19 +62,25 @@ def evaluate(task_name: str, seed: int) -> list[dict]:
     return rows
 
 
+def best_setting(rows: list[dict], task: str, **match) -> tuple[int, float]:
+    """The grid setting with the best val mean over seeds among ``rows`` of ``task`` (and
+    ``match``), and that mean."""
+    means = [float(np.mean([r["val"] for r in rows if r["task"] == task and r["setting"] == i
+                            and all(r[k] == v for k, v in match.items())]))
+             for i in range(len(GRID))]
+    best = int(np.argmin(means) if task == "driver-position" else np.argmax(means))  # MAE
+    return best, means[best]
+
+
 def choose(rows: list[dict]) -> dict:
     """Per task and feature set: the grid setting with the best val mean over seeds."""
     chosen = {}
     for task in TASKS:
-        higher = task != "driver-position"
         chosen[task] = {}
         for feature_set in FEATURE_SETS:
-            means = [float(np.mean([r["val"] for r in rows if r["task"] == task
-                                    and r["features"] == feature_set and r["setting"] == i]))
-                     for i in range(len(GRID))]
-            best = int(np.argmax(means) if higher else np.argmin(means))
+            best, mean = best_setting(rows, task, features=feature_set)
             chosen[task][feature_set] = {"setting": best, "params": GRID[best],
-                                         "val_mean": round(means[best], 4)}
+                                         "val_mean": round(mean, 4)}
     return chosen
 
 

@@ -227,21 +227,25 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
 
 def votes(runs: list[dict], predictions: dict) -> list[dict]:
     """The ``VOTE_ARMS``: two arms' predictions of the same task and seed averaged."""
+    seconds = {(r["task"], r["arm"], r["tabular"], r["seed"]): r["seconds"]
+               for r in runs if r["job"] != "pretrain"}
+    data = {}
     out = []
-    for task_name in dict.fromkeys(r["task"] for r in runs if "task" in r):
-        data = _load(task_name)
-        for arm, members in VOTE_ARMS.items():
-            for seed in sorted({r["seed"] for r in runs if r["job"] != "pretrain"}):
-                keys = [(task_name, member, "linear", seed) for member in members]
-                if not all(k in predictions for k in keys):
-                    continue
-                parts = [next(r for r in runs if r["job"] != "pretrain" and (
-                    r["task"], r["arm"], r["tabular"], r["seed"]) == k) for k in keys]
-                scores = {split: _score(data["train"], data[ROWS[split]].y, np.mean(
-                    [predictions[k][split] for k in keys], axis=0)) for split in SCORES}
-                out.append({"job": "vote", "task": task_name, "arm": arm, "tabular": "linear",
-                            "seed": seed, **scores,
-                            "seconds": round(sum(r["seconds"] for r in parts), 1)})
+    for arm, members in VOTE_ARMS.items():
+        for task_name, first, tabular, seed in list(predictions):
+            if (first, tabular) != (members[0], "linear"):
+                continue
+            keys = [(task_name, member, "linear", seed) for member in members]
+            if not all(k in predictions for k in keys):
+                continue
+            if task_name not in data:
+                data[task_name] = _load(task_name)
+            rows = data[task_name]
+            scores = {split: _score(rows["train"], rows[ROWS[split]].y, np.mean(
+                [predictions[k][split] for k in keys], axis=0)) for split in SCORES}
+            out.append({"job": "vote", "task": task_name, "arm": arm, "tabular": "linear",
+                        "seed": seed, **scores,
+                        "seconds": round(sum(seconds[k] for k in keys), 1)})
     return out
 
 
