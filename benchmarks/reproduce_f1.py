@@ -132,23 +132,29 @@ def pretrain(seed: int, tabular: str, path: str, relbench_compatible: bool,
                 len(row["batches"]) for row in enc.history_)), "history": history}
 
 
-def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: str | None,
-               relbench_compatible: bool):
-    """Fit one supervised arm on train; score val and test under both protocols."""
+def supervised_model(classify: bool, arm: str, seed: int, tabular: str,
+                     encoder_path: str | None, database):
+    """The unfitted model of a supervised arm (``scratch`` reads ``database``; the others
+    start from the encoder saved at ``encoder_path``)."""
     import joblib
 
     from relcontrast import RelationalClassifier, RelationalRegressor
 
+    cls = RelationalClassifier if classify else RelationalRegressor
+    if arm == "scratch":
+        return cls(database=database, tabular_model=tabular, random_state=seed)
+    return cls(encoder=joblib.load(encoder_path), fine_tune=arm == "fine-tuned",
+               random_state=seed)
+
+
+def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: str | None,
+               relbench_compatible: bool):
+    """Fit one supervised arm on train; score val and test under both protocols."""
     data = _load(task_name)
     train = data["train"]
     classify = train.task_type == "binary_classification"
-    cls = RelationalClassifier if classify else RelationalRegressor
     full, frozen_db = _databases(relbench_compatible)
-    if arm == "scratch":
-        model = cls(database=full, tabular_model=tabular, random_state=seed)
-    else:
-        model = cls(encoder=joblib.load(encoder_path), fine_tune=arm == "fine-tuned",
-                    random_state=seed)
+    model = supervised_model(classify, arm, seed, tabular, encoder_path, full)
     t0 = time.perf_counter()
     model.fit(train.X, train.y)
     fit_s = time.perf_counter() - t0
