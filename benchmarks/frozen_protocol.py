@@ -20,7 +20,7 @@ seeds 0, 1, 2, with the encoders pretrained with the library defaults up to 2005
 cached in ``benchmarks/.cache/`` (``combine.py``). Each model is fitted once on the train
 rows (all before 2005, so the frozen databases hold all they read) and scored on every split.
 
-Run: ``.venv/bin/python benchmarks/frozen_protocol.py`` (about 17 min on 2 cores); writes
+Run: ``.venv/bin/python benchmarks/frozen_protocol.py`` (about 12 min on 2 cores); writes
 ``benchmarks/results/frozen_protocol.json`` and ``frozen_protocol.md``.
 """
 
