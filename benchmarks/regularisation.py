@@ -1,0 +1,106 @@
+"""Weight decay and longer patience for the supervised models, chosen on val.
+
+The issue's fine-tuning recipe names weight decay and longer patience besides the backbone
+learning rate and the head-first warm-up (``fine_tuning.py``). Both change the scratch
+model as much as the fine-tuned one, so both arms are measured with each setting:
+``weight_decay`` 0.01 and 0.1 (AdamW's decoupled decay; the default is 0) and
+``patience=10`` (the default 5, of ``max_epochs=20``). The models are the reproduction's
+(``reproduce_f1.supervised_model``, the cached default encoders of ``combine.py``), seeds
+0, 1, 2, scored on val and val_frozen only; the defaults' scores are those of
+``reproduce_f1.json`` (the same code and seeds, so bitwise the same fits).
+
+Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 30 min on 2 cores); writes
+``benchmarks/results/regularisation.json`` and ``regularisation.md``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: two 1-thread workers
+
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
+
+CONFIGS = {"weight_decay=0.01": {"weight_decay": 0.01},
+           "weight_decay=0.1": {"weight_decay": 0.1},
+           "patience=10": {"patience": 10}}
+ARMS = ("scratch", "fine-tuned")
+SCORES = ("val", "val_frozen")
+OUTPUT = RESULTS / "regularisation"
+
+
+def run(task_name: str, arm: str, config: str, seed: int) -> dict:
+    import torch
+    from reproduce_f1 import SCORES as SPLITS
+    from reproduce_f1 import _databases, _load, _score, supervised_model
+
+    torch.set_num_threads(1)
+    data, databases = _load(task_name), _databases(True)
+    train = data["train"]
+    classify = train.task_type == "binary_classification"
+    t0 = time.perf_counter()
+    model = supervised_model(classify, arm, seed, "linear", str(encoder_path(seed)),
+                             databases["full"]).set_params(**CONFIGS[config])
+    model.fit(train.X, train.y)
+    out = {"task": task_name, "arm": arm, "config": config, "seed": seed,
+           "epochs": len(model.history_), "seconds": round(time.perf_counter() - t0, 1)}
+    for score in SCORES:
+        split, db = SPLITS[score]
+        m = model if db == "full" else model.with_database(databases[db])
+        X = data[split].X
+        out[score] = _score(train, data[split].y,
+                            m.predict_proba(X)[:, 1] if classify else m.predict(X))
+    return out
+
+
+def main() -> None:
+    start = time.perf_counter()
+    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
+    runs = Parallel(n_jobs=2, verbose=5)(delayed(run)(t, arm, c, s) for c in CONFIGS
+                                         for arm in ARMS for t in TASKS for s in SEEDS)
+    reference = json.loads((RESULTS / "reproduce_f1.json").read_text())["runs"]
+    runs += [{"task": r["task"], "arm": r["arm"], "config": "default", "seed": r["seed"],
+              "epochs": r["epochs"], "seconds": r["seconds"],
+              **{s: r[s] for s in SCORES}} for r in reference
+             if r["job"] == "supervised" and r["arm"] in ARMS and r["tabular"] == "linear"]
+    summary = []
+    for task in TASKS:
+        for arm in ARMS:
+            for config in ("default", *CONFIGS):
+                rs = [r for r in runs if (r["task"], r["arm"], r["config"]) == (
+                    task, arm, config)]
+                summary.append({"task": task, "arm": arm, "config": config,
+                                "epochs": float(np.mean([r["epochs"] for r in rs])), **{
+                                    s: {"mean": round(float(np.mean([r[s] for r in rs])), 3),
+                                        "std": round(float(np.std([r[s] for r in rs],
+                                                                  ddof=1)), 3)}
+                                    for s in SCORES}})
+    minutes = (time.perf_counter() - start) / 60
+    OUTPUT.with_suffix(".json").write_text(json.dumps({
+        "benchmark": "rel-f1: weight decay and patience for scratch and fine-tuned, val and "
+                     "val_frozen, seeds 0-2 (default from reproduce_f1.json)",
+        "minutes": round(minutes, 1), "summary": summary, "runs": runs}, indent=1) + "\n")
+    lines = [f"rel-f1, seeds {', '.join(map(str, SEEDS))} (mean ± sd), AUROC × 100 / MAE; "
+             f"`default` rows from `reproduce_f1.json`; {minutes:.1f} min on 2 cores.", ""]
+    for score in SCORES:
+        lines += [f"### {score}", "", "| arm | setting | " + " | ".join(TASKS) +
+                  " | mean epochs |", "|---|---|---|---|---|---|"]
+        for arm in ARMS:
+            for config in ("default", *CONFIGS):
+                es = [next(e for e in summary if (e["task"], e["arm"], e["config"]) == (
+                    task, arm, config)) for task in TASKS]
+                lines.append(f"| {arm} | {config} | " + " | ".join(
+                    f"{e[score]['mean']:.2f} ± {e[score]['std']:.2f}" for e in es) +
+                    f" | {np.mean([e['epochs'] for e in es]):.1f} |")
+        lines.append("")
+    OUTPUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(OUTPUT.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()
