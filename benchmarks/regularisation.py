@@ -9,7 +9,7 @@ model as much as the fine-tuned one, so both arms are measured with each setting
 0, 1, 2, scored on val and val_frozen only; the defaults' scores are those of
 ``reproduce_f1.json`` (the same code and seeds, so bitwise the same fits).
 
-Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 30 min on 2 cores); writes
+Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 18 min on 2 cores); writes
 ``benchmarks/results/regularisation.json`` and ``regularisation.md``.
 """
 
