@@ -37,7 +37,7 @@ OUTPUT = RESULTS / "regularisation"
 def run(task_name: str, arm: str, config: str, seed: int) -> dict:
     import torch
     from reproduce_f1 import SCORES as SPLITS
-    from reproduce_f1 import _databases, _load, _score, supervised_model
+    from reproduce_f1 import _databases, _load, _score, predict_scores, supervised_model
 
     torch.set_num_threads(1)
     data, databases = _load(task_name), _databases(True)
@@ -49,12 +49,8 @@ def run(task_name: str, arm: str, config: str, seed: int) -> dict:
     model.fit(train.X, train.y)
     out = {"task": task_name, "arm": arm, "config": config, "seed": seed,
            "epochs": len(model.history_), "seconds": round(time.perf_counter() - t0, 1)}
-    for score in SCORES:
-        split, db = SPLITS[score]
-        m = model if db == "full" else model.with_database(databases[db])
-        X = data[split].X
-        out[score] = _score(train, data[split].y,
-                            m.predict_proba(X)[:, 1] if classify else m.predict(X))
+    for score, pred in predict_scores(model, data, databases, SCORES).items():
+        out[score] = _score(train, data[SPLITS[score][0]].y, pred)
     return out
 
 

@@ -159,9 +159,22 @@ def supervised_model(classify: bool, arm: str, seed: int, tabular: str,
                random_state=seed)
 
 
+def predict_scores(model, data: dict, databases: dict, scores=SCORES) -> dict:
+    """A fitted supervised model's predictions (probabilities for classification) for each
+    of ``scores``, reading the database the score names."""
+    classify = data["train"].task_type == "binary_classification"
+    out = {}
+    for score in scores:
+        split, db = SCORES[score]
+        m = model if db == "full" else model.with_database(databases[db])
+        X = data[split].X
+        out[score] = m.predict_proba(X)[:, 1] if classify else m.predict(X)
+    return out
+
+
 def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: str | None,
                relbench_compatible: bool):
-    """Fit one supervised arm on train; score val and test under both protocols."""
+    """Fit one supervised arm on train; score it on every ``SCORES`` entry."""
     data = _load(task_name)
     train = data["train"]
     classify = train.task_type == "binary_classification"
@@ -171,18 +184,13 @@ def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: 
     model.fit(train.X, train.y)
     fit_s = time.perf_counter() - t0
 
-    def predict(split, db):
-        m = model if db == "full" else model.with_database(databases[db])
-        X = data[split].X
-        return m.predict_proba(X)[:, 1] if classify else m.predict(X)
-
-    predictions = {score: predict(*SCORES[score]) for score in SCORES}
+    predicted = predict_scores(model, data, databases)
     scores = {score: _score(train, data[SCORES[score][0]].y, pred)
-              for score, pred in predictions.items()}
+              for score, pred in predicted.items()}
     return [{"job": "supervised", "task": task_name, "arm": arm, "tabular": tabular,
              "seed": seed, **scores, "seconds": round(time.perf_counter() - t0, 1),
              "fit_seconds": round(fit_s, 1), "epochs": len(model.history_),
-             "predictions": predictions}]
+             "predictions": predicted}]
 
 
 def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str,
