@@ -1,4 +1,5 @@
-"""The evaluation split the benchmarks share besides val: the train rows in time order."""
+"""What the benchmarks share: the train rows in time order (the evaluation split besides
+val), the gradient boosting on frozen features, the metrics and the mean ± sd cells."""
 
 from __future__ import annotations
 
@@ -24,6 +25,23 @@ def gradient_boosting(classify: bool, seed: int, params: dict | None = None):
         return HistGradientBoostingClassifier(random_state=seed, **(params or {}))
     return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed,
                                          **(params or {}))
+
+
+# The tasks' metrics, as every benchmark's JSON states them.
+METRICS = {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100", "driver-position": "MAE"}
+
+
+def mean_sd(values) -> dict:
+    """``{"mean", "std"}`` of per-seed scores, rounded to 3 decimals (sample sd; 0 for one
+    value)."""
+    values = np.asarray(values, dtype=float)
+    return {"mean": round(float(values.mean()), 3),
+            "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 3)}
+
+
+def cell(summary: dict) -> str:
+    """A :func:`mean_sd` summary as a table cell, ``mean ± sd`` to 2 decimals."""
+    return f"{summary['mean']:.2f} ± {summary['std']:.2f}"
 
 
 def metric(classify: bool, y, pred) -> float:

@@ -30,6 +30,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _protocol import METRICS  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -151,8 +152,7 @@ def main() -> None:
     summary = summarise(rows)
     payload = {"benchmark": "rel-f1: ways to combine frozen embeddings and RelationalAggregator "
                             "features in gradient boosting (choice on val)",
-               "metrics": {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100",
-                           "driver-position": "MAE"},
+               "metrics": METRICS,
                "protocol": "pretraining up to 2005-01-01 with the defaults, seeds 0, 1, 2; "
                            "test_relbench reads the database frozen at 2010-01-01, "
                            "test_deployment the full database",

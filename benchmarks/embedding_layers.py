@@ -24,6 +24,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _protocol import METRICS  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
@@ -89,8 +90,7 @@ def main() -> None:
                for task in TASKS for features in FEATURES for settings in ("default", "chosen")}
     payload = {"benchmark": "rel-f1 val: gradient boosting on the output of each GraphSAGE "
                             "layer of the frozen encoder",
-               "metrics": {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100",
-                           "driver-position": "MAE"},
+               "metrics": METRICS,
                "protocol": "encoders pretrained up to 2005-01-01 with the defaults, seeds 0, 1, "
                            "2; gradient boosting fitted on the train rows, scored on val",
                "wall_seconds": round(time.perf_counter() - start, 1),

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _protocol import METRICS
 from combine import RESULTS, SEEDS, TASKS
 from gbm_tuning import GRID, best_setting
 from joblib import Parallel, delayed
@@ -79,8 +80,7 @@ def main() -> None:
             for s in ("val", "test")}, "relbench_lightgbm_test": REFERENCE[task]}
     payload = {"benchmark": "rel-f1: gradient boosting on the drivers table's own columns "
                             "(what RelBench's LightGBM baseline reads), settings chosen on val",
-               "metrics": {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100",
-                           "driver-position": "MAE"},
+               "metrics": METRICS,
                "features": ["age_days", "birth_year", "nationality", "code", "has_code"],
                "wall_seconds": round(time.perf_counter() - start, 1),
                "summary": summary, "runs": rows}

@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: two 1-thread work
 import json  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
+from _protocol import cell, mean_sd  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
@@ -46,15 +46,15 @@ OUTPUT = RESULTS / "frozen_protocol"
 
 def _rows(task_name: str):
     """``(train task, {split: (task rows, database, snapshot time or None)})``."""
-    from relcontrast import RelationalDatabase
-    from relcontrast.datasets import TEST_TIMESTAMP, VAL_TIMESTAMP, load_f1, load_f1_task
+    from reproduce_f1 import _databases, _load
 
-    full = RelationalDatabase(*load_f1())
-    val, test = load_f1_task(task_name, "val"), load_f1_task(task_name, "test")
-    return load_f1_task(task_name, "train"), {
-        "val": (val, full, None),
-        "val_frozen": (val, full.upto(VAL_TIMESTAMP), VAL_TIMESTAMP),
-        "test_relbench": (test, full.upto(TEST_TIMESTAMP), TEST_TIMESTAMP)}
+    from relcontrast.datasets import TEST_TIMESTAMP, VAL_TIMESTAMP
+
+    data, databases = _load(task_name), _databases(True)
+    return data["train"], {
+        "val": (data["val"], databases["full"], None),
+        "val_frozen": (data["val"], databases["val"], VAL_TIMESTAMP),
+        "test_relbench": (data["test"], databases["test"], TEST_TIMESTAMP)}
 
 
 def _read(task, snapshot, reading: str):
@@ -145,10 +145,8 @@ def summarise(runs: list[dict]) -> list[dict]:
     out = []
     for (task, arm, sampling), rs in groups.items():
         entry = {"task": task, "arm": arm, "sampling": sampling, "seeds": len(rs)}
-        for key in (k for k in rs[0] if k.split("/")[0] in SPLITS):
-            values = np.array([r[key] for r in rs])
-            entry[key] = {"mean": round(float(values.mean()), 3),
-                          "std": round(float(values.std(ddof=1)), 3)}
+        entry.update({key: mean_sd([r[key] for r in rs]) for key in rs[0]
+                      if key.split("/")[0] in SPLITS})
         out.append(entry)
     return out
 
@@ -179,10 +177,6 @@ def choose(summary: list[dict]) -> list[dict]:
     return out
 
 
-def _cell(c) -> str:
-    return f"{c['mean']:.2f} ± {c['std']:.2f}"
-
-
 def markdown(summary: list[dict], chosen: list[dict], minutes: float) -> str:
     lines = [f"rel-f1, seeds {', '.join(map(str, SEEDS))} (mean ± sd), AUROC × 100 / MAE. "
              "`val_frozen`: val rows reading the database frozen at 2005-01-01 (the RelBench "
@@ -194,15 +188,15 @@ def markdown(summary: list[dict], chosen: list[dict], minutes: float) -> str:
                   "val_frozen snapshot | test_relbench as-is | test_relbench snapshot |",
                   "|---|---|---|---|---|---|---|"]
         for e in (e for e in summary if e["task"] == task):
-            lines.append(f"| {e['arm']} | {e['sampling'] or '–'} | {_cell(e['val'])} | " +
-                         " | ".join(_cell(e[f"{s}/{r}"]) for s in SPLITS[1:] for r in READINGS)
+            lines.append(f"| {e['arm']} | {e['sampling'] or '–'} | {cell(e['val'])} | " +
+                         " | ".join(cell(e[f"{s}/{r}"]) for s in SPLITS[1:] for r in READINGS)
                          + " |")
         lines.append("")
     lines += ["### Chosen on val_frozen", "", "| task | arm | sampling | reading | val_frozen | "
               "test_relbench | test_relbench, defaults |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {c['task']} | {c['arm']} | {c['sampling'] or '–'} | {c['reading']} | "
-              f"{_cell(c['val_frozen'])} | {_cell(c['test_relbench'])} | "
-              f"{_cell(c['default_test_relbench'])} |" for c in chosen]
+              f"{cell(c['val_frozen'])} | {cell(c['test_relbench'])} | "
+              f"{cell(c['default_test_relbench'])} |" for c in chosen]
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ import json
 import time
 
 import numpy as np
+from _protocol import METRICS
 from combine import RESULTS, SEEDS, TASKS, features, pretrain
 from joblib import Parallel, delayed
 
@@ -100,8 +101,7 @@ def main() -> None:
     payload = {
         "benchmark": "rel-f1: HistGradientBoosting settings for frozen features, chosen on val "
                      "(as RelBench tunes its LightGBM baseline on val)",
-        "metrics": {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100",
-                    "driver-position": "MAE"},
+        "metrics": METRICS,
         "protocol": "encoders pretrained up to 2005-01-01 with the defaults, seeds 0, 1, 2; "
                     "every setting fitted on the train rows and scored on val only; "
                     "regression with loss='absolute_error'",

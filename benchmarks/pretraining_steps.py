@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: two 1-thread work
 import json  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
+from _protocol import cell, mean_sd  # noqa: E402
 from combine import CACHE, RESULTS, SEEDS, TASKS, encoder_path  # noqa: E402
 from combine import pretrain as pretrain_default  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
@@ -64,24 +64,16 @@ def pretrain(steps: int, seed: int) -> dict:
 
 def evaluate(task_name: str, steps: int, seed: int) -> list[dict]:
     import torch
-    from reproduce_f1 import SCORES as SPLITS
-    from reproduce_f1 import _load, _score, gradient_boosting, supervised
+    from reproduce_f1 import gradient_boosting, supervised, votes
 
     torch.set_num_threads(1)
     runs = supervised(task_name, "fine-tuned", seed, "linear", str(path(steps, seed)), True)
     runs += gradient_boosting(task_name, seed, "linear", str(path(steps, seed)), True, True)
-    by_arm = {r["arm"]: r for r in runs}
-    out = []
-    for arm in ARMS:
-        if arm == "fine-tuned,agg vote":  # reproduce_f1.votes: predictions averaged
-            rows = _load(task_name)
-            scores = {s: _score(rows["train"], rows[SPLITS[s][0]].y, np.mean(
-                [by_arm[a]["predictions"][s] for a in ("fine-tuned", "agg+gbm")], axis=0))
-                for s in SCORES}
-        else:
-            scores = {s: by_arm[arm][s] for s in SCORES}
-        out.append({"task": task_name, "arm": arm, "steps": steps, "seed": seed, **scores})
-    return out
+    predictions = {(r["task"], r["arm"], r["tabular"], r["seed"]): r.pop("predictions")
+                   for r in runs}
+    by_arm = {r["arm"]: r for r in runs + votes(runs, predictions)}
+    return [{"task": task_name, "arm": arm, "steps": steps, "seed": seed,
+             **{s: by_arm[arm][s] for s in SCORES}} for arm in ARMS]
 
 
 def main() -> None:
@@ -96,10 +88,8 @@ def main() -> None:
         for arm in ARMS:
             for steps in STEPS:
                 rs = [r for r in runs if (r["task"], r["arm"], r["steps"]) == (task, arm, steps)]
-                summary.append({"task": task, "arm": arm, "steps": steps, **{
-                    s: {"mean": round(float(np.mean([r[s] for r in rs])), 3),
-                        "std": round(float(np.std([r[s] for r in rs], ddof=1)), 3)}
-                    for s in SCORES}})
+                summary.append({"task": task, "arm": arm, "steps": steps,
+                                **{s: mean_sd([r[s] for r in rs]) for s in SCORES}})
     minutes = (time.perf_counter() - start) / 60
     OUTPUT.with_suffix(".json").write_text(json.dumps({
         "benchmark": "rel-f1: pretraining 600 vs 1200 steps, val and val_frozen, seeds 0-2",
@@ -114,8 +104,7 @@ def main() -> None:
             for steps in STEPS:
                 cells = [next(e for e in summary if (e["task"], e["arm"], e["steps"]) == (
                     task, arm, steps))[score] for task in TASKS]
-                lines.append(f"| {arm} | {steps} | " + " | ".join(
-                    f"{c['mean']:.2f} ± {c['std']:.2f}" for c in cells) + " |")
+                lines.append(f"| {arm} | {steps} | " + " | ".join(map(cell, cells)) + " |")
         lines.append("")
     lines += ["### Pretraining", "", "| steps | seed | seconds | held-out loss, last epoch |",
               "|---|---|---|---|"]

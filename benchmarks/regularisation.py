@@ -23,6 +23,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _protocol import cell, mean_sd  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
@@ -71,11 +72,8 @@ def main() -> None:
                 rs = [r for r in runs if (r["task"], r["arm"], r["config"]) == (
                     task, arm, config)]
                 summary.append({"task": task, "arm": arm, "config": config,
-                                "epochs": float(np.mean([r["epochs"] for r in rs])), **{
-                                    s: {"mean": round(float(np.mean([r[s] for r in rs])), 3),
-                                        "std": round(float(np.std([r[s] for r in rs],
-                                                                  ddof=1)), 3)}
-                                    for s in SCORES}})
+                                "epochs": float(np.mean([r["epochs"] for r in rs])),
+                                **{s: mean_sd([r[s] for r in rs]) for s in SCORES}})
     minutes = (time.perf_counter() - start) / 60
     OUTPUT.with_suffix(".json").write_text(json.dumps({
         "benchmark": "rel-f1: weight decay and patience for scratch and fine-tuned, val and "
@@ -91,7 +89,7 @@ def main() -> None:
                 es = [next(e for e in summary if (e["task"], e["arm"], e["config"]) == (
                     task, arm, config)) for task in TASKS]
                 lines.append(f"| {arm} | {config} | " + " | ".join(
-                    f"{e[score]['mean']:.2f} ± {e[score]['std']:.2f}" for e in es) +
+                    cell(e[score]) for e in es) +
                     f" | {np.mean([e['epochs'] for e in es]):.1f} |")
         lines.append("")
     OUTPUT.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -71,6 +71,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noq
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _protocol import METRICS, cell, mean_sd  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
@@ -286,16 +287,9 @@ def summarise(runs: list[dict]) -> list[dict]:
             TASKS.index(kv[0][0]), kv[0][2], ARMS.index(kv[0][1]))):
         entry = {"task": task, "arm": arm, "tabular": tabular, "seeds": len(rs),
                  "seconds_per_run": round(float(np.mean([r["seconds"] for r in rs])), 1)}
-        for s in SCORES:
-            values = np.array([r[s] for r in rs])
-            entry[s] = {"mean": round(float(values.mean()), 3),
-                        "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 3)}
+        entry.update({s: mean_sd([r[s] for r in rs]) for s in SCORES})
         out.append(entry)
     return out
-
-
-def _fmt(cell) -> str:
-    return f"{cell['mean']:.2f} ± {cell['std']:.2f}"
 
 
 def markdown(summary: list[dict], meta: dict) -> str:
@@ -326,7 +320,7 @@ def markdown(summary: list[dict], meta: dict) -> str:
             for task in TASKS:
                 e = next((e for e in summary if e["task"] == task and e["arm"] == arm
                           and e["tabular"] == tab), None)
-                cells.append(_fmt(e[score]) if e and score in e else "–")
+                cells.append(cell(e[score]) if e and score in e else "–")
                 secs.append(e["seconds_per_run"] if e else np.nan)
             lines.append(f"| {arm} | {tab} | " + " | ".join(cells) +
                          f" | {np.nanmean(secs):.0f} |")
@@ -533,8 +527,7 @@ def main() -> None:
     pretraining = [r for r in runs if r["job"] == "pretrain"]
     payload = {"benchmark": "rel-f1 reproduction: every arm over seeds, val and test under "
                             "the RelBench and the deployment protocol",
-               "metrics": {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100",
-                           "driver-position": "MAE"},
+               "metrics": METRICS,
                "meta": meta, "references_test": REFERENCES,
                "targets": targets(summary), "summary": summary,
                "pretraining_seconds": {f"{r['tabular']}_{r['seed']}": r["seconds"]
