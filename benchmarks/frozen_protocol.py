@@ -200,13 +200,20 @@ def markdown(summary: list[dict], chosen: list[dict], minutes: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    start = time.perf_counter()
-    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
+def run(supervised, gradient_boosting) -> list[dict]:
+    """The encoders pretrained (cached unless missing), then ``supervised(task, arm, seed)``
+    for fine-tuned and scratch and ``gradient_boosting(task, seed)`` for every task and seed,
+    on two workers: their records, flattened."""
+    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)
     jobs = [delayed(supervised)(t, arm, s) for arm in ("fine-tuned", "scratch")
             for t in TASKS for s in SEEDS]
     jobs += [delayed(gradient_boosting)(t, s) for t in TASKS for s in SEEDS]
-    runs = [r for rs in Parallel(n_jobs=2, verbose=5)(jobs) for r in rs]
+    return [r for rs in Parallel(n_jobs=2, verbose=5)(jobs) for r in rs]
+
+
+def main() -> None:
+    start = time.perf_counter()
+    runs = run(supervised, gradient_boosting)
     summary = summarise(runs)
     chosen = choose(summary)
     minutes = (time.perf_counter() - start) / 60

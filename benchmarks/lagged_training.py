@@ -40,9 +40,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _protocol import cell, mean_sd, metric  # noqa: E402
-from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
-from frozen_protocol import _better, _read, _rows  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
+from combine import RESULTS, SEEDS, TASKS, encoder_path  # noqa: E402
+from frozen_protocol import _better, _read, _rows, run  # noqa: E402
 
 SPLITS = ("val_frozen", "test_relbench")
 VARIANTS = ("lagged", "lagged+horizon")
@@ -80,7 +79,7 @@ def _jobs(task_name: str, seed: int, fit_predict) -> dict:
     return out
 
 
-def supervised(task_name: str, arm: str, seed: int) -> dict:
+def supervised(task_name: str, arm: str, seed: int) -> list[dict]:
     import torch
     from reproduce_f1 import supervised_model
 
@@ -96,8 +95,8 @@ def supervised(task_name: str, arm: str, seed: int) -> dict:
 
     t0 = time.perf_counter()
     scores = _jobs(task_name, seed, fit_predict)
-    return {"task": task_name, "arm": arm, "seed": seed, **scores,
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return [{"task": task_name, "arm": arm, "seed": seed, **scores,
+             "seconds": round(time.perf_counter() - t0, 1)}]
 
 
 def gradient_boosting(task_name: str, seed: int) -> list[dict]:
@@ -208,13 +207,7 @@ def markdown(table: dict, chosen: list[dict], minutes: float) -> str:
 
 def main() -> None:
     start = time.perf_counter()
-    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
-    jobs = [delayed(supervised)(t, arm, s) for arm in ("fine-tuned", "scratch")
-            for t in TASKS for s in SEEDS]
-    jobs += [delayed(gradient_boosting)(t, s) for t in TASKS for s in SEEDS]
-    runs = []
-    for result in Parallel(n_jobs=2, verbose=5)(jobs):
-        runs += result if isinstance(result, list) else [result]
+    runs = run(supervised, gradient_boosting)
     summary = summarise(runs)
     table = readings(summary)
     table = {key: table[key] for key in sorted(table, key=lambda k: (
