@@ -11,6 +11,10 @@ model as much as the fine-tuned one, so both arms are measured with each setting
 
 Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 18 min on 2 cores); writes
 ``benchmarks/results/regularisation.json`` and ``regularisation.md``.
+
+``--settings fan-out`` measures the supervised models' sampling the same way instead: the
+2 or the 8 latest neighbours per edge type and hop (the default 4; the pretraining sampler
+and ``transform`` keep 4), written to ``supervised_fan_out.json`` / ``.md`` (about 25 min).
 """
 
 from __future__ import annotations
@@ -27,15 +31,19 @@ from _protocol import cell, mean_sd  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
-CONFIGS = {"weight_decay=0.01": {"weight_decay": 0.01},
-           "weight_decay=0.1": {"weight_decay": 0.1},
-           "patience=10": {"patience": 10}}
+SETTINGS = {  # --settings: (configurations, output stem, what they are)
+    "regularisation": ({"weight_decay=0.01": {"weight_decay": 0.01},
+                        "weight_decay=0.1": {"weight_decay": 0.1},
+                        "patience=10": {"patience": 10}},
+                       "regularisation", "weight decay and patience"),
+    "fan-out": ({"num_neighbors=(2, 2)": {"num_neighbors": (2, 2)},
+                 "num_neighbors=(8, 8)": {"num_neighbors": (8, 8)}},
+                "supervised_fan_out", "the supervised models' fan-out")}
 ARMS = ("scratch", "fine-tuned")
 SCORES = ("val", "val_frozen")
-OUTPUT = RESULTS / "regularisation"
 
 
-def run(task_name: str, arm: str, config: str, seed: int) -> dict:
+def run(task_name: str, arm: str, config: str, params: dict, seed: int) -> dict:
     import torch
     from reproduce_f1 import SCORES as SPLITS
     from reproduce_f1 import _databases, _load, _score, predict_scores, supervised_model
@@ -46,7 +54,7 @@ def run(task_name: str, arm: str, config: str, seed: int) -> dict:
     classify = train.task_type == "binary_classification"
     t0 = time.perf_counter()
     model = supervised_model(classify, arm, seed, "linear", str(encoder_path(seed)),
-                             databases["full"]).set_params(**CONFIGS[config])
+                             databases["full"]).set_params(**params)
     model.fit(train.X, train.y)
     out = {"task": task_name, "arm": arm, "config": config, "seed": seed,
            "epochs": len(model.history_), "seconds": round(time.perf_counter() - t0, 1)}
@@ -56,9 +64,16 @@ def run(task_name: str, arm: str, config: str, seed: int) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", choices=SETTINGS, default="regularisation")
+    configs, stem, what = SETTINGS[parser.parse_args().settings]
+    output = RESULTS / stem
     start = time.perf_counter()
     Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
-    runs = Parallel(n_jobs=2, verbose=5)(delayed(run)(t, arm, c, s) for c in CONFIGS
+    runs = Parallel(n_jobs=2, verbose=5)(delayed(run)(t, arm, c, p, s)
+                                         for c, p in configs.items()
                                          for arm in ARMS for t in TASKS for s in SEEDS)
     reference = json.loads((RESULTS / "reproduce_f1.json").read_text())["runs"]
     runs += [{"task": r["task"], "arm": r["arm"], "config": "default", "seed": r["seed"],
@@ -68,15 +83,15 @@ def main() -> None:
     summary = []
     for task in TASKS:
         for arm in ARMS:
-            for config in ("default", *CONFIGS):
+            for config in ("default", *configs):
                 rs = [r for r in runs if (r["task"], r["arm"], r["config"]) == (
                     task, arm, config)]
                 summary.append({"task": task, "arm": arm, "config": config,
                                 "epochs": float(np.mean([r["epochs"] for r in rs])),
                                 **{s: mean_sd([r[s] for r in rs]) for s in SCORES}})
     minutes = (time.perf_counter() - start) / 60
-    OUTPUT.with_suffix(".json").write_text(json.dumps({
-        "benchmark": "rel-f1: weight decay and patience for scratch and fine-tuned, val and "
+    output.with_suffix(".json").write_text(json.dumps({
+        "benchmark": f"rel-f1: {what} for scratch and fine-tuned, val and "
                      "val_frozen, seeds 0-2 (default from reproduce_f1.json)",
         "minutes": round(minutes, 1), "summary": summary, "runs": runs}, indent=1) + "\n")
     lines = [f"rel-f1, seeds {', '.join(map(str, SEEDS))} (mean ± sd), AUROC × 100 / MAE; "
@@ -85,15 +100,15 @@ def main() -> None:
         lines += [f"### {score}", "", "| arm | setting | " + " | ".join(TASKS) +
                   " | mean epochs |", "|---|---|---|---|---|---|"]
         for arm in ARMS:
-            for config in ("default", *CONFIGS):
+            for config in ("default", *configs):
                 es = [next(e for e in summary if (e["task"], e["arm"], e["config"]) == (
                     task, arm, config)) for task in TASKS]
                 lines.append(f"| {arm} | {config} | " + " | ".join(
                     cell(e[score]) for e in es) +
                     f" | {np.mean([e['epochs'] for e in es]):.1f} |")
         lines.append("")
-    OUTPUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(OUTPUT.with_suffix(".md").read_text())
+    output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(output.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":
