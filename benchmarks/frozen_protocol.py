@@ -200,14 +200,14 @@ def markdown(summary: list[dict], chosen: list[dict], minutes: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(supervised, gradient_boosting) -> list[dict]:
+def run(supervised, gradient_boosting, seeds=SEEDS) -> list[dict]:
     """The encoders pretrained (cached unless missing), then ``supervised(task, arm, seed)``
     for fine-tuned and scratch and ``gradient_boosting(task, seed)`` for every task and seed,
     on two workers: their records, flattened."""
-    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)
+    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in seeds)
     jobs = [delayed(supervised)(t, arm, s) for arm in ("fine-tuned", "scratch")
-            for t in TASKS for s in SEEDS]
-    jobs += [delayed(gradient_boosting)(t, s) for t in TASKS for s in SEEDS]
+            for t in TASKS for s in seeds]
+    jobs += [delayed(gradient_boosting)(t, s) for t in TASKS for s in seeds]
     return [r for rs in Parallel(n_jobs=2, verbose=5)(jobs) for r in rs]
 
 
