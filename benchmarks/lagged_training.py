@@ -194,12 +194,12 @@ def choose(table: dict) -> list[dict]:
 
 def markdown(table: dict, chosen: list[dict], minutes: float, seeds) -> str:
     names = ("as-is", "snapshot", *VARIANTS)
-    reference = "`frozen_protocol.json`'s" if tuple(seeds) == SEEDS else (
-        "`reproduce_f1_5seeds.json`'s (as-is only)")
+    reference = "`as-is` and `snapshot` are `frozen_protocol.json`'s" if tuple(
+        seeds) == SEEDS else "`as-is` is `reproduce_f1_5seeds.json`'s, `snapshot` not run"
     lines = [f"rel-f1, seeds {', '.join(map(str, seeds))} (mean ± sd), AUROC × 100 / MAE. "
              "`val_frozen`: val rows reading the database frozen at 2005-01-01; "
              "`test_relbench`: test rows reading it frozen at 2010-01-01 (the RelBench "
-             f"protocol). `as-is` and `snapshot` are {reference} (train rows at "
+             f"protocol). {reference} (train rows at "
              "their time; scored rows at their time or at the snapshot); `lagged`: train rows "
              "read a drawn horizon earlier, scored rows at the snapshot; `+horizon`: the "
              f"horizon as a feature. This run: {minutes:.1f} min on 2 cores.", ""]
