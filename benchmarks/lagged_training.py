@@ -24,7 +24,7 @@ and ``test_relbench`` (reported only). Arms and settings as in ``frozen_protocol
 with the settings chosen on val); its committed ``as-is`` and ``snapshot`` readings are
 shown beside.
 
-Run: ``.venv/bin/python benchmarks/lagged_training.py`` (about 10 min on 2 cores); writes
+Run: ``.venv/bin/python benchmarks/lagged_training.py`` (about 9 min on 2 cores); writes
 ``benchmarks/results/lagged_training.json`` and ``lagged_training.md``. ``--seeds 0 1 2 3 4
 --output lagged_training_5seeds`` runs five seeds (pretraining the two more encoders unless
 cached) beside the ``as-is`` scores of ``reproduce_f1_5seeds.json`` (no ``snapshot``).
