@@ -14,7 +14,7 @@ Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 18 min on 2 cores)
 
 ``--settings fan-out`` measures the supervised models' sampling the same way instead: the
 2 or the 8 latest neighbours per edge type and hop (the default 4; the pretraining sampler
-and ``transform`` keep 4), written to ``supervised_fan_out.json`` / ``.md`` (about 25 min).
+and ``transform`` keep 4), written to ``supervised_fan_out.json`` / ``.md`` (about 13 min).
 """
 
 from __future__ import annotations
