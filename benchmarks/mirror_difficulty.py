@@ -10,7 +10,8 @@ its driver's mean over the last 1 or 3 years of the events that make the task's 
 (``results`` status for driver-dnf, qualifying in the top 3 for driver-top3, finishing
 position for driver-position), before the snapshot (frozen) or before the row's own time
 (deployment); drivers without such events get the window's mean over all drivers. It also
-counts the rows whose driver has no event before the snapshot.
+counts the rows whose driver has no event before the snapshot, and names the drivers with
+most top-3 qualifyings in the three years before and after each snapshot.
 
 Run: ``.venv/bin/python benchmarks/mirror_difficulty.py`` (seconds); writes
 ``benchmarks/results/mirror_difficulty.json`` and ``mirror_difficulty.md``.
@@ -67,6 +68,23 @@ def persistence(X: pd.DataFrame, time_column: str, history: pd.DataFrame,
     return out["p"].to_numpy()
 
 
+def leaders(tables: dict, snapshot, years: int = 3, top: int = 4) -> dict:
+    """The ``top`` drivers (names) with most top-3 qualifyings in the ``years`` before and
+    after ``snapshot``."""
+    history = events(tables, "driver-top3")
+    at = pd.Timestamp(snapshot)
+    out = {}
+    for when, inside in (("before", (history["date"] >= at - pd.DateOffset(years=years))
+                          & (history["date"] < at)),
+                         ("after", (history["date"] >= at)
+                          & (history["date"] < at + pd.DateOffset(years=years)))):
+        counts = history[inside].groupby("driverId")["value"].sum().nlargest(top)
+        drivers = tables["drivers"].set_index("driverId")
+        names = drivers["forename"] + " " + drivers["surname"]
+        out[f"{years} years {when}"] = [f"{names[d]} ({int(n)})" for d, n in counts.items()]
+    return out
+
+
 def main() -> None:
     tables = load_f1()[0]
     out = []
@@ -86,10 +104,11 @@ def main() -> None:
                                        snapshot if reading == "frozen" else None, years)
                     entry[f"{reading}/{years}y"] = round(metric(classify, task.y, pred), 2)
             out.append(entry)
+    qualifiers = {split: leaders(tables, snapshot) for split, snapshot in SPLITS.items()}
     OUTPUT.with_suffix(".json").write_text(json.dumps({
         "benchmark": "rel-f1: persistence (a driver's mean of the label's events over the "
                      "last years) before the snapshot or the row's time, val and test",
-        "metrics": METRICS, "results": out}, indent=1) + "\n")
+        "metrics": METRICS, "results": out, "top3_qualifiers": qualifiers}, indent=1) + "\n")
     keys = [f"{r}/{y}y" for r in ("frozen", "deployment") for y in YEARS]
     lines = ["rel-f1, no model: each row predicted by its driver's mean of the label's events "
              "over the last 1 or 3 years before the snapshot (`frozen`: 2005-01-01 for val, "
@@ -99,6 +118,11 @@ def main() -> None:
              + " | ".join(keys) + " |", "|---|---|---|---|" + "---|" * len(keys)]
     lines += [f"| {e['task']} | {e['split']} | {e['rows']} | {e['rows_without_history']:.0%} | "
               + " | ".join(f"{e[k]:.2f}" for k in keys) + " |" for e in out]
+    lines += ["", "Drivers with most top-3 qualifyings (count) around each snapshot:", "",
+              "| split | snapshot | " + " | ".join(qualifiers["val"]) + " |", "|---|---|---|---|"]
+    lines += [f"| {split} | {pd.Timestamp(SPLITS[split]).date()} | " + " | ".join(
+        ", ".join(names) for names in periods.values()) + " |"
+        for split, periods in qualifiers.items()]
     OUTPUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(OUTPUT.with_suffix(".md").read_text())
 
