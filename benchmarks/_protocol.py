@@ -54,9 +54,15 @@ def metric(classify: bool, y, pred) -> float:
     return float(mean_absolute_error(y, pred))
 
 
+def predict(model, x, classify: bool):
+    """A fitted classifier's positive-class probabilities on ``x``, or a regressor's
+    predictions: what :func:`metric` scores."""
+    return model.predict_proba(x)[:, 1] if classify else model.predict(x)
+
+
 def score(model, x, y, classify: bool) -> float:
     """:func:`metric` of a fitted classifier's (or regressor's) predictions on ``x``."""
-    return metric(classify, y, model.predict_proba(x)[:, 1] if classify else model.predict(x))
+    return metric(classify, y, predict(model, x, classify))
 
 
 def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dict | None] = (

@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: two 1-thread work
 import json  # noqa: E402
 import time  # noqa: E402
 
-from _protocol import cell, mean_sd  # noqa: E402
+from _protocol import cell, mean_sd, predict  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
@@ -90,12 +90,11 @@ def supervised(task_name: str, arm: str, seed: int) -> list[dict]:
     model = supervised_model(classify, arm, seed, "linear", str(encoder_path(seed)),
                              splits["val"][1]).fit(train.X, train.y)
 
-    def predict(X, database):
-        m = model.with_database(database)
-        return m.predict_proba(X)[:, 1] if classify else m.predict(X)
+    def predict_on(X, database):
+        return predict(model.with_database(database), X, classify)
 
     return [{"task": task_name, "arm": arm, "seed": seed, "sampling": None,
-             **_scored(train, splits, predict), "seconds": round(time.perf_counter() - t0, 1)}]
+             **_scored(train, splits, predict_on), "seconds": round(time.perf_counter() - t0, 1)}]
 
 
 def gradient_boosting(task_name: str, seed: int) -> list[dict]:
@@ -128,12 +127,11 @@ def gradient_boosting(task_name: str, seed: int) -> list[dict]:
         gbm = make_gbm(classify, seed, chosen_params(task_name, features)).fit(
             transform(train.X, splits["val"][1]), train.y)
 
-        def predict(X, database, gbm=gbm, transform=transform):
-            x = transform(X, database)
-            return gbm.predict_proba(x)[:, 1] if classify else gbm.predict(x)
+        def predict_on(X, database, gbm=gbm, transform=transform):
+            return predict(gbm, transform(X, database), classify)
 
         out.append({"task": task_name, "arm": arm, "seed": seed, "sampling": sampling,
-                    **_scored(train, splits, predict),
+                    **_scored(train, splits, predict_on),
                     "seconds": round(time.perf_counter() - t0, 1)})
     return out
 

@@ -41,7 +41,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _protocol import cell, mean_sd, metric  # noqa: E402
+from _protocol import cell, mean_sd, metric, predict  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path  # noqa: E402
 from frozen_protocol import _better, _read, _rows, run  # noqa: E402
 
@@ -88,10 +88,9 @@ def reads_before_first_row(task_name: str, seeds) -> dict:
     return out
 
 
-def _jobs(task_name: str, seed: int, fit_predict) -> dict:
+def _jobs(train, splits: dict, seed: int, fit_predict) -> dict:
     """``fit_predict(X_train, horizons_train, X_scored, horizons_scored, database)`` ->
-    predictions, scored on each split."""
-    train, splits = _rows(task_name)
+    ``{variant: predictions}``, scored on each split (``_rows``' train task and splits)."""
     classify = train.task_type == "binary_classification"
     out = {}
     for split in SPLITS:
@@ -113,12 +112,11 @@ def supervised(task_name: str, arm: str, seed: int) -> list[dict]:
 
     def fit_predict(X, drawn, X_scored, scored_horizons, database):
         model = supervised_model(classify, arm, seed, "linear", str(encoder_path(seed)),
-                                 splits["val"][1]).fit(X, train.y).with_database(database)
-        return {"lagged": model.predict_proba(X_scored)[:, 1] if classify
-                else model.predict(X_scored)}
+                                 splits["val"][1]).fit(X, train.y)
+        return {"lagged": predict(model.with_database(database), X_scored, classify)}
 
     t0 = time.perf_counter()
-    scores = _jobs(task_name, seed, fit_predict)
+    scores = _jobs(train, splits, seed, fit_predict)
     return [{"task": task_name, "arm": arm, "seed": seed, **scores,
              "seconds": round(time.perf_counter() - t0, 1)}]
 
@@ -149,18 +147,15 @@ def gradient_boosting(task_name: str, seed: int) -> list[dict]:
         def fit_predict(X, drawn, X_scored, scored_horizons, database,
                         transform=transform, params=params):
             x, x_scored = transform(X, full), transform(X_scored, database)
-            preds = {}
-            for variant in VARIANTS:
-                if variant == "lagged+horizon":
-                    x, x_scored = (np.column_stack([x, drawn]),
-                                   np.column_stack([x_scored, scored_horizons]))
-                gbm = make_gbm(classify, seed, params).fit(x, train.y)
-                preds[variant] = (gbm.predict_proba(x_scored)[:, 1] if classify
-                                  else gbm.predict(x_scored))
-            return preds
+            inputs = {"lagged": (x, x_scored),
+                      "lagged+horizon": (np.column_stack([x, drawn]),
+                                         np.column_stack([x_scored, scored_horizons]))}
+            return {variant: predict(make_gbm(classify, seed, params).fit(fit, train.y),
+                                     scored, classify)
+                    for variant, (fit, scored) in inputs.items()}
 
         t0 = time.perf_counter()
-        scores = _jobs(task_name, seed, fit_predict)
+        scores = _jobs(train, splits, seed, fit_predict)
         out.append({"task": task_name, "arm": arm, "seed": seed, **scores,
                     "seconds": round(time.perf_counter() - t0, 1)})
     return out

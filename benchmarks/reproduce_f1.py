@@ -71,7 +71,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noq
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _protocol import METRICS, cell, mean_sd  # noqa: E402
+from _protocol import METRICS, cell, mean_sd, predict  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
@@ -168,8 +168,7 @@ def predict_scores(model, data: dict, databases: dict, scores=SCORES) -> dict:
     for score in scores:
         split, db = SCORES[score]
         m = model if db == "full" else model.with_database(databases[db])
-        X = data[split].X
-        out[score] = m.predict_proba(X)[:, 1] if classify else m.predict(X)
+        out[score] = predict(m, data[split].X, classify)
     return out
 
 
@@ -240,8 +239,7 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
         else:
             gbm = make_gbm(classify, seed, params(arm.removesuffix("+gbm")))
         gbm.fit(x["train"], train.y)
-        predictions = {split: gbm.predict_proba(x[split])[:, 1] if classify
-                       else gbm.predict(x[split]) for split in SCORES}
+        predictions = {split: predict(gbm, x[split], classify) for split in SCORES}
         scores = {score: _score(train, data[SCORES[score][0]].y, pred)
                   for score, pred in predictions.items()}
         seconds = time.perf_counter() - t0 + (emb_s if "emb" in arm else 0) + (
