@@ -6,10 +6,11 @@ The mirror (``val_frozen``: val rows of 2005-03 to 2008-03 reading the database 
 2013-03, database frozen at 2010-01-01) on driver-dnf, although the rows stand in the same
 place relative to their snapshots (``frozen_protocol.md``). This script measures, without
 any model, how predictive the history is in each: the "persistence" prediction of a row is
-its driver's mean over the last 1 or 3 years of the events that make the task's label
+its driver's mean over the last 365 or 1095 days of the events that make the task's label
 (``results`` status for driver-dnf, qualifying in the top 3 for driver-top3, finishing
-position for driver-position), before the snapshot (frozen) or before the row's own time
-(deployment); drivers without such events get the window's mean over all drivers. It also
+position for driver-position), up to the snapshot (frozen) or up to the row's own time
+(deployment), as ``RelationalAggregator`` computes it; drivers without such events get the
+window's mean over all drivers. It also
 counts the rows whose driver has no event before the snapshot, and names the drivers with
 most top-3 qualifyings in the three years before and after each snapshot.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 from _protocol import METRICS, metric
@@ -31,7 +31,7 @@ from relcontrast.datasets import TEST_TIMESTAMP, VAL_TIMESTAMP, load_f1
 from relcontrast.datasets.f1 import _TASKS
 
 SPLITS = {"val": VAL_TIMESTAMP, "test": TEST_TIMESTAMP}
-YEARS = (1, 3)
+WINDOWS = ("365D", "1095D")
 OUTPUT = RESULTS / "mirror_difficulty"
 
 
@@ -47,40 +47,52 @@ def events(tables: dict, name: str) -> pd.DataFrame:
                          "value": value.astype("float64")}).dropna()
 
 
-def persistence(X: pd.DataFrame, time_column: str, history: pd.DataFrame,
-                snapshot: str | None, years: int) -> np.ndarray:
-    """Each row's driver's mean ``value`` over ``years`` before its read time (the snapshot,
-    or its own time), else the mean over all drivers in that window."""
-    rows = pd.DataFrame({"row": np.arange(len(X)), "driverId": X["driverId"].to_numpy(),
-                         "at": pd.to_datetime(snapshot) if snapshot is not None
-                         else pd.to_datetime(X[time_column]).to_numpy()})
-    con = duckdb.connect()
-    con.register("rows", rows)
-    con.register("history", history)
-    out = con.sql(f"""
-        SELECT r.row,
-               COALESCE(
-                 (SELECT avg(h.value) FROM history h WHERE h.driverId = r.driverId
-                    AND h.date < r.at AND h.date >= r.at - INTERVAL {years} YEAR),
-                 (SELECT avg(h.value) FROM history h
-                    WHERE h.date < r.at AND h.date >= r.at - INTERVAL {years} YEAR)) AS p
-        FROM rows r ORDER BY r.row""").df()
-    return out["p"].to_numpy()
+def history_database(tables: dict, history: pd.DataFrame):
+    """The label's events as a database: ``events`` referencing ``drivers`` and ``everyone``,
+    a one-row table that every event references (for the mean over all drivers)."""
+    from relcontrast import RelationalDatabase
+
+    return RelationalDatabase(
+        {"drivers": tables["drivers"][["driverId"]], "everyone": pd.DataFrame({"everyone": [0]}),
+         "events": history.assign(eventId=np.arange(len(history)), everyone=0)},
+        {"drivers": {"primary_key": "driverId"}, "everyone": {"primary_key": "everyone"},
+         "events": {"primary_key": "eventId", "time_column": "date",
+                    "foreign_keys": {"driverId": "drivers", "everyone": "everyone"}}})
 
 
-def leaders(tables: dict, snapshot, years: int = 3, top: int = 4) -> dict:
-    """The ``top`` drivers (names) with most top-3 qualifyings in the ``years`` before and
-    after ``snapshot``."""
-    history = events(tables, "driver-top3")
+def persistence(database, X: pd.DataFrame, time_column: str, snapshot: str | None,
+                window: str) -> np.ndarray:
+    """Each row's driver's mean event ``value`` over ``window`` up to its read time (the
+    snapshot, or its own time), else the mean over all drivers there: ``RelationalAggregator``
+    on :func:`history_database`."""
+    from relcontrast import RelationalAggregator
+
+    at = (pd.Series(pd.Timestamp(snapshot), index=X.index) if snapshot is not None
+          else pd.to_datetime(X[time_column]))
+
+    def mean(key: str, values) -> np.ndarray:
+        rows = pd.DataFrame({key: values, "at": at})
+        aggregator = RelationalAggregator(database=database, windows=(window,), max_hops=1,
+                                          max_categories=0)
+        return aggregator.fit_transform(rows)[f"events.{key}|{window}|value|mean"].to_numpy()
+
+    own = mean("driverId", X["driverId"].to_numpy())
+    return np.where(np.isnan(own), mean("everyone", 0), own)
+
+
+def leaders(tables: dict, history: pd.DataFrame, snapshot, years: int = 3,
+            top: int = 4) -> dict:
+    """The ``top`` drivers (names) with most top-3 qualifyings (``history``, driver-top3's
+    events) in the ``years`` before and after ``snapshot``."""
     at = pd.Timestamp(snapshot)
+    drivers = tables["drivers"].set_index("driverId")
+    names = drivers["forename"] + " " + drivers["surname"]
     out = {}
     for when, inside in (("before", (history["date"] >= at - pd.DateOffset(years=years))
                           & (history["date"] < at)),
                          ("after", (history["date"] >= at)
                           & (history["date"] < at + pd.DateOffset(years=years)))):
         counts = history[inside].groupby("driverId")["value"].sum().nlargest(top)
-        drivers = tables["drivers"].set_index("driverId")
-        names = drivers["forename"] + " " + drivers["surname"]
         out[f"{years} years {when}"] = [f"{names[d]} ({int(n)})" for d, n in counts.items()]
     return out
 
@@ -90,6 +102,10 @@ def main() -> None:
     out = []
     for name in TASKS:
         data, history = _load(name), events(tables, name)
+        database = history_database(tables, history)
+        if name == "driver-top3":
+            qualifiers = {split: leaders(tables, history, snapshot)
+                          for split, snapshot in SPLITS.items()}
         classify = data["train"].task_type == "binary_classification"
         for split, snapshot in SPLITS.items():
             task = data[split]
@@ -99,20 +115,20 @@ def main() -> None:
                      "rows_without_history": round(float(
                          (~task.X["driverId"].isin(known)).mean()), 3)}
             for reading in ("frozen", "deployment"):
-                for years in YEARS:
-                    pred = persistence(task.X, task.time_column, history,
-                                       snapshot if reading == "frozen" else None, years)
-                    entry[f"{reading}/{years}y"] = round(metric(classify, task.y, pred), 2)
+                for window in WINDOWS:
+                    pred = persistence(database, task.X, task.time_column,
+                                       snapshot if reading == "frozen" else None, window)
+                    entry[f"{reading}/{window}"] = round(metric(classify, task.y, pred), 2)
             out.append(entry)
-    qualifiers = {split: leaders(tables, snapshot) for split, snapshot in SPLITS.items()}
     OUTPUT.with_suffix(".json").write_text(json.dumps({
         "benchmark": "rel-f1: persistence (a driver's mean of the label's events over the "
-                     "last years) before the snapshot or the row's time, val and test",
+                     "last 365 or 1095 days) up to the snapshot or the row's time, val and "
+                     "test",
         "metrics": METRICS, "results": out, "top3_qualifiers": qualifiers}, indent=1) + "\n")
-    keys = [f"{r}/{y}y" for r in ("frozen", "deployment") for y in YEARS]
+    keys = [f"{r}/{w}" for r in ("frozen", "deployment") for w in WINDOWS]
     lines = ["rel-f1, no model: each row predicted by its driver's mean of the label's events "
-             "over the last 1 or 3 years before the snapshot (`frozen`: 2005-01-01 for val, "
-             "2010-01-01 for test) or before the row's own time (`deployment`). AUROC × 100 "
+             "over the last 365 or 1095 days up to the snapshot (`frozen`: 2005-01-01 for val, "
+             "2010-01-01 for test) or up to the row's own time (`deployment`). AUROC × 100 "
              "for driver-dnf and driver-top3, MAE for driver-position.", "",
              "| task | split | rows | rows without history before the snapshot | "
              + " | ".join(keys) + " |", "|---|---|---|---|" + "---|" * len(keys)]
