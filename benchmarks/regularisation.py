@@ -15,6 +15,12 @@ Run: ``.venv/bin/python benchmarks/regularisation.py`` (about 18 min on 2 cores)
 ``--settings fan-out`` measures the supervised models' sampling the same way instead: the
 2 or the 8 latest neighbours per edge type and hop (the default 4; the pretraining sampler
 and ``transform`` keep 4), written to ``supervised_fan_out.json`` / ``.md`` (about 13 min).
+
+``--settings architecture`` measures the backbone's shape, on the scratch arm only (a
+fine-tuned model keeps its encoder's backbone): three message-passing layers (fan-out
+(4, 4, 4)), whose reach from a driver takes in the other rows of the races and constructors
+of its results, and ``aggregation="sum"``, which lets a row count its neighbours; written to
+``supervised_architecture.json`` / ``.md``.
 """
 
 from __future__ import annotations
@@ -31,15 +37,20 @@ from _protocol import cell, mean_sd  # noqa: E402
 from combine import RESULTS, SEEDS, TASKS, encoder_path, pretrain  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
 
-SETTINGS = {  # --settings: (configurations, output stem, what they are)
+ARMS = ("scratch", "fine-tuned")
+SETTINGS = {  # --settings: (configurations, output stem, what they are, arms)
     "regularisation": ({"weight_decay=0.01": {"weight_decay": 0.01},
                         "weight_decay=0.1": {"weight_decay": 0.1},
                         "patience=10": {"patience": 10}},
-                       "regularisation", "weight decay and patience"),
+                       "regularisation", "weight decay and patience", ARMS),
     "fan-out": ({"num_neighbors=(2, 2)": {"num_neighbors": (2, 2)},
                  "num_neighbors=(8, 8)": {"num_neighbors": (8, 8)}},
-                "supervised_fan_out", "the supervised models' fan-out")}
-ARMS = ("scratch", "fine-tuned")
+                "supervised_fan_out", "the supervised models' fan-out", ARMS),
+    # the backbone's own shape: a fine-tuned model keeps its encoder's, so scratch only
+    "architecture": ({"num_layers=3": {"num_layers": 3, "num_neighbors": (4, 4, 4)},
+                      "aggregation=sum": {"aggregation": "sum"}},
+                     "supervised_architecture", "depth and neighbour aggregation",
+                     ("scratch",))}
 SCORES = ("val", "val_frozen")
 
 
@@ -68,21 +79,21 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", choices=SETTINGS, default="regularisation")
-    configs, stem, what = SETTINGS[parser.parse_args().settings]
+    configs, stem, what, arms = SETTINGS[parser.parse_args().settings]
     output = RESULTS / stem
     start = time.perf_counter()
     Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
     runs = Parallel(n_jobs=2, verbose=5)(delayed(run)(t, arm, c, p, s)
                                          for c, p in configs.items()
-                                         for arm in ARMS for t in TASKS for s in SEEDS)
+                                         for arm in arms for t in TASKS for s in SEEDS)
     reference = json.loads((RESULTS / "reproduce_f1.json").read_text())["runs"]
     runs += [{"task": r["task"], "arm": r["arm"], "config": "default", "seed": r["seed"],
               "epochs": r["epochs"], "seconds": r["seconds"],
               **{s: r[s] for s in SCORES}} for r in reference
-             if r["job"] == "supervised" and r["arm"] in ARMS and r["tabular"] == "linear"]
+             if r["job"] == "supervised" and r["arm"] in arms and r["tabular"] == "linear"]
     summary = []
     for task in TASKS:
-        for arm in ARMS:
+        for arm in arms:
             for config in ("default", *configs):
                 rs = [r for r in runs if (r["task"], r["arm"], r["config"]) == (
                     task, arm, config)]
@@ -99,7 +110,7 @@ def main() -> None:
     for score in SCORES:
         lines += [f"### {score}", "", "| arm | setting | " + " | ".join(TASKS) +
                   " | mean epochs |", "|---|---|---|---|---|---|"]
-        for arm in ARMS:
+        for arm in arms:
             for config in ("default", *configs):
                 es = [next(e for e in summary if (e["task"], e["arm"], e["config"]) == (
                     task, arm, config)) for task in TASKS]
