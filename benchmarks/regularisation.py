@@ -83,7 +83,8 @@ def main() -> None:
     configs, stem, what, arms = SETTINGS[parser.parse_args().settings]
     output = RESULTS / stem
     start = time.perf_counter()
-    Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)  # cached unless missing
+    if "fine-tuned" in arms:  # the default encoders, cached unless missing
+        Parallel(n_jobs=2)(delayed(pretrain)(s) for s in SEEDS)
     runs = Parallel(n_jobs=2, verbose=5)(delayed(run)(t, arm, c, p, s)
                                          for c, p in configs.items()
                                          for arm in arms for t in TASKS for s in SEEDS)
