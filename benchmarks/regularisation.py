@@ -104,8 +104,8 @@ def main() -> None:
                                 **{s: mean_sd([r[s] for r in rs]) for s in SCORES}})
     minutes = (time.perf_counter() - start) / 60
     output.with_suffix(".json").write_text(json.dumps({
-        "benchmark": f"rel-f1: {what} for scratch and fine-tuned, val and "
-                     "val_frozen, seeds 0-2 (default from reproduce_f1.json)",
+        "benchmark": f"rel-f1: {what} for {' and '.join(arms)}, val and val_frozen, "
+                     "seeds 0-2 (default from reproduce_f1.json)",
         "minutes": round(minutes, 1), "summary": summary, "runs": runs}, indent=1) + "\n")
     lines = [f"rel-f1, seeds {', '.join(map(str, SEEDS))} (mean ± sd), AUROC × 100 / MAE; "
              f"`default` rows from `reproduce_f1.json`; {minutes:.1f} min on 2 cores.", ""]
