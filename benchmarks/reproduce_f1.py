@@ -47,8 +47,11 @@ Jobs run in ``--jobs`` processes with one torch thread each.
 
 Variants: ``--drop-leaky-columns`` (``load_f1(relbench_compatible=False)``), ``--tabular
 resnet`` (scratch and fine-tuned arms with the ResNet tabular model), ``--encoder-options``
-(JSON of encoder parameters, e.g. ``'{"sampler": "neighbor", "seed_times": "events"}'``),
-each with its own ``--output`` name; ``docs/results.md`` reports every variant.
+(JSON of encoder parameters, e.g. ``'{"sampler": "neighbor", "seed_times": "events"}'``;
+the supervised arms take those that are their parameters too, e.g. ``'{"num_layers": 3,
+"num_neighbors": [4, 4, 4]}'`` gives every arm three layers), ``--supervised-arms`` (a
+subset of the supervised arms), each with its own ``--output`` name; ``docs/results.md``
+reports every variant.
 
 Run: ``.venv/bin/python benchmarks/reproduce_f1.py``; writes
 ``benchmarks/results/reproduce_f1.json`` (every run and a summary), ``reproduce_f1.md``
@@ -146,18 +149,26 @@ def pretrain(seed: int, tabular: str, path: str, relbench_compatible: bool,
 
 
 def supervised_model(classify: bool, arm: str, seed: int, tabular: str,
-                     encoder_path: str | None, database):
+                     encoder_path: str | None, database, options: dict | None = None):
     """The unfitted model of a supervised arm (``scratch`` reads ``database``; the others
-    start from the encoder saved at ``encoder_path``)."""
+    start from the encoder saved at ``encoder_path``).
+
+    ``options`` are the pretraining encoder's (``--encoder-options``); the supervised model
+    takes those that are its parameters too, so that every arm has the encoder's
+    architecture and sampling: the backbone's shape for ``scratch`` (the others bring the
+    encoder's backbone), ``num_neighbors`` and ``temporal_strategy`` for all."""
     import joblib
 
     from relcontrast import RelationalClassifier, RelationalRegressor
+    from relcontrast.estimators._params import BACKBONE_CONSTRAINTS
 
     cls = RelationalClassifier if classify else RelationalRegressor
+    shared = {k: v for k, v in (options or {}).items() if k in cls().get_params()}
     if arm == "scratch":
-        return cls(database=database, tabular_model=tabular, random_state=seed)
+        return cls(database=database, tabular_model=tabular, random_state=seed, **shared)
     return cls(encoder=joblib.load(encoder_path), fine_tune=arm == "fine-tuned",
-               random_state=seed)
+               random_state=seed,
+               **{k: v for k, v in shared.items() if k not in BACKBONE_CONSTRAINTS})
 
 
 def predict_scores(model, data: dict, databases: dict, scores=SCORES) -> dict:
@@ -173,13 +184,15 @@ def predict_scores(model, data: dict, databases: dict, scores=SCORES) -> dict:
 
 
 def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: str | None,
-               relbench_compatible: bool):
-    """Fit one supervised arm on train; score it on every ``SCORES`` entry."""
+               relbench_compatible: bool, options: dict | None = None):
+    """Fit one supervised arm on train; score it on every ``SCORES`` entry (``options``:
+    the encoder's, see :func:`supervised_model`)."""
     data = _load(task_name)
     train = data["train"]
     classify = train.task_type == "binary_classification"
     databases = _databases(relbench_compatible)
-    model = supervised_model(classify, arm, seed, tabular, encoder_path, databases["full"])
+    model = supervised_model(classify, arm, seed, tabular, encoder_path, databases["full"],
+                             options)
     t0 = time.perf_counter()
     model.fit(train.X, train.y)
     fit_s = time.perf_counter() - t0
@@ -451,6 +464,8 @@ def main() -> None:
                         help="load_f1(relbench_compatible=False): without drivers.code")
     parser.add_argument("--encoder-options", default="{}",
                         help='JSON of encoder parameters, e.g. \'{"sampler": "neighbor"}\'')
+    parser.add_argument("--supervised-arms", nargs="+", default=list(SUPERVISED_ARMS),
+                        choices=SUPERVISED_ARMS, help="the supervised arms to run")
     parser.add_argument("--gbm", choices=("tuned", "default"), default="tuned",
                         help="gradient-boosting settings: chosen on val per task and feature "
                              "set (gbm_tuning.json, as RelBench tunes LightGBM) or "
@@ -488,8 +503,10 @@ def main() -> None:
         for tab in args.tabular:
             for task in args.tasks:
                 for seed in args.seeds:
-                    pending[pool.submit(supervised, task, "scratch", seed, tab, None, rc)] = (
-                        "run",)
+                    if "scratch" not in args.supervised_arms:
+                        continue
+                    pending[pool.submit(supervised, task, "scratch", seed, tab, None, rc,
+                                        options)] = ("run",)
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -501,9 +518,9 @@ def main() -> None:
                     print(f"pretrained {tab} seed {seed} in {result['seconds']} s", flush=True)
                     for task in args.tasks:
                         arms = ("fine-tuned",) if tab != "linear" else SUPERVISED_ARMS[1:]
-                        for arm in arms:
-                            pending[pool.submit(supervised, task, arm, seed, tab, path, rc)] = (
-                                "run",)
+                        for arm in (a for a in arms if a in args.supervised_arms):
+                            pending[pool.submit(supervised, task, arm, seed, tab, path, rc,
+                                                options)] = ("run",)
                         if tab == "linear":
                             pending[pool.submit(gradient_boosting, task, seed, tab, path, rc,
                                                 args.gbm == "tuned")] = ("run",)
@@ -520,6 +537,7 @@ def main() -> None:
     summary = summarise(runs)
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
             "encoder_options": options, "encoder": _encoder_params(options),
+            "supervised_arms": args.supervised_arms,
             "gbm": args.gbm,
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "wall_seconds": round(wall, 1)}
     pretraining = [r for r in runs if r["job"] == "pretrain"]

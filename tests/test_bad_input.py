@@ -22,8 +22,9 @@ from torch_frame.data.stats import StatType
 
 from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalDatabase
 
-TINY = dict(hidden_channels=16, max_steps=4, batch_size=32, num_layers=1, random_state=0)
-CLF = dict(max_epochs=1, batch_size=32, random_state=0)
+TINY = dict(hidden_channels=16, max_steps=4, batch_size=32, num_layers=1, num_neighbors=(4,),
+            random_state=0)
+CLF = dict(max_epochs=1, batch_size=32, num_neighbors=(4,), random_state=0)  # TINY's depth
 LATE = pd.Timestamp("2021-01-01")
 
 # the classifiers' inner validation split of a few rows may hold one class

@@ -135,3 +135,33 @@ def test_parameters_an_encoder_replaces_warn(db, data):
         warnings.simplefilter("error")  # the defaults and relevant parameters never warn
         RelationalClassifier(encoder=enc, warmup_epochs=1, max_epochs=1,
                              random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [RelationalContrastiveEncoder, RelationalClassifier,
+                                 RelationalRegressor])
+@pytest.mark.parametrize("num_layers, fix", [(1, r"\(4,\)"), (3, r"\(4, 4, 4\)")])
+def test_fan_out_needs_one_hop_per_layer(cls, num_layers, fix):
+    # checked before X is read (X=None would fail as input)
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: num_neighbors=\(4, 4\) samples 2 "
+                                         rf"hop\(s\), but the backbone has num_layers="
+                                         rf"{num_layers} message-passing layer\(s\). Give one "
+                                         rf"fan-out per layer, e.g. num_neighbors={fix}."):
+        cls(num_layers=num_layers).fit(*([None] * (1 if cls is RelationalContrastiveEncoder
+                                                    else 2)))
+
+
+def test_with_an_encoder_the_fan_out_follows_the_encoders_depth(db, data):
+    tables, _ = data
+    X = tables["orders"][["order_id", "ts"]]
+    y = tables["orders"]["status"]
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, num_layers=1,
+                                       num_neighbors=(4,), max_steps=2, steps_per_epoch=1,
+                                       batch_size=16, random_state=0).fit(X)
+    # the classifier's own num_layers (2) is not the backbone's: the encoder brings it
+    with pytest.raises(ValueError, match=r"RelationalClassifier: num_neighbors=\(4, 4\) "
+                                         r"samples 2 hop\(s\), but the encoder's backbone has "
+                                         r"num_layers=1 .* e.g. num_neighbors=\(4,\)"):
+        RelationalClassifier(encoder=enc, max_epochs=1, random_state=0).fit(X, y)
+    clf = RelationalClassifier(encoder=enc, num_neighbors=(4,), max_epochs=1,
+                               random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (len(X), len(clf.classes_))

@@ -146,6 +146,21 @@ SUPERVISED_CONSTRAINTS: dict = {
 }
 
 
+def check_depth(estimator, encoder=None) -> None:
+    """One fan-out per message-passing layer: ``estimator.num_neighbors`` must sample as many
+    hops as the backbone has layers (``encoder.num_layers`` when an encoder brings the
+    backbone). Fewer hops leave the last layers nothing new to read; more sample rows whose
+    messages never reach the seed."""
+    depth = (estimator if encoder is None else encoder).num_layers
+    fan_out = tuple(estimator.num_neighbors)
+    if len(fan_out) != depth:
+        whose = "the backbone" if encoder is None else "the encoder's backbone"
+        raise ValueError(
+            f"{type(estimator).__name__}: num_neighbors={fan_out} samples {len(fan_out)} "
+            f"hop(s), but {whose} has num_layers={depth} message-passing layer(s). Give one "
+            f"fan-out per layer, e.g. num_neighbors={(fan_out + fan_out[-1:] * depth)[:depth]}.")
+
+
 def warn_ignored(estimator, names, reason: str) -> None:
     """Warn about parameters among ``names`` set away from their defaults, which the
     estimator ignores in its current configuration (``reason`` says why)."""

@@ -43,6 +43,7 @@ from relcontrast.estimators._params import (
     ENCODER_VALUES,
     ValidatedParams,
     as_objectives,
+    check_depth,
 )
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
@@ -157,7 +158,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         HGSampling nodes per type per layer (``sampler="hgsampling"`` only).
     num_neighbors : tuple of int, default=(4, 4)
         Fan-out per hop and edge type of the temporal neighbour sampler used by
-        ``transform`` (and by pretraining when ``sampler="neighbor"``).
+        ``transform`` (and by pretraining when ``sampler="neighbor"``); one hop per layer,
+        so its length is ``num_layers`` (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
         Which eligible neighbours that sampler takes: the most recent ones, or a uniform
         sample (PyG's ``temporal_strategy``). With the defaults an embedding at ``t``
@@ -345,6 +347,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         -------
         self : RelationalContrastiveEncoder
         """
+        check_depth(self)
         objectives = as_objectives(self.objectives)
         db, rows = _resolve_training_database(X, y, self.database)
         cutoff = self.cutoff_time

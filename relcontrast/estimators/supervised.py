@@ -49,6 +49,7 @@ from relcontrast.estimators._params import (
     SUPERVISED_CONSTRAINTS,
     SUPERVISED_VALUES,
     ValidatedParams,
+    check_depth,
     warn_ignored,
 )
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
@@ -282,6 +283,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                          "with an encoder, which brings its own backbone")
         else:
             warn_ignored(self, ["warmup_epochs"], "without an encoder (training from scratch)")
+        check_depth(self, enc)
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
         with training_run(self.device, self.random_state) as (device, ddp, seed):
@@ -440,7 +442,9 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     head_layers : int, default=1
         1: a linear head; more: an MLP with ``head_layers - 1`` hidden layers.
     num_neighbors : tuple of int, default=(4, 4)
-        Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour).
+        Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour);
+        one hop per layer, so its length is ``num_layers``, or the encoder's
+        ``num_layers`` with an encoder (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
         The most recent eligible neighbours, or a uniform sample of them. How the defaults
         were chosen: ``benchmarks/results/supervised.json`` and the README.
