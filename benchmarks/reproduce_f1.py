@@ -500,11 +500,9 @@ def main() -> None:
                 path = str(Path(tmp) / f"encoder_{tab}_{seed}.joblib")
                 pending[pool.submit(pretrain, seed, tab, path, rc, options)] = (
                     "pretrain", tab, seed, path)
-        for tab in args.tabular:
+        for tab in args.tabular if "scratch" in args.supervised_arms else ():
             for task in args.tasks:
                 for seed in args.seeds:
-                    if "scratch" not in args.supervised_arms:
-                        continue
                     pending[pool.submit(supervised, task, "scratch", seed, tab, None, rc,
                                         options)] = ("run",)
         while pending:
