@@ -24,7 +24,7 @@ from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, Rela
 
 TINY = dict(hidden_channels=16, max_steps=4, batch_size=32, num_layers=1, num_neighbors=(4,),
             random_state=0)
-CLF = dict(max_epochs=1, batch_size=32, num_neighbors=(4,), random_state=0)  # TINY's depth
+CLF = dict(max_epochs=1, batch_size=32, num_neighbors=TINY["num_neighbors"], random_state=0)
 LATE = pd.Timestamp("2021-01-01")
 
 # the classifiers' inner validation split of a few rows may hold one class
