@@ -1,0 +1,23 @@
+"""Helpers shared by the modules of :mod:`relcontrast.io`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+#: Rows sampled when a column is checked for date strings or key types.
+_DATE_SAMPLE = 1000
+
+
+def _show(value) -> str:
+    """repr of a value, numpy scalars as plain Python ones (``1``, not ``np.int64(1)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _fmt_share(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _describe_source(source) -> str:
+    return "the tables given" if isinstance(source, Mapping) else repr(str(source))
