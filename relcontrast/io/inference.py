@@ -9,8 +9,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from relcontrast._validation import did_you_mean
+from relcontrast.database import key_tuple
 from relcontrast.io._common import _DATE_SAMPLE, _fmt_share, _show
 from relcontrast.io.readers import read_tables
+from relcontrast.io.schema_files import _parse_schema
 
 __all__ = ["MIN_INCLUSION", "infer_schema"]
 
@@ -178,7 +181,7 @@ def _infer_foreign_keys(table, df, tables, pks, min_inclusion, reasons) -> dict[
         kind = _key_kind(df[col])
         matches = []
         for ref, ref_pk in pks.items():
-            if ref_pk is None:
+            if ref_pk is None or isinstance(ref_pk, tuple):
                 continue
             why = _fk_match(table, col, ref, ref_pk, pks[table])
             if why is None:
@@ -310,7 +313,44 @@ def _infer_time_column(table, df, keys, reasons) -> str | None:
     return col
 
 
-def infer_schema(tables, *, min_inclusion: float = MIN_INCLUSION,
+def _label(key) -> str:
+    """A key as reasons name it: ``col``, or ``(a, b)`` for a composite key."""
+    return f"({', '.join(key)})" if isinstance(key, tuple) else str(key)
+
+
+def _check_declared(declared, tables) -> dict[str, dict]:
+    """``declared`` parsed and checked against the tables' names and columns."""
+    if declared is None or (isinstance(declared, Mapping) and not declared):
+        return {}
+    if not isinstance(declared, Mapping):
+        raise TypeError(f"declared must be a dict {{table: {{primary_key: ..., foreign_keys: "
+                        f"..., time_column: ...}}}} or None, got {type(declared).__name__}.")
+    parsed = _parse_schema(declared, "declared")
+    for table, spec in parsed.items():
+        if table not in tables:
+            raise ValueError(
+                f"declared names table {table!r}, but there is no such table; the tables are "
+                f"{sorted(tables)}.{did_you_mean(table, tables)}")
+        columns = tables[table].columns
+        named = [*key_tuple(spec["primary_key"] or ()), *(c for fk in spec["foreign_keys"]
+                                                          for c in key_tuple(fk))]
+        if spec["time_column"] is not None:
+            named.append(spec["time_column"])
+        for col in named:
+            if col not in columns:
+                raise ValueError(
+                    f"declared: table {table!r} has no column {col!r}; its columns are "
+                    f"{list(columns)}.{did_you_mean(col, columns)}")
+        for fk, ref in spec["foreign_keys"].items():
+            if ref not in tables:
+                raise ValueError(
+                    f"declared: table {table!r}, foreign key {_label(fk)} references table "
+                    f"{ref!r}, but there is no such table; the tables are {sorted(tables)}."
+                    f"{did_you_mean(ref, tables)}")
+    return parsed
+
+
+def infer_schema(tables, *, declared=None, min_inclusion: float = MIN_INCLUSION,
                  return_reasons: bool = False):
     """Propose a schema for a database from its data, explaining every choice.
 
@@ -335,6 +375,14 @@ def infer_schema(tables, *, min_inclusion: float = MIN_INCLUSION,
     ----------
     tables : dict of str to DataFrame, str or path-like
         The tables, or a source :func:`read_tables` reads.
+    declared : dict or None, default=None
+        A partial schema known for sure, for example read from a database's catalog: per
+        table any of ``primary_key``, ``foreign_keys`` and ``time_column``, in the form of
+        the returned schema (a missing entry or None is not declared). Declared entries are
+        kept as they are and reported as "declared"; inference fills only the rest: the
+        primary keys and time columns not declared, and foreign keys on the columns that
+        no declared foreign key covers (towards declared or inferred primary keys). None
+        declares nothing.
     min_inclusion : float, default=0.95
         Share of a candidate foreign key's non-null values that must be present in the
         referenced primary key.
@@ -369,14 +417,35 @@ def infer_schema(tables, *, min_inclusion: float = MIN_INCLUSION,
     if not 0 < min_inclusion <= 1:
         raise ValueError(f"min_inclusion must be in (0, 1], got {min_inclusion!r}.")
     tables = read_tables(tables)
+    declared = _check_declared(declared, tables)
     reasons = {t: [] for t in tables}
-    pks = {t: _infer_primary_key(t, df, tables, reasons[t]) for t, df in tables.items()}
+    pks = {}
+    for t, df in tables.items():
+        pk = declared.get(t, {}).get("primary_key")
+        if pk is None:
+            pks[t] = _infer_primary_key(t, df, tables, reasons[t])
+        else:
+            pks[t] = pk
+            reasons[t].append(f"{_label(pk)}: primary key: declared.")
     schema = {}
     for t, df in tables.items():
-        fks = _infer_foreign_keys(t, df, tables, pks, min_inclusion, reasons[t])
-        keys = {pks[t], *fks} - {None}
-        schema[t] = {"primary_key": pks[t], "foreign_keys": fks,
-                     "time_column": _infer_time_column(t, df, keys, reasons[t])}
+        spec = declared.get(t, {})
+        fks = dict(spec.get("foreign_keys", {}))
+        for fk, ref in fks.items():
+            reasons[t].append(f"{_label(fk)}: foreign key to {ref!r}: declared.")
+        covered = {c for fk in fks for c in key_tuple(fk)}
+        found = _infer_foreign_keys(t, df.drop(columns=list(covered)), tables, pks,
+                                    min_inclusion, reasons[t])
+        fks.update(found)
+        keys = {*key_tuple(pks[t] or ()), *covered, *found}
+        time_column = spec.get("time_column")
+        if time_column is None:
+            time_column = _infer_time_column(t, df, keys, reasons[t])
+        else:
+            reasons[t].append(f"{time_column}: time column: declared.")
+        schema[t] = {"primary_key": pks[t], "foreign_keys": fks, "time_column": time_column}
+        if "time_unit" in spec:
+            schema[t]["time_unit"] = spec["time_unit"]
     for t, lines in reasons.items():
         for line in lines:
             logger.info("infer_schema: %s.%s", t, line)
