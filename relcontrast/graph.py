@@ -12,7 +12,7 @@ their time-sorted neighbour index from them, :func:`relcontrast.sampling.neighbo
 Column statistics are computed here, not by torch-frame, whose numerical statistics
 flatten every column through ``np.hstack`` one Python-level value at a time:
 :func:`_column_stats` gives the same values with whole-array NumPy calls and the TensorFrames
-are materialised from them (``benchmarks/graph_build.py``). ``build_graph(db,
+are materialised from them. ``build_graph(db,
 stats_until=cutoff)`` takes the statistics from the rows up to ``cutoff`` and encodes every
 row in one pass.
 """
@@ -610,15 +610,6 @@ def _table_stats(
     return {col: _column_stats(df[col], stype) for col, stype in types.items()}
 
 
-def _torch_frame_table_stats(
-    df: pd.DataFrame, types: Mapping[str, torch_frame.stype]
-) -> dict[str, dict[StatType, Any]]:
-    """:func:`_table_stats` computed by torch-frame alone (the reference in tests and
-    ``benchmarks/graph_build.py``), list columns' categories in the same order."""
-    return {col: _ordered_categories(compute_col_stats(df[col], stype))
-            for col, stype in types.items()}
-
-
 def _features(frame: pd.DataFrame, types: Mapping[str, torch_frame.stype],
               time_column: str | None, time_ns: np.ndarray | None, index=None
               ) -> pd.DataFrame:
@@ -759,10 +750,7 @@ def build_graph(
     The time column is not a feature by default (RelBench makes it one): a row's time reaches
     the model relative to its seed's time, through the backbone's temporal encoding, while
     an absolute date has to extrapolate to the later periods that validation, test and
-    serving rows come from. On F1 driver-dnf, leaving it out lifted from-scratch val AUROC
-    from 0.677 to 0.710 under uniform (64, 32) sampling
-    (``benchmarks/results/supervised_with_time_features.json`` vs
-    ``supervised_uniform_64_32.json``). Opt in with
+    serving rows come from (``docs/decisions.md``). Opt in with
     ``column_types={table: {time_column: "timestamp"}}``.
 
     Parameters

@@ -338,13 +338,6 @@ def _assert_graphs_equal(a: RelationalGraph, b: RelationalGraph) -> None:
                          f"{et}.{attr}")
 
 
-def _build_with_torch_frame_stats(db, **kwargs) -> RelationalGraph:
-    """``build_graph`` with every column statistic computed by torch-frame itself."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(graph_module, "_table_stats", graph_module._torch_frame_table_stats)
-        return build_graph(db, **kwargs)
-
-
 def _every_kind_tables(n: int = 600):
     """A timed table with a column of every kind build_graph converts, rows out of order."""
     rng = np.random.default_rng(7)
@@ -433,13 +426,6 @@ def test_convert_string_column_equals_per_value_conversion(dtype, stype):
     assert [type(v) for v in fast] == [type(v) for v in per_value]
 
 
-@pytest.mark.parametrize("name", ["every_kind", "synthetic", "f1"])
-def test_build_graph_equals_torch_frame_statistics(name, request):
-    db = request.getfixturevalue(name)
-    db = db[0] if isinstance(db, tuple) else db
-    _assert_graphs_equal(build_graph(db), _build_with_torch_frame_stats(db))
-
-
 @pytest.mark.parametrize("name, cutoff", [
     ("every_kind", "2021-01-10"),
     ("every_kind", "2020-01-01"),  # before every row: constant columns, empty statistics
@@ -451,7 +437,7 @@ def test_stats_until_equals_two_step_build(name, cutoff, request):
     db = request.getfixturevalue(name)
     db = db[0] if isinstance(db, tuple) else db
     one_pass = build_graph(db, stats_until=cutoff)
-    stats_graph = _build_with_torch_frame_stats(db.upto(cutoff))
+    stats_graph = build_graph(db.upto(cutoff))
     two_step = build_graph(db, reference=stats_graph)
     _assert_graphs_equal(one_pass, two_step)
     assert all(two_step.col_stats_dict[t] is not stats_graph.col_stats_dict[t]
