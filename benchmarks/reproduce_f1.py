@@ -10,8 +10,7 @@ Tasks: driver-dnf, driver-top3 (AUROC, ``relbench.metrics.roc_auc``) and driver-
 - ``agg+gbm``: ``RelationalAggregator`` features -> gradient boosting;
 - ``emb+agg+gbm``: both feature sets side by side -> gradient boosting;
 - ``emb,agg vote``: one gradient boosting on each feature set, predictions averaged (the
-  better way to combine them on val with scikit-learn's default settings, ``combine.py``;
-  the target "embeddings + aggregates better than aggregates alone" is checked with the
+  target "embeddings + aggregates better than aggregates alone" is checked with the
   combination better on val);
 - ``fine-tuned,agg vote``: the fine-tuned model's and ``agg+gbm``'s predictions averaged
   (probabilities for classification), what ``VotingClassifier`` / ``VotingRegressor`` over
@@ -19,9 +18,9 @@ Tasks: driver-dnf, driver-top3 (AUROC, ``relbench.metrics.roc_auc``) and driver-
 - ``fine-tuned,emb,agg vote``: the same over the fine-tuned model, ``emb+gbm`` and
   ``agg+gbm``.
 
-Gradient boosting uses the settings chosen on val per task and feature set
-(``gbm_tuning.py``, as RelBench tunes its LightGBM baseline on val); ``--gbm default`` uses
-scikit-learn's.
+Gradient boosting uses the settings chosen on val per task and feature set (``GBM_SETTINGS``,
+as RelBench tunes its LightGBM baseline on val; ``docs/decisions.md``); ``--gbm default``
+uses scikit-learn's.
 
 Pretraining sees the database up to the validation timestamp (2005-01-01) only, one encoder
 per seed (and per tabular model with ``--tabular linear resnet``). Every model is fitted on
@@ -29,7 +28,7 @@ the task's train rows, once; it is then scored
 
 - on val (the same under both protocols: every val row is before the test timestamp);
 - on val with the database frozen at the val timestamp (``val_frozen``): the RelBench
-  protocol mirrored on val, with rows that may be used for choices (``frozen_protocol.py``);
+  protocol mirrored on val, with rows that may be used for choices;
 - on test under the **deployment protocol**: the full database, a test row ``(driver, t)``
   reads every row with time <= t;
 - on test under the **RelBench protocol**: the model reads ``database.upto(2010-01-01)``
@@ -50,8 +49,9 @@ resnet`` (scratch and fine-tuned arms with the ResNet tabular model), ``--encode
 (JSON of encoder parameters, e.g. ``'{"sampler": "neighbor", "seed_times": "events"}'``;
 the supervised arms take those that are their parameters too, e.g. ``'{"num_layers": 3,
 "num_neighbors": [4, 4, 4]}'`` gives every arm three layers), ``--supervised-arms`` (a
-subset of the supervised arms), each with its own ``--output`` name; ``docs/results.md``
-reports every variant.
+subset of the supervised arms), each with its own ``--output`` name. A quick check that it
+runs: ``--seeds 0 --tasks driver-dnf --jobs 1 --encoder-options '{"max_steps": 20}'
+--output /tmp/smoke`` (a few minutes).
 
 Run: ``.venv/bin/python benchmarks/reproduce_f1.py``; writes
 ``benchmarks/results/reproduce_f1.json`` (every run and a summary), ``reproduce_f1.md``
@@ -74,7 +74,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noq
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _protocol import METRICS, cell, mean_sd, predict  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
@@ -84,7 +83,7 @@ VOTE_ARMS = {"fine-tuned,agg vote": ("fine-tuned", "agg+gbm"),  # predictions av
              "fine-tuned,emb,agg vote": ("fine-tuned", "emb+gbm", "agg+gbm")}
 ARMS = (*SUPERVISED_ARMS, *GBM_ARMS, *VOTE_ARMS)
 # score -> (task split scored, database read: the full one or frozen at the "val" / "test"
-# timestamp); val_frozen mirrors the RelBench protocol on val (frozen_protocol.py)
+# timestamp); val_frozen mirrors the RelBench protocol on val
 SCORES = {"val": ("val", "full"), "val_frozen": ("val", "val"),
           "test_deployment": ("test", "full"), "test_relbench": ("test", "test")}
 
@@ -97,6 +96,79 @@ REFERENCES = {
     "Relational Transformer, pretrained + fine-tuned (probably deployment)": (84.2, 92.1, 2.64),
     "KumoRFM-2 in-context (probably deployment)": (84.6, 92.2, 2.85),
 }
+
+
+# The tasks' metrics, as the JSON states them.
+METRICS = {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100", "driver-position": "MAE"}
+# The backbone's architecture: a supervised model started from an encoder takes the
+# encoder's, so these encoder options go to the scratch arm only.
+BACKBONE = ("hidden_channels", "num_layers", "tabular_model", "aggregation",
+            "temporal_encoding", "column_types")
+
+
+def _gbm(lr: float, leaves: int, per_leaf: int, share: float) -> dict:
+    return {"learning_rate": lr, "max_iter": 100 if lr == 0.1 else 300,
+            "max_leaf_nodes": leaves, "min_samples_leaf": per_leaf, "max_features": share}
+
+
+# HistGradientBoosting settings per task and feature set, each the best val mean over seeds
+# 0, 1, 2 among 16 (learning rate 0.1 x 100 or 0.03 x 300 trees, 7 or 31 leaves, 20 or 80
+# rows per leaf, all or 30% of the features per split); see docs/decisions.md.
+GBM_SETTINGS = {
+    "driver-dnf": {"emb": _gbm(0.03, 31, 20, 1.0), "agg": _gbm(0.03, 7, 80, 1.0),
+                   "emb+agg": _gbm(0.03, 7, 20, 1.0)},
+    "driver-top3": {"emb": _gbm(0.03, 7, 80, 0.3), "agg": _gbm(0.1, 31, 20, 0.3),
+                    "emb+agg": _gbm(0.03, 31, 20, 0.3)},
+    "driver-position": {"emb": _gbm(0.03, 7, 80, 0.3), "agg": _gbm(0.03, 7, 20, 1.0),
+                        "emb+agg": _gbm(0.03, 7, 20, 0.3)},
+}
+
+
+def mean_sd(values) -> dict:
+    """``{"mean", "std"}`` of per-seed scores, rounded to 3 decimals (sample sd; 0 for one
+    value)."""
+    values = np.asarray(values, dtype=float)
+    return {"mean": round(float(values.mean()), 3),
+            "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 3)}
+
+
+def cell(summary: dict) -> str:
+    """A :func:`mean_sd` summary as a table cell, ``mean ± sd`` to 2 decimals."""
+    return f"{summary['mean']:.2f} ± {summary['std']:.2f}"
+
+
+def predict(model, x, classify: bool):
+    """A fitted classifier's positive-class probabilities on ``x``, or a regressor's
+    predictions."""
+    return model.predict_proba(x)[:, 1] if classify else model.predict(x)
+
+
+def make_gbm(classify: bool, seed: int, params: dict | None = None):
+    """Histogram gradient boosting on frozen features, seeded, with scikit-learn's default
+    settings unless ``params`` (absolute error for regression, the tasks' MAE)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if classify:
+        return HistGradientBoostingClassifier(random_state=seed, **(params or {}))
+    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed,
+                                         **(params or {}))
+
+
+def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dict | None]):
+    """Two gradient boostings, one on the first ``first`` columns (the embeddings) and one on
+    the others (the aggregates), with settings ``params``, their predictions averaged."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+    from sklearn.pipeline import make_pipeline
+
+    def on(columns, settings):
+        select = make_column_transformer(("passthrough", columns), remainder="drop")
+        return make_pipeline(select, make_gbm(classify, seed, settings))
+
+    members = [("emb", on(slice(0, first), params[0])),
+               ("agg", on(slice(first, None), params[1]))]
+    return (VotingClassifier(members, voting="soft") if classify
+            else VotingRegressor(members))
 
 
 def _init_worker() -> None:
@@ -112,9 +184,13 @@ def _load(task: str):
 
 
 def _score(task, y, pred) -> float:
-    from _protocol import metric
+    """AUROC x 100 (RelBench's ``roc_auc``) of predicted probabilities, or MAE."""
+    import relbench.metrics
+    from sklearn.metrics import mean_absolute_error
 
-    return metric(task.task_type == "binary_classification", y, pred)
+    if task.task_type == "binary_classification":
+        return 100 * float(relbench.metrics.roc_auc(np.asarray(y), np.asarray(pred)))
+    return float(mean_absolute_error(y, pred))
 
 
 def _databases(relbench_compatible: bool) -> dict:
@@ -160,7 +236,6 @@ def supervised_model(classify: bool, arm: str, seed: int, tabular: str,
     import joblib
 
     from relcontrast import RelationalClassifier, RelationalRegressor
-    from relcontrast.estimators._params import BACKBONE_CONSTRAINTS
 
     cls = RelationalClassifier if classify else RelationalRegressor
     shared = {k: v for k, v in (options or {}).items() if k in cls().get_params()}
@@ -168,7 +243,7 @@ def supervised_model(classify: bool, arm: str, seed: int, tabular: str,
         return cls(database=database, tabular_model=tabular, random_state=seed, **shared)
     return cls(encoder=joblib.load(encoder_path), fine_tune=arm == "fine-tuned",
                random_state=seed,
-               **{k: v for k, v in shared.items() if k not in BACKBONE_CONSTRAINTS})
+               **{k: v for k, v in shared.items() if k not in BACKBONE})
 
 
 def predict_scores(model, data: dict, databases: dict, scores=SCORES) -> dict:
@@ -209,11 +284,8 @@ def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: 
 def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str,
                       relbench_compatible: bool, tuned: bool):
     """Frozen embeddings, aggregator features and both, each into gradient boosting with the
-    settings chosen on val (``gbm_tuning.json``) if ``tuned``, else scikit-learn's."""
+    settings chosen on val (``GBM_SETTINGS``) if ``tuned``, else scikit-learn's."""
     import joblib
-    from _protocol import gradient_boosting as make_gbm
-    from _protocol import voting
-    from gbm_tuning import chosen_params
     from sklearn.base import clone
 
     from relcontrast import RelationalAggregator
@@ -242,7 +314,7 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
     features["emb,agg vote"] = features["emb+agg+gbm"]
 
     def params(feature_set):
-        return chosen_params(task_name, feature_set) if tuned else None
+        return GBM_SETTINGS[task_name][feature_set] if tuned else None
 
     out = []
     for arm, x in features.items():
@@ -304,7 +376,7 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def markdown(summary: list[dict], meta: dict) -> str:
-    gbm = ("with settings chosen on val (gbm_tuning.json)" if meta.get("gbm") == "tuned"
+    gbm = ("with settings chosen on val" if meta.get("gbm") == "tuned"
            else "with scikit-learn's default settings")
     lines = [f"rel-f1, {meta['seeds']} seeds per arm (mean ± sd), AUROC × 100 for "
              f"driver-dnf / driver-top3, MAE for driver-position. Pretraining up to "
@@ -468,8 +540,7 @@ def main() -> None:
                         choices=SUPERVISED_ARMS, help="the supervised arms to run")
     parser.add_argument("--gbm", choices=("tuned", "default"), default="tuned",
                         help="gradient-boosting settings: chosen on val per task and feature "
-                             "set (gbm_tuning.json, as RelBench tunes LightGBM) or "
-                             "scikit-learn's defaults")
+                             "set (as RelBench tunes LightGBM) or scikit-learn's defaults")
     parser.add_argument("--output", default="reproduce_f1")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the targets, the .md and the plots from the "

@@ -18,7 +18,8 @@ The properties:
   the rows, not their positions.
 
 The default profile is fast and derandomised (CI); ``HYPOTHESIS_PROFILE=long`` runs 20 times
-as many examples with fresh randomness (``python benchmarks/properties.py``).
+as many examples with fresh randomness
+(``HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/test_properties.py``).
 """
 
 from __future__ import annotations
