@@ -1,0 +1,137 @@
+"""The suite's arms: features for gradient boosting, pretraining, and the supervised models.
+
+Every arm scores a task's val (and test) rows and reports its wall time; the arms that read
+a pretrained encoder do not count the pretraining, which is timed once per database and
+seed (every task of a database shares it).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import mean_absolute_error, roc_auc_score
+
+from benchmarks.suite.data import SPLITS, Task, hand_features
+
+GBM_ARMS = ("agg+gbm", "hand+gbm", "emb+gbm", "emb+agg+gbm")
+SUPERVISED_ARMS = ("scratch", "fine-tuned")
+ARMS = (*GBM_ARMS, *SUPERVISED_ARMS)
+PRETRAINED_ARMS = ("emb+gbm", "emb+agg+gbm", "fine-tuned")
+EVAL_SPLITS = ("val", "test")
+
+# Parameters of the backbone itself: a fine-tuned model brings its encoder's, so only the
+# model from scratch takes them from --encoder-options.
+_BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
+             "temporal_encoding", "column_types"}
+
+# --quick: enough steps to run every code path, nothing more.
+QUICK_ENCODER = {"max_steps": 10, "steps_per_epoch": 5}
+QUICK_SUPERVISED = {"max_epochs": 1}
+
+
+def score(task: Task, y, pred) -> float:
+    """AUROC (scikit-learn's ``roc_auc_score``) of probabilities, or MAE."""
+    if task.classify:
+        return float(roc_auc_score(np.asarray(y), np.asarray(pred)))
+    return float(mean_absolute_error(np.asarray(y), np.asarray(pred)))
+
+
+def _predict(model, x, classify: bool) -> np.ndarray:
+    return model.predict_proba(x)[:, 1] if classify else model.predict(x)
+
+
+def gradient_boosting(classify: bool, seed: int):
+    """scikit-learn's histogram gradient boosting at its defaults, seeded; absolute error
+    for regression (the tasks' MAE)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if classify:
+        return HistGradientBoostingClassifier(random_state=seed)
+    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed)
+
+
+class Features:
+    """A task's feature sets, computed once each and shared by every seed and arm.
+
+    ``get(kind)`` returns ``({split: array}, seconds)`` for ``kind`` in ``"agg"``,
+    ``"hand"`` or ``"emb:<seed>"``.
+    """
+
+    def __init__(self, task: Task, db, tables: dict[str, pd.DataFrame], encoders: dict):
+        self.task, self.db, self.tables, self.encoders = task, db, tables, encoders
+        self._cache: dict[str, tuple[dict, float]] = {}
+
+    def get(self, kind: str) -> tuple[dict, float]:
+        if kind not in self._cache:
+            t0 = time.perf_counter()
+            x = self._compute(kind)
+            self._cache[kind] = (x, time.perf_counter() - t0)
+        return self._cache[kind]
+
+    def _compute(self, kind: str) -> dict:
+        task = self.task
+        if kind == "agg":
+            from relcontrast import RelationalAggregator
+
+            agg = RelationalAggregator(database=self.db, target_table=task.entity_table,
+                                       time_column=task.time_column).fit(task.X["train"])
+            return {s: agg.transform(task.X[s]).to_numpy(dtype="float64") for s in SPLITS}
+        if kind == "hand":
+            return {s: hand_features(task, task.X[s], self.tables) for s in SPLITS}
+        enc = self.encoders[int(kind.split(":")[1])]
+        return {s: np.asarray(enc.transform(task.X[s]), dtype="float64") for s in SPLITS}
+
+
+def run_gbm(arm: str, task: Task, features: Features, seed: int) -> dict:
+    """One gradient-boosting arm and seed: ``{"val", "test", "time_s"}``."""
+    kinds = {"agg+gbm": ["agg"], "hand+gbm": ["hand"], "emb+gbm": [f"emb:{seed}"],
+             "emb+agg+gbm": [f"emb:{seed}", "agg"]}[arm]
+    parts = [features.get(kind) for kind in kinds]
+    x = {s: np.hstack([p[0][s] for p in parts]) for s in SPLITS}
+    t0 = time.perf_counter()
+    model = gradient_boosting(task.classify, seed).fit(x["train"], task.y["train"])
+    out = {s: score(task, task.y[s], _predict(model, x[s], task.classify))
+           for s in EVAL_SPLITS}
+    out["time_s"] = time.perf_counter() - t0 + sum(p[1] for p in parts)
+    return out
+
+
+def pretrain(db, val_timestamp, seed: int, options: dict, quick: bool):
+    """The label-free encoder of one database and seed, pretrained on rows up to the val
+    timestamp; returns ``(encoder, seconds)``."""
+    from relcontrast import RelationalContrastiveEncoder
+
+    params = {**(QUICK_ENCODER if quick else {}), **options}
+    t0 = time.perf_counter()
+    enc = RelationalContrastiveEncoder(cutoff_time=val_timestamp, random_state=seed,
+                                       **params).fit(db)
+    return enc, time.perf_counter() - t0
+
+
+def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
+                   quick: bool) -> dict:
+    """``scratch`` (reads ``db``) or ``fine-tuned`` (from ``encoder``) for one seed. The
+    model takes those ``options`` (the encoder's) that are its parameters too, so that
+    every arm has the encoder's architecture and sampling."""
+    from relcontrast import RelationalClassifier, RelationalRegressor
+
+    cls = RelationalClassifier if task.classify else RelationalRegressor
+    names = cls().get_params()
+    shared = {k: v for k, v in options.items() if k in names}
+    quick_params = QUICK_SUPERVISED if quick else {}
+    common = {"target_table": task.entity_table, "time_column": task.time_column,
+              "random_state": seed, **quick_params}
+    if arm == "scratch":
+        model = cls(database=db, **common, **shared)
+    else:
+        model = cls(encoder=encoder, **common,
+                    **{k: v for k, v in shared.items() if k not in _BACKBONE})
+    t0 = time.perf_counter()
+    model.fit(task.X["train"], task.y["train"])
+    out = {s: score(task, task.y[s], _predict(model, task.X[s], task.classify))
+           for s in EVAL_SPLITS}
+    out["time_s"] = time.perf_counter() - t0
+    out["epochs"] = len(model.history_)
+    return out
