@@ -137,23 +137,19 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         another row (the column's empirical distribution).
     link_holdout : float, default=0.5
         Fraction of each step's foreign-key edges that the link objective predicts and
-        message passing does not see (0 keeps every edge in both, which lets the GNN solve
-        the link level by reading the referenced row's features directly).
+        message passing does not see (0: every edge in both).
     temperature : float, default=0.1
         InfoNCE temperature.
     loss_normalization : {"log_k", "running_mean"}, default="log_k"
         Each level divided by log(K + 1) (chance = 1) or by a running mean of itself.
     false_negatives : {"same_input", "same_row"}, default="same_input"
-        InfoNCE candidates left out of each softmax as false negatives: every node whose
-        inputs (attribute values, age and sampled neighbourhood, compared by hashing, never
-        by the embeddings being learned) equal the positive's, so that no encoder could
-        tell them apart, and other copies of the positive's database row; or only those
-        copies. Chosen on F1 val (``docs/results.md``).
+        InfoNCE candidates left out of each softmax: every node whose inputs (attribute
+        values, age and sampled neighbourhood) equal the positive's, and other copies of
+        the positive's row; or only those copies.
     sampler : {"neighbor", "hgsampling"}, default="neighbor"
-        Pretraining subgraphs around the (type-balanced) seeds: temporal neighbour sampling
-        with ``num_neighbors`` and ``temporal_strategy``, the subgraphs ``transform`` and
-        fine-tuning read; or HGSampling (``num_samples`` nodes per type per layer), about
-        twice as fast. Chosen on F1 val (``docs/results.md``).
+        Pretraining subgraphs around the type-balanced seeds: the temporal neighbour
+        subgraphs ``transform`` reads (``num_neighbors``, ``temporal_strategy``), or
+        HGSampling (``num_samples`` nodes per type per layer), about twice as fast.
     num_samples : int, default=64
         HGSampling nodes per type per layer (``sampler="hgsampling"`` only).
     num_neighbors : tuple of int, default=(4, 4)
@@ -161,12 +157,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         ``transform`` (and by pretraining when ``sampler="neighbor"``); one hop per layer,
         so its length is ``num_layers`` (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
-        Which eligible neighbours that sampler takes: the most recent ones, or a uniform
-        sample (PyG's ``temporal_strategy``). With the defaults an embedding at ``t``
-        summarises the 4 latest rows per foreign key (and their own 4 latest), a row's
-        current state rather than an average over its whole history. Chosen on training
-        rows only (``benchmarks/results/transform_sampling.md``); both are ordinary
-        parameters, to tune with ``GridSearchCV`` for another database.
+        Which eligible neighbours that sampler takes: the most recent ones (a row's current
+        state), or a uniform sample (PyG's ``temporal_strategy``, an average over its
+        history).
     seed_times : {"events", "latest"}, default="events"
         When rows of tables without a time column are pretraining seeds: also at the time
         of every timed row that references them (their events), the times at which
@@ -200,18 +193,14 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         "auto" uses CUDA when available, else CPU. ``transform`` moves the backbone to
         this device, so an encoder fitted on one machine embeds on another.
     random_state : int, RandomState or None, default=None
-        Seeds initialisation, sampling and corruption; with a seed, a CPU fit and its
-        embeddings are bitwise reproducible at any thread count (deterministic algorithms;
-        CUDA's scatter reductions are not, and the estimator tags say so).
+        Seeds initialisation, sampling and corruption; a seeded CPU fit and its embeddings
+        are bitwise reproducible at any thread count (not on CUDA, as the tags say).
     checkpoint_dir : str, path or None, default=None
-        Write the whole training state there after every epoch (atomically); a later
-        ``fit`` with the same ``checkpoint_dir``, parameters and data resumes from it and
-        ends with the same weights, history and embeddings as an uninterrupted run with the
-        same ``random_state``, also after the first process was killed. A finished run's
-        checkpoint makes a later ``fit`` skip training.
+        Write the whole training state there after every epoch; a later ``fit`` with the
+        same directory, parameters and data resumes (also after a killed process) and ends
+        as an uninterrupted run would. None: no checkpoints.
     verbose : int, default=0
-        1 shows a per-epoch table of the losses, and on a terminal a progress bar with the
-        three losses (not in logs, which get one line per epoch).
+        1 prints a per-epoch table of the losses (and a progress bar on a terminal).
 
     Attributes
     ----------
