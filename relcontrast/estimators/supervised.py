@@ -58,8 +58,8 @@ from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.sampling import NeighborSampler
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
-# backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE (chosen on
-# the F1 val rows over three seeds, benchmarks/results/fine_tuning.json)
+# backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE
+# (docs/decisions.md says why)
 PRETRAINED_LR_SCALE = 0.02
 
 
@@ -446,8 +446,7 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         one hop per layer, so its length is ``num_layers``, or the encoder's
         ``num_layers`` with an encoder (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
-        The most recent eligible neighbours, or a uniform sample of them. How the defaults
-        were chosen: ``benchmarks/results/supervised.json`` and the README.
+        The most recent eligible neighbours, or a uniform sample of them.
     batch_size : int, default=512
         Rows per training step; per process when launched data-parallel with ``torchrun``
         (``docs/distributed.md``).
@@ -458,8 +457,7 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     backbone_lr : float, "auto" or None, default="auto"
         Learning rate of the backbone. ``"auto"``: ``lr / 50`` for a pretrained backbone
         being fine-tuned, so fine-tuning adapts the pretrained weights rather than
-        overwriting them, and ``lr`` from scratch. None: ``lr`` always. Chosen on F1 val
-        (``docs/results.md``).
+        overwriting them, and ``lr`` from scratch. None: ``lr`` always.
     warmup_epochs : int, default=0
         With a pretrained encoder: epochs that train the head alone on the frozen backbone
         before fine-tuning it (linear probing, then fine-tuning; skorch's ``Freezer`` /
