@@ -310,7 +310,8 @@ def load_f1(*, relbench_compatible: bool = True
         code, is filled for every driver active from 2005 on and for 0.3% of earlier
         drivers, so on training rows its mere presence tells recent drivers from old ones, a
         shortcut that is worthless on the validation and test rows (every driver there has a
-        code). ``benchmarks/reproduce_f1.py`` measures both.
+        code). The default keeps them, so that figures compare with RelBench's published
+        ones.
 
     Returns
     -------
