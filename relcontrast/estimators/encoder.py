@@ -134,7 +134,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         Probability that each non-key cell is corrupted for the row-level objective.
     corruption : {"uniform", "empirical"}, default="uniform"
         Replacement values drawn uniformly over the column's distinct values, or from
-        another row (the column's empirical distribution).
+        another row.
     link_holdout : float, default=0.5
         Fraction of each step's foreign-key edges that the link objective predicts and
         message passing does not see (0: every edge in both).
@@ -158,24 +158,22 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         so its length is ``num_layers`` (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
         Which eligible neighbours that sampler takes: the most recent ones (a row's current
-        state), or a uniform sample (PyG's ``temporal_strategy``, an average over its
-        history).
+        state), or a uniform sample (an average over its history).
     seed_times : {"events", "latest"}, default="events"
-        When rows of tables without a time column are pretraining seeds: also at the time
-        of every timed row that references them (their events), the times at which
-        ``transform`` embeds them; or at the latest time of the database only.
+        When rows of untimed tables are pretraining seeds: also at the time of every timed
+        row that references them (as ``transform`` embeds them), or at the latest time only.
     batch_size : int, default=128
-        Seed rows per pretraining step, drawn with every table equally likely; per process
-        when launched data-parallel with ``torchrun`` (``docs/distributed.md``).
+        Seed rows per pretraining step, every table equally likely; per process under
+        ``torchrun``.
     max_steps : int, default=600
         Upper bound on optimisation steps.
     steps_per_epoch : int, default=50
         Steps between two evaluations of the held-out loss (one skorch epoch).
     lr : float, default=1e-3
         Adam learning rate.
-    patience : int, default=4
-        Early stopping: epochs without held-out improvement before stopping; the best
-        epoch's weights are kept. None disables early stopping.
+    patience : int or None, default=4
+        Epochs without held-out improvement before stopping early (the best epoch's
+        weights are kept); None: no early stopping.
     valid_fraction : float, default=0.1
         Fraction of seed rows held out for the early-stopping loss (at most 2048 rows).
     cutoff_time : datetime-like or None, default=None
