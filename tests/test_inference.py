@@ -54,10 +54,10 @@ def test_declared_wins_over_inference():
     schema, reasons = infer_schema(tables, declared=declared, return_reasons=True)
     assert schema["products"]["primary_key"] == "price"
     assert schema["orders"] == {"primary_key": ("order_id", "shop"), "time_column": "ts",
-                                "foreign_keys": {"product_id": "shops"}}
-    assert reasons["orders"] == ["(order_id, shop): primary key: declared.",
-                                 "product_id: foreign key to 'shops': declared.",
-                                 "ts: time column: declared."]
+                                "foreign_keys": {"product_id": "shops", "shop": "shops"}}
+    assert reasons["orders"][:2] == ["(order_id, shop): primary key: declared.",
+                                     "product_id: foreign key to 'shops': declared."]
+    assert reasons["orders"][-1] == "ts: time column: declared."
 
 
 def test_declared_composite_keys_are_kept():
