@@ -239,8 +239,9 @@ def test_dict_source_errors():
         read_tables({1: pd.DataFrame()})
     with pytest.raises(ValueError, match=r"The dict of tables is empty"):
         read_tables({})
-    with pytest.raises(TypeError, match=r"source must be a folder, a SQLite / DuckDB file or a "
-                                        r"dict of DataFrames, got RelationalDatabase"):
+    with pytest.raises(TypeError, match=r"source must be a folder, a SQLite / DuckDB file, a "
+                                        r"database URL or a dict of DataFrames, got "
+                                        r"RelationalDatabase"):
         read_tables(RelationalDatabase(*make_synthetic_database()))
 
 

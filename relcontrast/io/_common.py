@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from relcontrast.io import servers
+
 #: Rows sampled when a column is checked for date strings or key types.
 _DATE_SAMPLE = 1000
 
@@ -20,4 +22,8 @@ def _fmt_share(share: float) -> str:
 
 
 def _describe_source(source) -> str:
-    return "the tables given" if isinstance(source, Mapping) else repr(str(source))
+    if isinstance(source, Mapping):
+        return "the tables given"
+    if servers.is_server_source(source):
+        return servers.describe_server(source)  # without the password
+    return repr(str(source))

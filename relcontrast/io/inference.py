@@ -235,7 +235,7 @@ def _pk_rank(table: str, col: str, tables: Mapping[str, pd.DataFrame],
         return 0, "named after the table"
     if norm in _GENERIC_KEY_NAMES:
         return 1, f"a generic key name ({col!r})"
-    if how == "bare":
+    if how == "bare" and _key_kind(tables[table][col]) == "string":
         return 2, "named like the table"
     if how == "abbreviated":
         return 3, f"named after the table ({col!r} abbreviates {table!r})"
@@ -660,7 +660,8 @@ def infer_schema(tables, *, declared=None, min_inclusion: float = MIN_INCLUSION,
          ``user_code``, ``user_no`` for ``users``, also with a prefix that every column of
          the table shares (``c_custkey`` in TPC-H's ``customer``) and cut short for a
          one-word table name (``custkey``, ``emp_id``); then a generic ``id`` / ``key``; then
-         the table's name itself (``shop`` for ``shops``); then any other id-like name
+         the table's name itself for string codes (``shop`` for ``shops``); then any other
+         id-like name
          (``*_id``, ``*Id``, ``*ID``, ``*key``), except a column named after another table
          that holds the same unique column (then it is a foreign key to that table);
       2. otherwise a column that other tables reference: by the same name (``tailnum`` in

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from relcontrast._validation import did_you_mean
 from relcontrast.database import RelationalDatabase
+from relcontrast.io import servers
 from relcontrast.io._common import _describe_source, _show
+from relcontrast.io.catalog import declared_keys, read_declared_schema
 from relcontrast.io.inference import infer_schema
 from relcontrast.io.readers import read_tables
 from relcontrast.io.schema_files import _SCHEMA_KEYS, TIME_UNITS, _schema_summary, read_schema
@@ -53,20 +56,30 @@ def _apply_time_units(tables, schema, default_unit):
     return out
 
 
-def read_database(source, schema=None, *, time_unit: str | None = None,
+def read_database(source, schema=None, *, db_schema: str | None = None,
+                  tables: Sequence[str] | None = None, time_unit: str | None = None,
                   on_dangling: str = "warn") -> RelationalDatabase:
-    """Read a database from files (or a dict of DataFrames) and its schema.
+    """Read a database from files, a database server or a dict of DataFrames, and its schema.
 
     Parameters
     ----------
-    source : str, path-like or dict of str to DataFrame
+    source : str, path-like, dict of str to DataFrame, SQLAlchemy Engine or Connection
         A folder of CSV or parquet files (one per table, named after it), a SQLite or
-        DuckDB file, or a dict of DataFrames; see :func:`read_tables`. The caller's frames
-        are never modified.
+        DuckDB file, a PostgreSQL server (a URL such as
+        ``postgresql://user:password@host:5432/shop``, or a SQLAlchemy Engine or Connection
+        to one), or a dict of DataFrames; see :func:`read_tables`. The caller's frames are
+        never modified.
     schema : dict, str, path-like or None, default=None
-        The schema as a dict or a YAML / JSON file (see :func:`read_schema`). None infers it
-        with :func:`infer_schema` and warns with the schema used: check it (``relcontrast
+        The schema as a dict or a YAML / JSON file (see :func:`read_schema`); it wins over
+        anything declared or inferred. None takes the primary and foreign keys a SQLite /
+        DuckDB file or a server declares (see :func:`read_declared_schema`), infers the rest
+        with :func:`infer_schema`, and warns with the schema used: check it (``relcontrast
         schema DATA`` prints it with the reason for each choice) and pass it explicitly.
+    db_schema : str, default=None
+        For a server, the schema (namespace) whose tables are read; None reads the
+        connection's current schema (``public`` unless the server says otherwise).
+    tables : list of str, default=None
+        For a server, the tables to read; None reads all tables of the schema.
     time_unit : {"year", "D", "s", "ms", "us", "ns"} or None, default=None
         Unit of numeric time columns (years, or days / seconds / ... since 1970-01-01),
         converted to datetimes because relcontrast needs datetime times. A table's
@@ -98,12 +111,16 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
             f"Unknown time_unit {time_unit!r}; use one of {TIME_UNITS}."
             f"{did_you_mean(time_unit, TIME_UNITS)}"
         )
-    tables = read_tables(source)
+    selection = {"db_schema": db_schema, "tables": tables}
+    frames = read_tables(source, **selection)
     where = _describe_source(source)
     if schema is None:
-        spec = infer_schema(tables)
+        declared = declared_keys(read_declared_schema(source, **selection))
+        spec = infer_schema(frames, declared=declared)
+        what = ("the keys its catalog declares, the rest inferred" if declared else
+                "the schema inferred")
         warnings.warn(
-            f"No schema given: using the schema inferred from {where}:\n"
+            f"No schema given: using {what} from {where}:\n"
             f"{_schema_summary(spec)}\nCheck it (`relcontrast schema DATA` or "
             f"infer_schema(tables, return_reasons=True) explain each choice) and pass it as "
             f"schema= to silence this warning.",
@@ -111,6 +128,7 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
         )
     else:
         spec = read_schema(schema)
+    tables = frames
     missing = [t for t in spec if t not in tables]
     if missing:
         raise ValueError(
@@ -119,11 +137,12 @@ def read_database(source, schema=None, *, time_unit: str | None = None,
             f"the schema or add the table (a file {missing[0]}.csv / .parquet in a folder)."
         )
     extra = [t for t in tables if t not in spec]
+    is_server = servers.is_server_source(source)
     if extra:
         raise ValueError(
             f"{where} has table(s) {extra} that the schema does not mention; add "
             f"`{extra[0]}: {{}}` to the schema for a table without keys or time, or remove it "
-            f"from the source."
+            f"from the source{' (or name the tables to read with tables=)' if is_server else ''}."
         )
     tables = _apply_time_units(tables, spec, time_unit)
     db_schema = {t: {k: s[k] for k in _SCHEMA_KEYS} for t, s in spec.items()}

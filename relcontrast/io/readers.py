@@ -12,13 +12,14 @@ import logging
 import os
 import sqlite3
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from relcontrast.io import servers
 from relcontrast.io._common import _DATE_SAMPLE
 
 __all__ = ["read_table", "read_tables"]
@@ -262,22 +263,40 @@ def _file_kind(path: Path) -> str | None:
     return None
 
 
-def read_tables(source) -> dict[str, pd.DataFrame]:
+def read_tables(source, *, db_schema: str | None = None,
+                tables: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
     """Read the tables of a database, without a schema.
 
     Parameters
     ----------
-    source : str, path-like or dict of str to DataFrame
+    source : str, path-like, dict of str to DataFrame, SQLAlchemy Engine or Connection
         A folder with one CSV (``.csv``, ``.csv.gz``, ``.tsv``) or parquet (``.parquet``,
         ``.pq``) file per table, the table name being the file name without extension; a
         SQLite (``.sqlite``, ``.sqlite3``, ``.db``) or DuckDB (``.duckdb``, ``.db``) file,
-        one table per database table; or a dict of DataFrames, returned as a new dict of the
-        same (unmodified) frames.
+        one table per database table; a PostgreSQL server, as a URL
+        (``postgresql://user:password@host:port/database``, ``postgresql+psycopg://...``
+        too) or a SQLAlchemy Engine or Connection to one; or a dict of DataFrames, returned
+        as a new dict of the same (unmodified) frames.
+    db_schema : str, default=None
+        For a server, the schema (namespace) whose tables are read; None reads the
+        connection's current schema (``public`` unless the server says otherwise).
+    tables : list of str, default=None
+        For a server, the tables to read (names are case-sensitive, as the server stores
+        them); None reads all tables of the schema.
 
     Returns
     -------
     dict of str to pandas.DataFrame
     """
+    if servers.is_server_source(source):
+        read = servers.read_server_tables(source, db_schema=db_schema, tables=tables)
+        return {name: _parse_iso_strings(df) for name, df in read.items()}
+    if db_schema is not None or tables is not None:
+        raise ValueError(
+            "db_schema= and tables= select the tables of a database server; they do not "
+            f"apply to {'a dict of tables' if isinstance(source, Mapping) else repr(str(source))}"
+            ". Remove them."
+        )
     if isinstance(source, Mapping):
         for name, df in source.items():
             if not isinstance(name, str):
@@ -291,7 +310,8 @@ def read_tables(source) -> dict[str, pd.DataFrame]:
         return dict(source)
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
-            f"source must be a folder, a SQLite / DuckDB file or a dict of DataFrames, got "
+            f"source must be a folder, a SQLite / DuckDB file, a database URL or a dict of "
+            f"DataFrames, got "
             f"{type(source).__name__}."
         )
     path = Path(source)
