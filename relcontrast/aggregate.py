@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from torch_frame import stype
 
 from relcontrast.database import RelationalDatabase, as_database, key_tuple
 from relcontrast.estimators._common import (
+    TIME_BOUNDARIES,
     check_entities_exist,
     cutoff_times_ns,
     describe_input,
@@ -240,8 +241,11 @@ def _codes(values: pd.Series, categories: tuple, numeric: bool) -> np.ndarray:
     return codes.astype(np.int32)
 
 
-def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None):
-    """Rows X -> (entity row index [n], cutoff in int64 nanoseconds [n])."""
+def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None,
+                      time_boundary: str):
+    """Rows X -> (entity row index [n], latest visible time in int64 nanoseconds [n]): the
+    cutoff, or one nanosecond before it with ``time_boundary="strict"``, so every window
+    compares ``time <= x.__cut``."""
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
             f"X must be a pandas DataFrame with the target table's primary-key column(s) and "
@@ -253,8 +257,8 @@ def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None):
     entity = entity_index(db, X, table)
     if tcol is None:
         return entity, np.full(len(X), _INT64_MAX, dtype=np.int64)
-    cutoff = cutoff_times_ns(X, tcol)
-    check_entities_exist(db, X, table, tcol, entity, cutoff)
+    cutoff = cutoff_times_ns(X, tcol, time_boundary)
+    check_entities_exist(db, X, table, tcol, entity, cutoff, time_boundary)
     return entity, cutoff
 
 
@@ -302,6 +306,14 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         The table whose rows X identifies; None infers it from X's primary-key column.
     time_column : str or None, default=None
         The cutoff time column of X; None takes X's single datetime column.
+    time_boundary : {"inclusive", "strict"}, default="inclusive"
+        Which rows a row of X with cutoff time t reads: those with time <= t (RelBench's
+        own samplers and task SQL), or those with time < t (the RelBench 3 leaderboard's
+        rule). With ``"strict"`` every window ends just before t: ``"365D"`` holds the rows
+        with t - 365 days <= time < t, ``k`` the k most recent rows before t, and
+        ``cutoff_time_`` is one nanosecond before the latest cutoff. A row of X whose own
+        row of the target table is dated exactly t then raises, as one dated after t
+        always does.
     windows : tuple of {"all", str, int}, default=("all", "365D", 3)
         The time windows, see above.
     max_hops : {1, 2}, default=2
@@ -364,16 +376,19 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         "database": "no_validation",  # checked by as_database in fit
         "target_table": [str, None],
         "time_column": [str, None],
+        "time_boundary": [StrOptions(set(TIME_BOUNDARIES))],
         "windows": [list, tuple],
         "max_hops": [Interval(numbers.Integral, 1, 2, closed="both")],
         "max_categories": [Interval(numbers.Integral, 0, None, closed="left")],
     }
 
     def __init__(self, *, database=None, target_table=None, time_column=None,
-                 windows=("all", "365D", 3), max_hops=2, max_categories=5):
+                 time_boundary="inclusive", windows=("all", "365D", 3), max_hops=2,
+                 max_categories=5):
         self.database = database
         self.target_table = target_table
         self.time_column = time_column
+        self.time_boundary = time_boundary
         self.windows = windows
         self.max_hops = max_hops
         self.max_categories = max_categories
@@ -414,7 +429,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             raise ValueError("X has no rows; fit needs at least one (entity, cutoff) row.")
         table = resolve_target_table(db, X, self.target_table)
         tcol = resolve_time_column(db, X, table, self.time_column)
-        _, cut = _rows_to_entities(db, X, table, tcol)
+        _, cut = _rows_to_entities(db, X, table, tcol, self.time_boundary)
 
         paths = _enumerate_paths(db, table, self.max_hops)
         if not paths:
@@ -458,7 +473,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         db = self.database_
-        entity, cut = _rows_to_entities(db, X, self.target_table_, self.time_column_)
+        entity, cut = _rows_to_entities(db, X, self.target_table_, self.time_column_,
+                                        self.time_boundary)
         # each distinct (entity, cutoff) is computed once
         pairs, inverse = np.unique(np.stack([entity, cut], axis=1).reshape(-1, 2), axis=0,
                                    return_inverse=True)

@@ -174,9 +174,46 @@ def entity_index(db: RelationalDatabase, X: pd.DataFrame, table: str) -> np.ndar
     return db.key_to_index(table, X.loc[:, list(cols)], what=f"entity ids of {_x_key(cols)}")
 
 
-def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
-    """X's cutoff-time column as int64 nanoseconds (UTC, naive); clear errors for values
-    that are not times."""
+#: The two time rules (``time_boundary``): which database rows a row of X with cutoff time
+#: t may read. "inclusive": rows with time <= t (RelBench's samplers and task SQL);
+#: "strict": rows with time < t (the RelBench 3 leaderboard's rule).
+TIME_BOUNDARIES = ("inclusive", "strict")
+
+
+def latest_visible_ns(times_ns: np.ndarray, time_boundary: str) -> np.ndarray:
+    """The latest time a row may carry to be visible at each cutoff (int64 nanoseconds):
+    the cutoff itself (``"inclusive"``), or one nanosecond before it (``"strict"``: times
+    are whole nanoseconds, so ``time < t`` is ``time <= t - 1``). Every reader of the
+    database (neighbour sampling, window aggregates, the rows pretraining and column
+    statistics read) compares ``time <= bound``, so the rule lives here alone."""
+    if time_boundary not in TIME_BOUNDARIES:
+        raise ValueError(f"time_boundary must be one of {TIME_BOUNDARIES}, got "
+                         f"{time_boundary!r}.")
+    times_ns = np.asarray(times_ns, dtype=np.int64)
+    return times_ns - 1 if time_boundary == "strict" else times_ns
+
+
+def latest_visible_time(cutoff, time_boundary: str):
+    """:func:`latest_visible_ns` for one cutoff given as a time (``cutoff_time``): a
+    ``pandas.Timestamp`` one nanosecond before it under ``"strict"``; unchanged under
+    ``"inclusive"``, for None, and for a value that is not a time (the reader of the
+    database refuses it with its own message)."""
+    if time_boundary not in TIME_BOUNDARIES:
+        raise ValueError(f"time_boundary must be one of {TIME_BOUNDARIES}, got "
+                         f"{time_boundary!r}.")
+    if cutoff is None or time_boundary == "inclusive":
+        return cutoff
+    try:
+        stamp = pd.Timestamp(cutoff)
+    except (ValueError, TypeError, OverflowError):
+        return cutoff
+    return cutoff if stamp is pd.NaT else stamp - pd.Timedelta(1, "ns")
+
+
+def cutoff_times_ns(X: pd.DataFrame, tcol: str, time_boundary: str = "inclusive") -> np.ndarray:
+    """The latest visible time of each row of X (int64 nanoseconds, UTC, naive): X's cutoff
+    time column under ``"inclusive"``, one nanosecond before it under ``"strict"``
+    (:func:`latest_visible_ns`); clear errors for values that are not times."""
     parsed = parse_times(X[tcol], f"X[{tcol!r}], the cutoff time of each row,", f"X[{tcol!r}]")
     if parsed.isna().any():
         row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
@@ -184,16 +221,20 @@ def cutoff_times_ns(X: pd.DataFrame, tcol: str) -> np.ndarray:
             f"X[{tcol!r}] has null cutoff times ({int(parsed.isna().sum())}, first at row "
             f"{row}); every row needs one. Fill or drop them."
         )
-    return parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return latest_visible_ns(parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64),
+                             time_boundary)
 
 
 def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
-                  time_column: str | None) -> tuple[str, str | None, np.ndarray, np.ndarray]:
+                  time_column: str | None, time_boundary: str = "inclusive",
+                  ) -> tuple[str, str | None, np.ndarray, np.ndarray]:
     """Rows X -> ``(table, time column, node index [n], seed time in nanoseconds [n])``.
 
     X holds every primary-key column of the target table (all of them for a composite key)
-    and, for a temporal database, a cutoff time column. Seeds without a time (non-temporal
-    databases) get the largest int64, i.e. no bound.
+    and, for a temporal database, a cutoff time column. The seed time is the latest time a
+    row may carry to be read for that row of X: its cutoff (``time_boundary="inclusive"``)
+    or one nanosecond before (``"strict"``); every sampler bounds neighbours by it. Seeds
+    without a time (non-temporal databases) get the largest int64, i.e. no bound.
     """
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
@@ -207,15 +248,18 @@ def rows_to_seeds(db: RelationalDatabase, X, target_table: str | None,
     if tcol is None:
         times = np.full(len(X), np.iinfo(np.int64).max, dtype=np.int64)
     else:
-        times = cutoff_times_ns(X, tcol)
-        check_entities_exist(db, X, table, tcol, index, times)
+        times = cutoff_times_ns(X, tcol, time_boundary)
+        check_entities_exist(db, X, table, tcol, index, times, time_boundary)
     return table, tcol, index.astype(np.int64), times.astype(np.int64)
 
 
 def check_entities_exist(db: RelationalDatabase, X: pd.DataFrame, table: str, tcol: str,
-                          index: np.ndarray, times: np.ndarray) -> None:
-    """Refuse rows of X whose entity is dated after the row's cutoff: the entity did not
-    exist yet, and its embedding would read its own future attributes."""
+                         index: np.ndarray, times: np.ndarray,
+                         time_boundary: str = "inclusive") -> None:
+    """Refuse rows of X whose entity is not visible at the row's cutoff (``times``: the
+    latest visible time of each row, :func:`cutoff_times_ns`): dated after the cutoff, or
+    exactly at it under ``"strict"``. The entity did not exist yet, and its embedding would
+    read its own future attributes."""
     own = db.time_ns(table)
     if own is None:
         return
@@ -223,13 +267,18 @@ def check_entities_exist(db: RelationalDatabase, X: pd.DataFrame, table: str, tc
     if len(late):
         i = int(late[0])
         key = X.iloc[i][list(db.schema[table].primary_key_columns)].to_dict()
+        strict = time_boundary == "strict"
+        cutoff = int(times[i]) + 1 if strict else int(times[i])
+        rule = (" (time_boundary='strict': a row is visible only strictly before the cutoff)"
+                if strict else "")
+        fix = "after the row's time" if strict else "to the row's time or later"
         raise ValueError(
             f"{len(late)} rows of X have a cutoff before their {table!r} row's own time "
-            f"(column {db.schema[table].time_column!r}); first: row {i}, {key}, dated "
-            f"{pd.Timestamp(int(own[index[i]]))}, cutoff X[{tcol!r}] = "
-            f"{pd.Timestamp(int(times[i]))}. The row did not exist yet at its cutoff, and "
-            f"embedding it would read its future attributes. Drop these rows of X or move "
-            f"their cutoff to the row's time or later."
+            f"(column {db.schema[table].time_column!r}){' or at it' if strict else ''}; "
+            f"first: row {i}, {key}, dated {pd.Timestamp(int(own[index[i]]))}, cutoff "
+            f"X[{tcol!r}] = {pd.Timestamp(cutoff)}{rule}. The row did not exist yet at its "
+            f"cutoff, and embedding it would read its future attributes. Drop these rows of X "
+            f"or move their cutoff {fix}."
         )
 
 

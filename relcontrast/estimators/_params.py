@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-from relcontrast.estimators._common import digest
+from relcontrast.estimators._common import TIME_BOUNDARIES, digest
 from relcontrast.nn.gnn import AGGREGATIONS
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.pretraining.corruption import CORRUPTION_MODES
@@ -93,6 +93,7 @@ COMMON_CONSTRAINTS: dict = {
     "database": "no_validation",  # as_database checks it in fit, with its own message
     "target_table": [str, None],
     "time_column": [str, None],
+    "time_boundary": [StrOptions(set(TIME_BOUNDARIES))],
     "num_neighbors": [tuple, list],
     "temporal_strategy": [StrOptions(set(TEMPORAL_STRATEGIES))],
     "batch_size": [_positive()],

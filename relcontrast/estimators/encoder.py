@@ -26,6 +26,8 @@ from relcontrast.estimators._common import (
     describe_input,
     deterministic,
     eval_generator,
+    latest_visible_ns,
+    latest_visible_time,
     net_on_device,
     relational_input_tags,
     resolve_device,
@@ -112,7 +114,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
     three InfoNCE objectives (row: a row vs its corrupted copy; link: a row vs the row it
     references; context: a row vs its sampled neighbourhood) on type-balanced, time-aware
     subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only database rows
-    with time <= the cutoff.
+    with time <= the cutoff (or strictly before it, ``time_boundary="strict"``).
 
     Parameters
     ----------
@@ -177,14 +179,24 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
     valid_fraction : float, default=0.1
         Fraction of seed rows held out for the early-stopping loss (at most 2048 rows).
     cutoff_time : datetime-like or None, default=None
-        Pretraining sees only rows with time <= cutoff_time. None: the latest cutoff time
-        of the rows X when fitting on rows, else the whole database.
+        Pretraining sees only rows with time <= cutoff_time (< cutoff_time with
+        ``time_boundary="strict"``). None: the latest cutoff time of the rows X when
+        fitting on rows, else the whole database.
     database : RelationalDatabase or None, default=None
         The database, for ``fit(X_rows)`` inside Pipelines. Never copied by ``clone``.
     target_table : str or None, default=None
         Table whose rows ``transform`` embeds; None: the table whose primary key is in X.
     time_column : str or None, default=None
         Cutoff time column of X; None: X's single datetime column.
+    time_boundary : {"inclusive", "strict"}, default="inclusive"
+        Which rows a row of X with cutoff time t reads: those with time <= t (RelBench's
+        own samplers and task SQL), or those with time < t (the RelBench 3 leaderboard's
+        rule); a row of X whose own row of the target table is dated exactly t then
+        raises, as one dated after t always does. The same rule bounds pretraining: the
+        rows up to ``cutoff_time`` (or up to the latest cutoff of X), and each pretraining
+        seed at the time of a row that references it. A timed row is a seed at its own
+        time under both rules, reading rows up to that time: the earliest embedding of it
+        that ``transform`` can compute under either rule.
     column_types : dict or None, default=None
         ``{table: {column: stype}}`` overriding the inferred column types.
     device : str or torch.device, default="auto"
@@ -216,6 +228,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         Per epoch: ``train_loss``, ``valid_loss`` and per level ``train_row``,
         ``valid_row``, ... ; per batch the same under ``batches``.
     cutoff_time_ : pandas.Timestamp or None
+        The latest time of a row that pretraining read: ``cutoff_time`` (or the latest
+        cutoff of X), one nanosecond before it with ``time_boundary="strict"``.
     n_features_in_ : int
         Present when fitted on rows X.
 
@@ -263,6 +277,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         database=None,
         target_table=None,
         time_column=None,
+        time_boundary="inclusive",
         column_types=None,
         device="auto",
         random_state=None,
@@ -297,6 +312,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         self.database = database
         self.target_table = target_table
         self.time_column = time_column
+        self.time_boundary = time_boundary
         self.column_types = column_types
         self.device = device
         self.random_state = random_state
@@ -337,9 +353,10 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         check_depth(self)
         objectives = as_objectives(self.objectives)
         db, rows = _resolve_training_database(X, y, self.database)
-        cutoff = self.cutoff_time
+        cutoff = latest_visible_time(self.cutoff_time, self.time_boundary)
         if rows is not None:
-            table, tcol, _, times = rows_to_seeds(db, rows, self.target_table, self.time_column)
+            table, tcol, _, times = rows_to_seeds(db, rows, self.target_table, self.time_column,
+                                                  self.time_boundary)
             validate_data(self, rows, skip_check_array=True)  # feature_names_in_ / n_features_in_
             if cutoff is None and tcol is not None and len(times):
                 cutoff = pd.Timestamp(int(times.max()))
@@ -397,7 +414,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         the latest time of those rows (everything it holds is visible to it) and, with
         ``seed_times="events"``, also at the time of every timed row among them that
         references it, so pretraining sees it as ``transform`` does: at the times of its
-        history.
+        history, each bounded by ``time_boundary`` (with ``"strict"``, one nanosecond
+        before the event, which it does not see). A timed row's own time bounds it under
+        both rules: under ``"strict"``, ``transform`` can embed it only after that time.
         """
         rows = {} if rows is None else {nt: np.asarray(r, np.int64)
                                         for nt, r in rows.items() if r is not None}
@@ -424,7 +443,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                                 keep = is_read[src_type][src]
                                 src, dst = src[keep], dst[keep]
                             index.append(dst)
-                            t.append(graph.time_dict[src_type].numpy()[src])
+                            t.append(latest_visible_ns(
+                                graph.time_dict[src_type].numpy()[src], self.time_boundary))
                 pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
                                   axis=0)  # [num_seeds, 2]
                 index, t = pairs[:, 0], pairs[:, 1]
@@ -494,6 +514,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         with deterministic(self.random_state is not None):
             return embed_rows(self.backbone_, self.graph_, self.database_, X,
                               target_table=self.target_table, time_column=self.time_column,
+                              time_boundary=self.time_boundary,
                               num_neighbors=self.num_neighbors,
                               strategy=self.temporal_strategy, batch_size=512,
                               seed=self.seed_, device=device)
@@ -528,11 +549,11 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
 
 
 @torch.no_grad()
-def embed_rows(backbone, graph, db, X, *, target_table, time_column, num_neighbors,
-               strategy, batch_size, seed, device) -> np.ndarray:
+def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_boundary,
+               num_neighbors, strategy, batch_size, seed, device) -> np.ndarray:
     """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
     for a fixed ``seed``."""
-    table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column)
+    table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column, time_boundary)
     sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
                               temporal=tcol is not None)
     gen = eval_generator(seed)
