@@ -1,62 +1,32 @@
-"""Reproduce rel-f1 over seeds, every arm, both evaluation protocols.
+"""Reproduce rel-f1 over seeds, every arm, both evaluation protocols (docs/results.md).
 
-Tasks: driver-dnf, driver-top3 (AUROC, ``relbench.metrics.roc_auc``) and driver-position
-(MAE, RelBench v1's metric for it). Arms, each with the library's defaults:
+Tasks driver-dnf, driver-top3 (AUROC x 100, ``relbench.metrics.roc_auc``) and
+driver-position (MAE). Arms, with the library's defaults: ``scratch``, ``fine-tuned`` and
+``frozen+head`` (``RelationalClassifier`` / ``RelationalRegressor`` from random init, from
+the pretrained encoder, or with it frozen); ``emb+gbm``, ``agg+gbm`` and ``emb+agg+gbm``
+(histogram gradient boosting on ``transform``'s embeddings, on ``RelationalAggregator``
+features, on both side by side, with the settings chosen on val in ``GBM_SETTINGS``, or
+scikit-learn's with ``--gbm default``); and the averaged predictions ``emb,agg vote``,
+``fine-tuned,agg vote`` and ``fine-tuned,emb,agg vote``.
 
-- ``scratch``: ``RelationalClassifier`` / ``RelationalRegressor`` trained from random init;
-- ``fine-tuned``: the same starting from the pretrained encoder;
-- ``frozen+head``: the pretrained backbone frozen, only the head trained;
-- ``emb+gbm``: ``RelationalContrastiveEncoder.transform`` -> histogram gradient boosting;
-- ``agg+gbm``: ``RelationalAggregator`` features -> gradient boosting;
-- ``emb+agg+gbm``: both feature sets side by side -> gradient boosting;
-- ``emb,agg vote``: one gradient boosting on each feature set, predictions averaged (the
-  target "embeddings + aggregates better than aggregates alone" is checked with the
-  combination better on val);
-- ``fine-tuned,agg vote``: the fine-tuned model's and ``agg+gbm``'s predictions averaged
-  (probabilities for classification), what ``VotingClassifier`` / ``VotingRegressor`` over
-  the two pipelines computes;
-- ``fine-tuned,emb,agg vote``: the same over the fine-tuned model, ``emb+gbm`` and
-  ``agg+gbm``.
+One encoder per seed (and tabular model) is pretrained up to 2005-01-01; every model is
+fitted once on the train rows and scored on ``val``, on ``val_frozen`` (val reading the
+database frozen at 2005-01-01: the RelBench protocol mirrored on val), on
+``test_deployment`` (the full database) and on ``test_relbench`` (``with_database`` on the
+database frozen at 2010-01-01, as RelBench scores its baselines). The targets' best arm is
+chosen per task on the val score of the protocol (``val`` or ``val_frozen``), never on test.
+Seeds 0, 1, 2 by default (pretraining, supervised model and gradient boosting), mean and sd
+over them; jobs run in ``--jobs`` processes with one torch thread each.
 
-Gradient boosting uses the settings chosen on val per task and feature set (``GBM_SETTINGS``,
-as RelBench tunes its LightGBM baseline on val; ``docs/decisions.md``); ``--gbm default``
-uses scikit-learn's.
-
-Pretraining sees the database up to the validation timestamp (2005-01-01) only, one encoder
-per seed (and per tabular model with ``--tabular linear resnet``). Every model is fitted on
-the task's train rows, once; it is then scored
-
-- on val (the same under both protocols: every val row is before the test timestamp);
-- on val with the database frozen at the val timestamp (``val_frozen``): the RelBench
-  protocol mirrored on val, with rows that may be used for choices;
-- on test under the **deployment protocol**: the full database, a test row ``(driver, t)``
-  reads every row with time <= t;
-- on test under the **RelBench protocol**: the model reads ``database.upto(2010-01-01)``
-  (``with_database``), so a test row in 2012 sees nothing after the test timestamp, as
-  RelBench scores its baselines. Training rows (all before 2005) read the same rows under
-  both protocols, so one fit serves both.
-
-The targets' "best arm" is chosen per task on the val score of the protocol its test score
-is read under (``val`` for the deployment protocol, ``val_frozen`` for the RelBench
-protocol), never on test.
-
-Seeds 0, 1, 2 by default (``random_state`` of pretraining, of the supervised model and of the
-gradient boosting); every arm reports mean and standard deviation over them, never the best.
-Jobs run in ``--jobs`` processes with one torch thread each.
-
-Variants: ``--drop-leaky-columns`` (``load_f1(relbench_compatible=False)``), ``--tabular
-resnet`` (scratch and fine-tuned arms with the ResNet tabular model), ``--encoder-options``
-(JSON of encoder parameters, e.g. ``'{"sampler": "neighbor", "seed_times": "events"}'``;
-the supervised arms take those that are their parameters too, e.g. ``'{"num_layers": 3,
-"num_neighbors": [4, 4, 4]}'`` gives every arm three layers), ``--supervised-arms`` (a
-subset of the supervised arms), each with its own ``--output`` name. A quick check that it
-runs: ``--seeds 0 --tasks driver-dnf --jobs 1 --encoder-options '{"max_steps": 20}'
---output /tmp/smoke`` (a few minutes).
+Variants, each with its own ``--output``: ``--drop-leaky-columns``, ``--tabular resnet``,
+``--encoder-options`` (JSON of encoder parameters; the supervised arms take those that are
+theirs too), ``--supervised-arms``, ``--seeds``. A quick check that it runs: ``--seeds 0
+--tasks driver-dnf --jobs 1 --encoder-options '{"max_steps": 20}' --output /tmp/smoke``.
 
 Run: ``.venv/bin/python benchmarks/reproduce_f1.py``; writes
-``benchmarks/results/reproduce_f1.json`` (every run and a summary), ``reproduce_f1.md``
-(tables and the targets check), ``reproduce_f1.png`` (arms per task with error bars) and
-``reproduce_f1_pretraining.png`` (per-level pretraining loss curves).
+``benchmarks/results/reproduce_f1.json`` (every run, a summary, the target checks),
+``reproduce_f1.md`` (tables), ``reproduce_f1.png`` (arms per task) and
+``reproduce_f1_pretraining.png`` (pretraining loss curves).
 """
 
 from __future__ import annotations
