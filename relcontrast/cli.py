@@ -1,8 +1,8 @@
 """Command line: ``relcontrast schema | pretrain | embed | fit | predict | demo``.
 
-Your own database (DATA: a folder of CSV or parquet files, one per table, or a SQLite or
-DuckDB file; ROWS: a CSV or parquet file with the target table's primary key and a cutoff
-time column):
+Your own database (DATA: a folder of CSV or parquet files, one per table, a SQLite or
+DuckDB file, or a PostgreSQL URL such as postgresql://user:password@host:5432/shop; ROWS: a
+CSV or parquet file with the target table's primary key and a cutoff time column):
 
   relcontrast schema DATA --out schema.yaml           # propose a schema; check and edit it
   relcontrast pretrain DATA --schema schema.yaml --cutoff 2024-01-01 --out encoder.joblib
@@ -19,12 +19,28 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 _F1_CUTOFF = "2005-01-01"
 _TASKS = ("auto", "classification", "regression")
+_ON_DANGLING = ("raise", "warn", "ignore")
+_DATA_HELP = ("folder of CSV / parquet files, a SQLite / DuckDB file, or a PostgreSQL URL "
+              "(postgresql://user:password@host:port/database)")
+# Advice in the library's messages names Python parameters; the CLI names its options.
+_CLI_ADVICE = (
+    (r"on_dangling='(\w+)'", r"--on-dangling \1"),
+    (r"pass it as schema= to silence this warning", "pass it with --schema FILE to silence "
+                                                    "this warning"),
+    (r"\(`relcontrast schema DATA` or infer_schema\(tables, return_reasons=True\) explain "
+     r"each choice\)", "(`relcontrast schema DATA` explains each choice)"),
+    (r"Pass db_schema= \(--db-schema in the CLI\)", "Pass --db-schema NAME"),
+    (r"name the tables to read with tables=", "name the tables to read with --tables"),
+    (r"set time_column=", "pass --param time_column="),
+)
 
 
 def _demo(args) -> int:
@@ -106,7 +122,8 @@ def _estimator_params(args, **extra) -> dict:
 def _read_database(args):
     from relcontrast.io import read_database
 
-    return read_database(args.data, args.schema, time_unit=args.time_unit)
+    return read_database(args.data, args.schema, db_schema=args.db_schema, tables=args.tables,
+                         time_unit=args.time_unit, on_dangling=args.on_dangling)
 
 
 def _read_rows(path):
@@ -171,12 +188,17 @@ def _encoder_params(args) -> dict:
 
 # -- commands ---------------------------------------------------------------------------------
 def _schema(args) -> int:
-    from relcontrast.io import infer_schema, read_tables, schema_to_yaml
+    from relcontrast.io import infer_schema, read_declared_schema, read_tables, schema_to_yaml
+    from relcontrast.io.catalog import declared_keys
+    from relcontrast.io.servers import hide_password, is_server_source
 
-    tables = read_tables(args.data)
-    schema, reasons = infer_schema(tables, min_inclusion=args.min_inclusion,
+    selection = {"db_schema": args.db_schema, "tables": args.tables}
+    tables = read_tables(args.data, **selection)
+    declared = declared_keys(read_declared_schema(args.data, **selection))
+    schema, reasons = infer_schema(tables, declared=declared, min_inclusion=args.min_inclusion,
                                    return_reasons=True)
-    header = (f"Schema proposed by `relcontrast schema` for {args.data}.\n"
+    shown = hide_password(args.data) if is_server_source(args.data) else args.data
+    header = (f"Schema proposed by `relcontrast schema` for {shown}.\n"
               f"Check every entry: the comments say why each was chosen.\n"
               f"Format, time_unit and composite keys: docs/own_database.md")
     text = schema_to_yaml(schema, reasons, header=header)
@@ -329,12 +351,24 @@ def _predict(args) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------------
+def _add_selection_options(p) -> None:
+    p.add_argument("--db-schema", dest="db_schema", default=None, metavar="NAME",
+                   help="PostgreSQL: the schema (namespace) to read; default: the current "
+                        "one (public)")
+    p.add_argument("--tables", nargs="+", default=None, metavar="TABLE",
+                   help="PostgreSQL: the tables to read; default: all of the schema")
+
+
 def _add_data_options(p) -> None:
     p.add_argument("--schema", default=None,
-                   help="schema file (YAML or JSON, see `relcontrast schema`); default: "
-                        "inferred, with a warning")
+                   help="schema file (YAML or JSON, see `relcontrast schema`); default: the "
+                        "keys the database declares, the rest inferred, with a warning")
     p.add_argument("--time-unit", default=None, dest="time_unit",
                    help="unit of numeric time columns: year, D, s, ms, us or ns")
+    p.add_argument("--on-dangling", dest="on_dangling", choices=_ON_DANGLING, default="warn",
+                   help="foreign-key values absent from the referenced table: raise an "
+                        "error, warn and drop those links (default), or drop them silently")
+    _add_selection_options(p)
 
 
 def _add_model_options(p, what: str, example: str) -> None:
@@ -365,7 +399,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="propose a schema for DATA, as commented YAML")
     p.set_defaults(fn=_schema)
-    p.add_argument("data", help="folder of CSV / parquet files, or a SQLite / DuckDB file")
+    p.add_argument("data", help=_DATA_HELP)
+    _add_selection_options(p)
     p.add_argument("--out", "--output", dest="output", default=None,
                    help="write the YAML to this file instead of printing it")
     p.add_argument("--min-inclusion", dest="min_inclusion", type=float, default=0.95,
@@ -375,8 +410,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain an encoder on DATA (default: F1) and save it")
     p.set_defaults(fn=_pretrain)
     p.add_argument("data", nargs="?", default=None,
-                   help="folder of CSV / parquet files, or a SQLite / DuckDB file; "
-                        "omitted: the bundled F1 data")
+                   help=f"{_DATA_HELP}; omitted: the bundled F1 data")
     _add_data_options(p)
     p.add_argument("--cutoff", default=None,
                    help="pretrain on rows up to this time only (e.g. your first validation "
@@ -404,7 +438,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit a classifier or regressor on DATA and ROWS, save it")
     p.set_defaults(fn=_fit)
-    p.add_argument("data", help="folder of CSV / parquet files, or a SQLite / DuckDB file")
+    p.add_argument("data", help=_DATA_HELP)
     _add_data_options(p)
     p.add_argument("--rows", required=True,
                    help="CSV / parquet file: primary key, cutoff time and the target column")
@@ -434,20 +468,57 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _for_the_cli(message: str) -> str:
+    """A library message as the CLI says it: its advice in options, on one line."""
+    for pattern, option in _CLI_ADVICE:
+        message = re.sub(pattern, option, message)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines[:1] + ["; ".join(lines[1:])] if len(lines) > 1 else lines)
+
+
+class _OneLineFormatter(logging.Formatter):
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "warning" if record.levelno == logging.WARNING else record.levelname.lower()
+        return f"relcontrast {self.command}: {level}: {_for_the_cli(record.getMessage())}"
+
+
 def main(argv=None) -> int:
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    command = args.command
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"relcontrast {command}: warning: {_for_the_cli(str(message))}",
+              file=sys.stderr if file is None else file)
+
+    # warnings and the package's log records as one line each, without Python file paths
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter(command))
+    package_logger = logging.getLogger("relcontrast")
+    saved = package_logger.level, package_logger.propagate
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    package_logger.propagate = False
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())  # restores showwarning on exit
+            warnings.showwarning = show_warning
             if not _main_process():
                 devnull = stack.enter_context(open(os.devnull, "w"))
                 stack.enter_context(contextlib.redirect_stdout(devnull))
             return args.fn(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         if args.verbose:
             raise
-        print(f"relcontrast {args.command}: error: {exc}", file=sys.stderr)
+        print(f"relcontrast {command}: error: {_for_the_cli(str(exc))}", file=sys.stderr)
         return 1
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(saved[0])
+        package_logger.propagate = saved[1]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import joblib
@@ -160,12 +161,21 @@ def test_fit_predict_regression_on_sqlite_from_scratch(shop, tmp_path, capsys):
                                model.predict(rows[["user_id", "cutoff"]]), rtol=1e-5)
 
 
-def test_pretrain_without_schema_infers_it_and_warns(shop, tmp_path):
+def test_pretrain_without_schema_infers_it_and_warns(shop, tmp_path, capsys):
     enc_path = tmp_path / "encoder.joblib"
-    with pytest.warns(UserWarning, match=r"No schema given: using the schema inferred from "
-                                         r"'.*csv':\n  categories: primary_key='cat_id'"):
-        assert main(["pretrain", str(shop / "csv"), "--out", str(enc_path), *TINY_ENCODER,
-                     "--steps", "1"]) == 0
+    assert main(["pretrain", str(shop / "csv"), "--out", str(enc_path), *TINY_ENCODER,
+                 "--steps", "1"]) == 0
+    err = capsys.readouterr().err
+    # one line, the CLI's options as advice, no Python file path or source line
+    assert err == (
+        f"relcontrast pretrain: warning: No schema given: using the schema inferred from "
+        f"'{shop / 'csv'}': categories: primary_key='cat_id', time_column=None; items: "
+        f"primary_key='item_id', foreign_keys cat_id->categories, time_column='added'; "
+        f"orders: primary_key='order_id', foreign_keys user_id->users, item_id->items, "
+        f"time_column='ts'; reviews: primary_key=None, foreign_keys user_id->users, "
+        f"item_id->items, time_column='ts'; users: primary_key='user_id', "
+        f"time_column='signup'; Check it (`relcontrast schema DATA` explains each choice) and "
+        f"pass it with --schema FILE to silence this warning.\n")
     enc = joblib.load(enc_path)
     assert enc.cutoff_time_ is None and enc.max_steps == 1
     assert {t: s.to_dict() for t, s in enc.database_.schema.items()} == expected_schema()
@@ -239,3 +249,91 @@ def test_demo_prints_the_three_arms_and_saves_the_loss_plot(tmp_path, capsys):
         assert 0.0 <= float(line.split()[-1]) <= 1.0
     assert plot.stat().st_size > 0
     assert "Done in" in out
+
+
+@pytest.fixture(scope="module")
+def dangling(tmp_path_factory):
+    """A CSV folder whose orders reference a user that does not exist, and its schema."""
+    root = tmp_path_factory.mktemp("dangling")
+    (root / "db").mkdir()
+    pd.DataFrame({"user_id": [1, 2], "age": [30, 40]}).to_csv(root / "db" / "users.csv",
+                                                             index=False)
+    pd.DataFrame({"order_id": [1, 2, 3], "user_id": [1, 2, 9], "amount": [1.0, 2.0, 3.0],
+                  "ts": ["2024-01-01", "2024-01-02", "2024-01-03"]}).to_csv(
+        root / "db" / "orders.csv", index=False)
+    schema = {"users": {"primary_key": "user_id"},
+              "orders": {"primary_key": "order_id", "foreign_keys": {"user_id": "users"},
+                         "time_column": "ts"}}
+    (root / "schema.yaml").write_text(yaml.safe_dump(schema))
+    return root
+
+
+@pytest.mark.parametrize("option, code, err", [
+    ([], 0, "relcontrast pretrain: warning: Table 'orders': foreign key 'user_id' has 1 value(s) "
+            "not present in 'users'.'user_id' (e.g. 9 in row 2); dropped those 1 link(s). Pass "
+            "--on-dangling ignore to drop them silently.\n"),
+    (["--on-dangling", "ignore"], 0, ""),
+    (["--on-dangling", "raise"], 1, "relcontrast pretrain: error: Table 'orders': foreign key "
+                                    "'user_id' has 1 value(s) not present in 'users'.'user_id' "
+                                    "(e.g. 9 in row 2); fix them, or pass --on-dangling warn to "
+                                    "drop those links.\n"),
+])
+def test_on_dangling_option(dangling, tmp_path, capsys, option, code, err):
+    argv = ["pretrain", str(dangling / "db"), "--schema", str(dangling / "schema.yaml"),
+            "--out", str(tmp_path / "enc.joblib"), *TINY_ENCODER, "--steps", "1", *option]
+    assert main(argv) == code
+    assert capsys.readouterr().err == err
+
+
+def test_on_dangling_choices_are_checked(dangling, capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", str(dangling / "db"), "--on-dangling", "error"])
+    assert re.search(r"argument --on-dangling: invalid choice: 'error' \(choose from "
+                     r"'?raise'?, '?warn'?, '?ignore'?\)", capsys.readouterr().err)
+
+
+def test_schema_and_pretrain_read_a_postgres_url(postgres_url, tmp_path, capsys):
+    pytest.importorskip("adbc_driver_postgresql")
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(postgres_url, autocommit=True) as con, con.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS cli")
+        cur.execute("CREATE DATABASE cli")
+    url = postgres_url.rsplit("/", 1)[0] + "/cli"
+    with adbc.connect(url) as con:
+        with con.cursor() as cur:
+            for sql in [
+                "CREATE TABLE \"Members\" (handle text PRIMARY KEY, email text UNIQUE, "
+                "joined timestamptz NOT NULL)",
+                "CREATE TABLE visits (visit integer PRIMARY KEY, who text REFERENCES "
+                "\"Members\", contact text REFERENCES \"Members\" (email), at timestamptz, "
+                "pages integer)",
+                "INSERT INTO \"Members\" VALUES ('ann', 'a@x', '2024-01-01 09:00+01'), "
+                "('bo', 'b@x', '2024-01-02 10:00-03')",
+                "INSERT INTO visits SELECT i, CASE WHEN i % 2 = 0 THEN 'ann' ELSE 'bo' END, "
+                "NULL, TIMESTAMPTZ '2024-02-01 00:00+00' + i * INTERVAL '1 hour', i % 5 "
+                "FROM generate_series(1, 40) AS i",
+            ]:
+                cur.execute(sql)
+        con.commit()
+    shown = url.replace("postgresql://postgres@", "postgresql://postgres:***@")
+    password_url = url.replace("postgresql://postgres@", "postgresql://postgres:pw@")
+    assert main(["schema", password_url]) == 0  # trust authentication ignores the password
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "relcontrast schema: warning: Declared foreign key visits(contact) REFERENCES "
+        "Members(email) skipped: it does not reference Members's primary key ['handle'], and "
+        "relcontrast links rows through primary keys only.\n")
+    out = captured.out
+    assert out.splitlines()[0] == f"# Schema proposed by `relcontrast schema` for {shown}."
+    assert "  # handle: primary key: declared." in out.splitlines()
+    assert "  # who: foreign key to 'Members': declared." in out.splitlines()
+    schema = yaml.safe_load(out)
+    assert schema["visits"] == {"primary_key": "visit", "foreign_keys": {"who": "Members"},
+                                "time_column": "at"}
+    (tmp_path / "schema.yaml").write_text(out)
+    enc_path = tmp_path / "enc.joblib"
+    assert main(["pretrain", url, "--schema", str(tmp_path / "schema.yaml"), "--out",
+                 str(enc_path), *TINY_ENCODER, "--steps", "1"]) == 0
+    enc = joblib.load(enc_path)
+    assert repr(enc.database_) == "RelationalDatabase(Members=2, visits=40)"

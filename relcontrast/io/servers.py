@@ -40,10 +40,14 @@ def is_server_source(source) -> bool:
     return _is_sqlalchemy(source)
 
 
+def hide_password(source) -> str:
+    """The server's URL without its password: ``postgresql://ann:***@host/shop``."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", _url_string(source))
+
+
 def describe_server(source) -> str:
-    """The source for messages, without its password."""
-    url = _url_string(source)
-    return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
+    """The source for messages, quoted, without its password."""
+    return repr(hide_password(source))
 
 
 def _url_string(source) -> str:
