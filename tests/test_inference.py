@@ -344,3 +344,13 @@ def test_a_fact_table_gets_no_composite_key_from_measures():
     assert schema["people"]["primary_key"] == "playerID"
     assert schema["batting"] == {"primary_key": None, "time_column": None,
                                  "foreign_keys": {"playerID": "people"}}
+    # a pair of id-like and numbered columns without a foreign key is no key either
+    scores = pd.DataFrame({"season_id": [1, 1, 2, 2], "round_no": [1, 2, 1, 2],
+                           "points": [10, 8, 10, 6]})
+    assert infer_schema({"scores": scores})["scores"]["primary_key"] is None
+    # with the season a foreign key, the round numbers the rows within it
+    seasons = pd.DataFrame({"season_id": [1, 2], "name": ["spring", "autumn"]})
+    schema, reasons = infer_schema({"seasons": seasons, "scores": scores}, return_reasons=True)
+    assert schema["scores"]["primary_key"] == ("season_id", "round_no")
+    assert reasons["scores"][1] == ("(season_id, round_no): primary key: unique and non-null "
+                                    "together, a foreign key and a sequence number.")

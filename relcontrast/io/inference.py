@@ -340,8 +340,9 @@ def _referenced_key(table, df, tables, names, pks, min_inclusion, reasons) -> st
 
 
 def _composite_key(table, df, fks, names, reasons) -> tuple[str, ...] | None:
-    """Two key-like columns (foreign keys, id-like or sequence names) unique together; a
-    column unique on its own only in a pair of foreign keys (a link table)."""
+    """Two key-like columns unique together, at least one a foreign key and the other a
+    foreign key or named like an id or a number; a column unique on its own only in a pair of
+    foreign keys (a link table)."""
     fk_cols = {c for fk in fks for c in key_tuple(fk)}
     keyish = []
     for col in df.columns:
@@ -354,16 +355,19 @@ def _composite_key(table, df, fks, names, reasons) -> tuple[str, ...] | None:
     for i, (a, a_seq, a_unique) in enumerate(keyish):
         for b, b_seq, b_unique in keyish[i + 1:]:
             both_fk = a in fk_cols and b in fk_cols
+            if a not in fk_cols and b not in fk_cols:
+                continue
             if (a_unique or b_unique) and not both_fk or df.duplicated([a, b]).any():
                 continue
-            rank = 0 if (a_seq or b_seq) else 1 if both_fk else 2
+            numbered = (a_seq and b in fk_cols) or (b_seq and a in fk_cols)
+            rank = 0 if numbered else 1 if both_fk else 2
             candidates.append((rank, a, b))
     if not candidates:
         return None
     candidates.sort(key=lambda c: c[0])
     rank, a, b = candidates[0]
     why = ["a foreign key and a sequence number", "two foreign keys (a link table)",
-           "two id-like columns"][rank]
+           "a foreign key and an id-like column"][rank]
     others = [(x, y) for _, x, y in candidates[1:]]
     also = f" Other unique pairs: {others}." if others else ""
     reasons.append(f"({a}, {b}): primary key: unique and non-null together, {why}.{also}")
