@@ -354,3 +354,17 @@ def test_a_fact_table_gets_no_composite_key_from_measures():
     assert schema["scores"]["primary_key"] == ("season_id", "round_no")
     assert reasons["scores"][1] == ("(season_id, round_no): primary key: unique and non-null "
                                     "together, a foreign key and a sequence number.")
+
+
+def test_a_composite_foreign_key_needs_the_key_types():
+    # lines name both columns of shipments' key, one holds strings where the key has integers
+    shipments = pd.DataFrame({"order_id": [1, 1, 2], "box_no": [1, 2, 1]})
+    orders = pd.DataFrame({"order_id": [1, 2]})
+    scans = pd.DataFrame({"scan_id": [7, 8], "order_id": [1, 2], "box_no": ["1", "1"]})
+    schema = infer_schema({"orders": orders, "shipments": shipments, "scans": scans})
+    assert schema["shipments"]["primary_key"] == ("order_id", "box_no")
+    assert schema["scans"]["foreign_keys"] == {"order_id": "orders"}
+    scans = scans.assign(box_no=[2, 1])
+    schema = infer_schema({"orders": orders, "shipments": shipments, "scans": scans})
+    assert schema["scans"]["foreign_keys"] == {"order_id": "orders",
+                                               ("order_id", "box_no"): "shipments"}

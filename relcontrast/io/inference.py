@@ -509,6 +509,9 @@ def _composite_foreign_keys(table, df, tables, pks, names, fks, min_inclusion,
         cols = tuple(by_norm.get(names.norm(ref, c)) for c in ref_pk)
         if None in cols or cols == pks[table] or cols in fks:
             continue
+        pairs = zip(cols, ref_pk, strict=True)
+        if any(_key_kind(df[c]) != _key_kind(tables[ref][r]) for c, r in pairs):
+            continue
         rows = df[list(cols)].dropna()
         if not len(rows):
             continue
