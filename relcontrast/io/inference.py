@@ -655,8 +655,8 @@ def _check_declared(declared, tables) -> dict[str, dict]:
     return parsed
 
 
-def infer_schema(tables, *, declared=None, min_inclusion: float = MIN_INCLUSION,
-                 return_reasons: bool = False):
+def infer_schema(tables, *, declared: Mapping[str, Mapping] | None = None,
+                 min_inclusion: float = MIN_INCLUSION, return_reasons: bool = False):
     """Propose a schema for a database from its data, explaining every choice.
 
     The proposal is a starting point to check and edit, not a ground truth:
@@ -666,11 +666,11 @@ def infer_schema(tables, *, declared=None, min_inclusion: float = MIN_INCLUSION,
       1. named after the table: ``user_id``, ``userId``, ``users_id``, ``user_key``,
          ``user_code``, ``user_no`` for ``users``, also with a prefix that every column of
          the table shares (``c_custkey`` in TPC-H's ``customer``) and cut short for a
-         one-word table name (``custkey``, ``emp_id``); then a generic ``id`` / ``key``; then
-         the table's name itself for string codes (``shop`` for ``shops``); then any other
-         id-like name
-         (``*_id``, ``*Id``, ``*ID``, ``*key``), except a column named after another table
-         that holds the same unique column (then it is a foreign key to that table);
+         one-word table name (``custkey``, ``emp_id``); then a generic ``id`` / ``key``;
+         then the table's name itself for string codes (``shop`` for ``shops``); then any
+         other id-like name (``*_id``, ``*Id``, ``*ID``, ``*key``), except a column named
+         after another table that holds the same unique column (then it is a foreign key
+         to that table);
       2. otherwise a column that other tables reference: by the same name (``tailnum`` in
          ``planes``, which ``flights.tailnum`` holds), or by values under another name for
          string codes (``airports.faa``, whose values ``flights.origin`` holds);
