@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9]*)(?:\+[A-Za-z0-9_]+)?://")
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
+_BATCH_BYTES = 16 * 2**20  # the size of the Arrow record batches the server sends
 _INSTALL_HINT = "pip install 'relcontrast[postgres]' (or: pip install adbc-driver-postgresql)"
 
 
@@ -193,7 +194,9 @@ def arrow_to_pandas(table) -> pd.DataFrame:
 
 
 def read_table(cur, namespace: str, name: str) -> pd.DataFrame:
-    """All rows of one table, in batches."""
+    """All rows of one table, in batches of about ``_BATCH_BYTES``."""
+    cur.adbc_statement.set_options(
+        **{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_BYTES)})
     cur.execute(f"SELECT * FROM {quote(namespace)}.{quote(name)}")
     table = cur.fetch_record_batch().read_all()  # Arrow batches, concatenated without a copy
     return arrow_to_pandas(table)
