@@ -18,7 +18,8 @@ The corpus, each schema with its true primary and foreign keys written by hand:
 - ``baseball``: people keyed by ``playerID``, teams by ``teamID``, batting and pitching
   keyed by ``(playerID, yearID, stint)``, written here with generated rows.
 
-Rows are drawn from a seeded ``numpy.random.Generator``; no data is downloaded. Every schema
+Rows are drawn from a ``numpy.random.Generator`` seeded with ``--seed`` (0 by default) and
+the schema's index; no data is downloaded. Every schema
 is written to two SQLite files in a temporary folder, one declaring ``PRIMARY KEY`` /
 ``REFERENCES`` and one without constraints. Inference is measured on the file without:
 ``infer_schema(path)``. The file with constraints is read by ``read_database(path)``, which
@@ -50,7 +51,6 @@ import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
-SEED = 0
 
 
 # -- the corpus -------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ def _dates(rng, n: int, start: str, days: int) -> pd.Series:
     return pd.Series(pd.Timestamp(start) + pd.to_timedelta(np.sort(offsets), unit="D"))
 
 
-def f1():
+def f1(seed: int = 0):
     from relcontrast.datasets import load_f1
 
     tables, schema = load_f1()
@@ -87,7 +87,7 @@ def f1():
     return tables, truth
 
 
-def tpch(scale: float = 0.01):
+def tpch(seed: int = 0, scale: float = 0.01):
     exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
     if not Path(exe).exists():
         raise RuntimeError("tpchgen-cli not found; install the bench extra: pip install "
@@ -122,7 +122,7 @@ def tpch(scale: float = 0.01):
     return tables, truth
 
 
-def synthetic():
+def synthetic(seed: int = 0):
     from relcontrast.testing import make_synthetic_database
 
     tables, schema = make_synthetic_database()
@@ -135,8 +135,8 @@ def synthetic():
     return tables, truth
 
 
-def chinook():
-    rng = np.random.default_rng(SEED)
+def chinook(seed: int = 0):
+    rng = np.random.default_rng([seed, 0])
     n_artist, n_album, n_track, n_cust, n_inv, n_line = 40, 80, 400, 59, 300, 900
     artist = pd.DataFrame({"ArtistId": np.arange(1, n_artist + 1),
                            "Name": _words(rng, n_artist, "The ")})
@@ -217,8 +217,8 @@ def chinook():
     return tables, truth
 
 
-def northwind():
-    rng = np.random.default_rng(SEED + 1)
+def northwind(seed: int = 0):
+    rng = np.random.default_rng([seed, 1])
     n_sup, n_prod, n_cust, n_ord = 29, 77, 91, 400
     categories = pd.DataFrame({
         "CategoryID": np.arange(1, 9),
@@ -327,8 +327,8 @@ def northwind():
     return tables, truth
 
 
-def shop():
-    rng = np.random.default_rng(SEED + 2)
+def shop(seed: int = 0):
+    rng = np.random.default_rng([seed, 2])
     n_prod, n_ord = 50, 300
     shops = pd.DataFrame({"shop": [f"S{i}" for i in range(8)],
                           "city": ["Brno", "Praha", "Ostrava", "Plzeň", "Olomouc", "Liberec",
@@ -349,8 +349,8 @@ def shop():
     return tables, truth
 
 
-def flights():
-    rng = np.random.default_rng(SEED + 3)
+def flights(seed: int = 0):
+    rng = np.random.default_rng([seed, 3])
     carriers = ["9E", "AA", "AS", "B6", "DL", "EV", "F9", "HA", "MQ", "UA", "US", "VX", "WN"]
     airlines = pd.DataFrame({"carrier": carriers,
                              "name": [f"{w} Airlines" for w in _words(rng, len(carriers), "")]})
@@ -425,8 +425,8 @@ def flights():
     return tables, truth
 
 
-def baseball():
-    rng = np.random.default_rng(SEED + 4)
+def baseball(seed: int = 0):
+    rng = np.random.default_rng([seed, 4])
     n_people = 150
     first, last = _words(rng, 60, ""), _words(rng, 120, "")
     ids: list[str] = []
@@ -590,13 +590,13 @@ def _total(per_schema: dict, which: str) -> dict:
     return out
 
 
-def run(names: list[str]) -> dict:
+def run(names: list[str], seed: int = 0) -> dict:
     from relcontrast.io import infer_schema, read_database
 
     per_schema = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            tables, truth = CORPUS[name]()
+            tables, truth = CORPUS[name](seed)
             bare, declared = Path(tmp) / f"{name}.sqlite", Path(tmp) / f"{name}_declared.sqlite"
             write_sqlite(bare, tables, None)
             write_sqlite(declared, tables, truth)
@@ -678,15 +678,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="after", help="name of this run in the results")
     parser.add_argument("--schemas", nargs="*", default=list(CORPUS), choices=list(CORPUS))
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the generated rows (the hand-written schemas; F1, TPC-H "
+                             "and the synthetic database do not change)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.schemas)
+    result = run(args.schemas, args.seed)
     print(json.dumps(result["total"], indent=1))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "schema_inference.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() else {}
+    seed = f" --seed {args.seed}" if args.seed else ""
     runs[args.label] = {"command": "python benchmarks/schema_inference.py --label "
-                                   f"{args.label}", **result}
+                                   f"{args.label}{seed}", "seed": args.seed, **result}
     path.write_text(json.dumps({"description": __doc__.splitlines()[0], "runs": runs},
                                indent=1) + "\n")
     (args.out / "schema_inference.md").write_text(markdown(runs))
