@@ -75,7 +75,17 @@ def start_server(bindir: Path | None = None) -> Server:
     if os.geteuid() == 0:
         import pwd
 
-        user = pwd.getpwnam("nobody")
+        try:
+            user = pwd.getpwnam("nobody")
+        except KeyError:  # a minimal image without it: create a system user to run as
+            subprocess.run(["useradd", "--system", "--no-create-home", "relcontrast-pg"],
+                           capture_output=True, check=False)
+            try:
+                user = pwd.getpwnam("relcontrast-pg")
+            except KeyError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise RuntimeError("running as root, and no unprivileged user to run "
+                                   "PostgreSQL as (neither 'nobody' nor useradd)") from exc
         os.chown(folder, user.pw_uid, user.pw_gid)
         run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         if not _readable_by_others(bindir):
