@@ -1,11 +1,11 @@
 """Read tables and their declared keys from a database server (PostgreSQL).
 
 Rows travel as Arrow record batches through ADBC (``adbc-driver-postgresql``, the
-``postgres`` extra), and each column becomes a pandas column as soon as it has arrived,
-releasing its Arrow buffers, so a table is never held twice. Types come out as the file
-readers give them (see :mod:`relcontrast.io.readers`): integers as integers (nullable
-``Int64`` and the like when a column has nulls), booleans, strings, ``numeric`` as floats,
-dates and timestamps as datetimes, ``timestamptz`` as UTC datetimes.
+``postgres`` extra); the batches of a table are joined without a copy, and each Arrow column
+is released as soon as it is a pandas column, so at most one column is held twice. Types
+come out as the file readers give them (see :mod:`relcontrast.io.readers`): integers as
+integers (nullable ``Int64`` and the like when a column has nulls), booleans, strings,
+``numeric`` as floats, dates and timestamps as datetimes, ``timestamptz`` as UTC datetimes.
 """
 
 from __future__ import annotations
