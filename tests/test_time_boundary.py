@@ -94,8 +94,9 @@ def test_latest_visible_time_is_the_cutoff_or_one_nanosecond_before():
     t = np.array([T.value, 0], dtype=np.int64)
     np.testing.assert_array_equal(latest_visible_ns(t, "inclusive"), t)
     np.testing.assert_array_equal(latest_visible_ns(t, "strict"), t - 1)
-    X = pd.DataFrame({"at": [T, T.tz_localize("Europe/Prague")]})
-    assert cutoff_times_ns(X.iloc[:1], "at", "strict").tolist() == [T.value - 1]
+    X = pd.DataFrame({"at": [T, T + NS]})
+    assert cutoff_times_ns(X, "at", "strict").tolist() == [T.value - 1, T.value]
+    assert cutoff_times_ns(X, "at").tolist() == [T.value, T.value + 1]
     assert latest_visible_time("2021-03-01 12:00", "strict") == T - NS
     assert latest_visible_time(T, "inclusive") is T
     assert latest_visible_time(None, "strict") is None
