@@ -39,6 +39,7 @@ _CLI_ADVICE = (
      r"each choice\)", "(`relcontrast schema DATA` explains each choice)"),
     (r"Pass db_schema= \(--db-schema in the CLI\)", "Pass --db-schema NAME"),
     (r"name the tables to read with tables=", "name the tables to read with --tables"),
+    (r"db_schema= and tables= select", "--db-schema and --tables select"),
     (r"set time_column=", "pass --param time_column="),
 )
 

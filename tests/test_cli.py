@@ -215,6 +215,12 @@ def test_pretrain_and_embed_default_to_f1(tmp_path):
      "relcontrast embed: error: '{model}' holds a dict, not a RelationalContrastiveEncoder"),
     (["fit", "{csv}", "--schema", "{bad_schema}", "--rows", "{rows}", "--target", "active"],
      "relcontrast fit: error: The schema names table 'user', but '{csv}' has no such table"),
+    (["schema", "{csv}", "--tables", "users"],
+     "relcontrast schema: error: --db-schema and --tables select the tables of a database "
+     "server; they do not apply to '{csv}'. Remove them.\n"),
+    (["pretrain", "mysql://root@localhost/shop", "--steps", "1"],
+     "relcontrast pretrain: error: Cannot read 'mysql://root@localhost/shop': relcontrast "
+     "reads PostgreSQL servers"),
 ])
 def test_errors_are_reported_without_traceback(shop, tmp_path, capsys, argv, message):
     (tmp_path / "schema.yaml").write_text(yaml.safe_dump(expected_schema()))
