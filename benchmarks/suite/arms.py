@@ -134,4 +134,5 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
            for s in EVAL_SPLITS}
     out["time_s"] = time.perf_counter() - t0
     out["epochs"] = len(model.history_)
+    out["epoch_s"] = float(np.mean([row["dur"] for row in model.history_]))
     return out

@@ -202,7 +202,9 @@ class TaskSpec:
     """A label over ``(t, t + horizon]`` of an entity's activity rows.
 
     ``label``: ``"any"`` (binary: at least one row), ``"count"`` (regression: number of
-    rows) or ``"sum"`` (regression: sum of the activity's value column).
+    rows), ``"sum"`` (regression: sum of the activity's value column) or ``"mean"``
+    (regression: mean of the value column; only rows with at least one valued row in the
+    window, as RelBench's driver-position).
     """
 
     database: str
@@ -276,11 +278,11 @@ TASKS: dict[str, dict[str, TaskSpec | Activity]] = {
             pd.Timestamp("2004-01-01"),
             "Is a movie rated at least once in the next 180 days (movies rated in the last "
             "year)?", _RATINGS),
-        "movie-ratings": TaskSpec(
-            "movielens", "movie-ratings", "count", 180 * DAY, 180 * DAY, 365 * DAY,
+        "movie-rating": TaskSpec(
+            "movielens", "movie-rating", "mean", 180 * DAY, 180 * DAY, 365 * DAY,
             pd.Timestamp("2004-01-01"),
-            "How many ratings does a movie get in the next 180 days (movies rated in the "
-            "last year)?", _RATINGS),
+            "What is the mean rating a movie gets in the next 180 days (movies rated in the "
+            "last year and in the next 180 days)?", _RATINGS),
     },
     "portal": {
         "plot-catches": TaskSpec(
@@ -330,16 +332,16 @@ def _cutoffs(spec: TaskSpec, db: DatabaseSpec, last_time: pd.Timestamp) -> dict:
 
 
 def _by_entity(events: pd.DataFrame, activity: Activity) -> dict:
-    """Per entity: its activity times (sorted, int64 ns) and the prefix sums of the value."""
+    """Per entity: its activity times (sorted, int64 ns) and values, in time order."""
     rows = events[[activity.entity_column, activity.time_column, activity.value_column]]
     rows = rows.dropna(subset=[activity.entity_column])
     rows = rows.sort_values([activity.entity_column, activity.time_column], kind="stable")
-    out = {}
-    for key, group in rows.groupby(activity.entity_column, sort=False):
-        times = group[activity.time_column].to_numpy("datetime64[ns]").astype("int64")
-        values = group[activity.value_column].to_numpy("float64")
-        out[key] = (times, values)
-    return out
+    keys = rows[activity.entity_column].to_numpy()
+    times = rows[activity.time_column].to_numpy("datetime64[ns]").astype("int64")
+    values = rows[activity.value_column].to_numpy("float64")
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    return {keys[a]: (times[a:b], values[a:b]) for a, b in zip(starts, ends, strict=True)}
 
 
 def build_task(spec: TaskSpec, tables: dict[str, pd.DataFrame]) -> Task:
@@ -360,12 +362,17 @@ def build_task(spec: TaskSpec, tables: dict[str, pd.DataFrame]) -> Task:
                 if now == 0 or times[now - 1] <= tn - lookback:
                     continue
                 end = np.searchsorted(times, tn + h, side="right")
+                window = values[now:end]
+                if spec.label == "mean" and np.isnan(window).all():
+                    continue
                 if spec.label == "any":
                     label = float(end > now)
                 elif spec.label == "count":
                     label = float(end - now)
+                elif spec.label == "sum":
+                    label = float(np.nansum(window))
                 else:
-                    label = float(np.nansum(values[now:end]))
+                    label = float(np.nanmean(window))
                 keys.append(key)
                 stamps.append(t)
                 labels.append(label)
