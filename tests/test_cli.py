@@ -298,7 +298,7 @@ def test_on_dangling_choices_are_checked(dangling, capsys):
                      r"'?raise'?, '?warn'?, '?ignore'?\)", capsys.readouterr().err)
 
 
-def test_schema_and_pretrain_read_a_postgres_url(postgres_url, tmp_path, capsys):
+def test_schema_pretrain_and_fit_read_a_postgres_url(postgres_url, tmp_path, capsys):
     pytest.importorskip("adbc_driver_postgresql")
     import adbc_driver_postgresql.dbapi as adbc
 
@@ -343,3 +343,13 @@ def test_schema_and_pretrain_read_a_postgres_url(postgres_url, tmp_path, capsys)
                  str(enc_path), *TINY_ENCODER, "--steps", "1"]) == 0
     enc = joblib.load(enc_path)
     assert repr(enc.database_) == "RelationalDatabase(Members=2, visits=40)"
+    visits = np.arange(1, 41)
+    pd.DataFrame({"visit": visits, "cutoff": "2024-03-01",
+                  "busy": visits % 5 > 2}).to_csv(tmp_path / "rows.csv", index=False)
+    capsys.readouterr()
+    assert main(["fit", url, "--schema", str(tmp_path / "schema.yaml"), "--rows",
+                 str(tmp_path / "rows.csv"), "--target", "busy", "--encoder", str(enc_path),
+                 "--out", str(tmp_path / "model.joblib"), "--hidden-channels", "16",
+                 *TINY_MODEL]) == 0
+    assert capsys.readouterr().out.startswith(
+        "fitted RelationalClassifier (classes [False, True]) on 40 rows of table 'visits' from ")
