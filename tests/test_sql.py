@@ -216,6 +216,18 @@ def test_read_database_from_a_server_keeps_declared_keys(shop_url):
     assert "# (order_ref, line): foreign key to 'OrderLines': declared." in yaml_text
 
 
+def test_keys_to_tables_not_read_are_left_out(shop_url, caplog):
+    with caplog.at_level(logging.WARNING, logger="relcontrast.io"):
+        declared = read_declared_schema(shop_url, tables=["OrderLines", "products"])
+    assert declared == {t: DECLARED[t] for t in ("products", "OrderLines")} | {
+        "OrderLines": {**DECLARED["OrderLines"], "foreign_keys": {"sku": "products"}}}
+    assert caplog.messages == ["Declared foreign key OrderLines(OrderId) REFERENCES "
+                               "Orders(OrderId) skipped: table 'Orders' is not read."]
+    with pytest.warns(UserWarning, match="the keys its catalog declares"):
+        db = read_database(shop_url, tables=["OrderLines", "products"])
+    assert db.schema["OrderLines"].foreign_keys == {"sku": "products"}
+
+
 def test_an_explicit_schema_wins_over_the_catalog(shop_url):
     schema = {t: {} for t in DECLARED}
     schema["products"] = {"primary_key": "sku"}

@@ -167,8 +167,9 @@ def read_declared_schema(source, *, db_schema: str | None = None,
     if isinstance(source, Mapping):
         return {}
     if servers.is_server_source(source):
-        return declared_from_constraints(
-            servers.server_constraints(source, db_schema=db_schema, tables=tables))
+        records, names = servers.server_constraints(source, db_schema=db_schema,
+                                                    tables=tables)
+        return declared_from_constraints(records, names)
     if db_schema is not None or tables is not None:
         raise ValueError(
             "db_schema= and tables= select the tables of a database server; they do not "

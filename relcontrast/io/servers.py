@@ -217,14 +217,16 @@ def read_server_tables(source, *, db_schema: str | None = None,
 
 
 def server_constraints(source, *, db_schema: str | None = None,
-                       tables: Sequence[str] | None = None) -> list[tuple]:
+                       tables: Sequence[str] | None = None) -> tuple[list[tuple], list[str]]:
     """Declared primary keys, foreign keys and NOT NULL columns of a PostgreSQL schema, as
     ``(table, kind, columns, referenced table or None, referenced columns)`` records,
-    ``kind`` one of ``"primary_key"``, ``"foreign_key"``, ``"not_null"``."""
+    ``kind`` one of ``"primary_key"``, ``"foreign_key"``, ``"not_null"``; and the names of
+    the tables read."""
     where = describe_server(source)
     with connect(source) as con, con.cursor() as cur:
         namespace = namespace_of(cur, db_schema)
-        names = set(table_names(cur, namespace, tables, where))
+        read = table_names(cur, namespace, tables, where)
+        names = set(read)
         keys = fetch_rows(cur, """
             SELECT cl.relname::text, con.contype::text,
                    (SELECT array_agg(a.attname::text ORDER BY k.ord)
@@ -260,4 +262,4 @@ def server_constraints(source, *, db_schema: str | None = None,
             ref_name = ref if ref_namespace == namespace else f"{ref_namespace}.{ref}"
             records.append((table, "foreign_key", tuple(cols), ref_name, tuple(ref_cols)))
     records += [(t, "not_null", (c,), None, ()) for t, c in not_null if t in names]
-    return records
+    return records, read
