@@ -296,3 +296,14 @@ def test_rows_from_t_on_change_nothing_under_strict_and_after_t_under_both(rule,
         np.testing.assert_array_equal(outputs[0], outputs[1])
         assert outputs[0].shape != outputs[2].shape or not np.allclose(
             outputs[0], outputs[2], equal_nan=True)
+
+
+def test_an_estimator_saved_before_time_boundary_loads_with_the_inclusive_rule():
+    import pickle
+
+    clf = RelationalClassifier(database=FULL, **SUP).fit(X_TRAIN, Y_CLASS)
+    expected = clf.predict_proba(X_AT_T)
+    del clf.__dict__["time_boundary"]  # as pickled by relcontrast before the parameter
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.get_params()["time_boundary"] == "inclusive"
+    np.testing.assert_array_equal(loaded.predict_proba(X_AT_T), expected)

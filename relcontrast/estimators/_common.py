@@ -335,6 +335,9 @@ def digest(*parts) -> str:
 # neighbour index. Bump when a pickled fitted estimator would read differently.
 STATE_FORMAT = 3
 _STATE_FORMAT_KEY = "_relcontrast_state_format"
+# Parameters added within a state format, with the value that reads as an estimator saved
+# before them did: filled in when such an estimator is loaded.
+_ADDED_PARAMETERS = {"time_boundary": "inclusive"}
 
 
 class SavedStateFormat:
@@ -356,4 +359,6 @@ class SavedStateFormat:
                 f"relcontrast reads format {STATE_FORMAT} (node times in nanoseconds, the "
                 f"graph's foreign-key links). Refit it with this version, or load it with the "
                 f"relcontrast version that saved it.")
+        for name, value in _ADDED_PARAMETERS.items():
+            state.setdefault(name, value)
         super().__setstate__(state)
