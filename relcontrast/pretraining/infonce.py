@@ -11,6 +11,10 @@ from torch import Tensor, nn
 
 __all__ = ["InfoNCEResult", "ProjectionHead", "info_nce", "spread_index"]
 
+#: Largest ``[M, N]`` similarity matrix computed in full when only ``K < N`` candidates per
+#: query are needed (64 MB of float32).
+_MAX_DENSE_LOGITS = 2**24
+
 
 class InfoNCEResult(NamedTuple):
     """Per-anchor InfoNCE of one group (one node type or one edge type).
@@ -82,17 +86,21 @@ def info_nce(
     n = k.size(0)
     pos_logit = (q * k[positive]).sum(-1) / temperature  # [M]
     if num_negatives is None or num_negatives >= n - 1:
-        cand = torch.arange(n, device=k.device).expand(q.size(0), n)  # [M, N]
+        cand = None  # every key, in order: [M, N] comparisons broadcast, nothing gathered
         neg_logit = q @ k.t() / temperature  # [M, N]
-        masked = cand == positive.unsqueeze(1)  # [M, N]
+        masked = torch.arange(n, device=k.device) == positive.unsqueeze(1)  # [M, N]
     else:
         steps = torch.arange(num_negatives, device=k.device) * (n - 1) // num_negatives  # [K]
         cand = (positive.unsqueeze(1) + 1 + steps) % n  # [M, K], never the positive itself
-        neg_logit = torch.einsum("mc,mkc->mk", q, k[cand]) / temperature  # [M, K]
+        if q.size(0) * n <= _MAX_DENSE_LOGITS:  # all similarities, then the candidates':
+            # one product instead of a [M, K, C] gather, whose backward scatters M * K rows
+            neg_logit = (q @ k.t()).gather(1, cand) / temperature  # [M, K]
+        else:
+            neg_logit = torch.einsum("mc,mkc->mk", q, k[cand]) / temperature  # [M, K]
         masked = torch.zeros_like(cand, dtype=torch.bool)
     for ids in [key_ids] if isinstance(key_ids, Tensor) else (key_ids or ()):
         ids = ids.to(k.device)
-        masked = masked | (ids[cand] == ids[positive].unsqueeze(1))
+        masked = masked | ((ids if cand is None else ids[cand]) == ids[positive].unsqueeze(1))
     neg_logit = neg_logit.masked_fill(masked, float("-inf"))
     logits = torch.cat([pos_logit.unsqueeze(1), neg_logit], dim=1)  # [M, 1 + K]
     loss = torch.logsumexp(logits, dim=1) - pos_logit  # [M]
