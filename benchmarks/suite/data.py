@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -224,11 +224,13 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class DatabaseSpec:
+    """A suite database: its loader and its split timestamps (the val timestamp is the
+    encoder's pretraining cutoff)."""
+
     name: str
     load: Callable[[], tuple[dict[str, pd.DataFrame], dict]]
     val_timestamp: pd.Timestamp
     test_timestamp: pd.Timestamp
-    entity_table: dict[str, str] = field(default_factory=dict)  # task -> entity table
 
 
 @dataclass(frozen=True)
