@@ -448,9 +448,11 @@ def plot(summary: list[dict], pretraining: list[dict], stem: Path) -> None:
     import matplotlib.pyplot as plt
 
     scores = [s for s in SCORES if s in summary[0]]  # runs from before val_frozen lack it
-    fig, axes = plt.subplots(len(scores), len(TASKS), figsize=(13, 3.3 * len(scores)))
+    tasks = [t for t in TASKS if any(e["task"] == t for e in summary)]  # --tasks
+    fig, axes = plt.subplots(len(scores), len(tasks), figsize=(13, 3.3 * len(scores)),
+                             squeeze=False)
     for i, score in enumerate(scores):
-        for j, task in enumerate(TASKS):
+        for j, task in enumerate(tasks):
             ax = axes[i, j]
             es = [e for e in summary if e["task"] == task]
             labels = [e["arm"] + ("" if e["tabular"] == "linear" else f"\n({e['tabular']})")
