@@ -39,6 +39,7 @@ from relcontrast.estimators._net import (
     PretrainingBatcher,
     PretrainingNet,
     fit_callbacks,
+    fused_optimizer,
 )
 from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
@@ -493,6 +494,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             batch_size=self.batch_size,
             train_split=holdout,
             callbacks=callbacks, device=device, verbose=verbose, distributed=ddp,
+            **fused_optimizer(device),
         )
 
     # -- transform ----------------------------------------------------------------------

@@ -42,6 +42,7 @@ from relcontrast.estimators._net import (
     SubgraphRegressor,
     TimeOrderedSplit,
     fit_callbacks,
+    fused_optimizer,
 )
 from relcontrast.estimators._params import (
     BACKBONE_CONSTRAINTS,
@@ -355,6 +356,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
             batch_size=self.batch_size, train_split=split, callbacks=callbacks,
             device=device, verbose=verbose, iterator_train__shuffle=True, distributed=ddp,
             **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
+            **fused_optimizer(device),
             **self._net_kwargs(),
         )
 
