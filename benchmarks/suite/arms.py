@@ -25,6 +25,9 @@ EVAL_SPLITS = ("val", "test")
 # model from scratch takes them from --encoder-options.
 _BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
              "temporal_encoding", "column_types"}
+# The encoder options the supervised arms share: the backbone, the sampling and the device
+# (not the training loop's: the encoder's lr or batch_size are not the head's).
+_SHARED = _BACKBONE | {"num_neighbors", "temporal_strategy", "device"}
 
 # --quick: enough steps to run every code path, nothing more.
 QUICK_ENCODER = {"max_steps": 10, "steps_per_epoch": 5}
@@ -113,13 +116,12 @@ def pretrain(db, val_timestamp, seed: int, options: dict, quick: bool):
 def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
                    quick: bool) -> dict:
     """``scratch`` (reads ``db``) or ``fine-tuned`` (from ``encoder``) for one seed. The
-    model takes those ``options`` (the encoder's) that are its parameters too, so that
-    every arm has the encoder's architecture and sampling."""
+    model takes the encoder's ``options`` for the backbone (scratch only), the sampling and
+    the device, so that every arm has the encoder's architecture and sampling."""
     from relcontrast import RelationalClassifier, RelationalRegressor
 
     cls = RelationalClassifier if task.classify else RelationalRegressor
-    names = cls().get_params()
-    shared = {k: v for k, v in options.items() if k in names}
+    shared = {k: v for k, v in options.items() if k in _SHARED}
     quick_params = QUICK_SUPERVISED if quick else {}
     common = {"target_table": task.entity_table, "time_column": task.time_column,
               "random_state": seed, **quick_params}

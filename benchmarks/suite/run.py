@@ -228,7 +228,8 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--encoder-options", type=json.loads, default={},
                         help="JSON dict of RelationalContrastiveEncoder parameters; the "
-                        "supervised arms take those that are theirs too")
+                        "supervised arms take the backbone's (scratch), num_neighbors, "
+                        "temporal_strategy and device from it")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: a few pretraining steps, one epoch, "
                         f"{QUICK_ROWS} rows (output defaults to suite_quick)")
