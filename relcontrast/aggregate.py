@@ -1,9 +1,11 @@
-"""RelationalAggregator: time-correct window aggregates of related rows, computed with duckdb.
+"""RelationalAggregator: time-correct window aggregates and recency of related rows.
 
 The classic hand-made baseline for predictive tasks on relational data: for each row
 ``(entity, cutoff time)`` of X, count and summarise the rows that link to the entity (and the
-rows those link to, or that link to them) within time windows ending at the cutoff. Every
-``(path, window)`` is one SQL query over all rows of X; no Python loop runs over rows.
+rows those link to, or that link to them) within time windows ending at the cutoff, and how
+recent and how regular they are. Hop-1 paths and their parent paths are computed with numpy
+over each path's rows sorted by (entity, time); hop-2 child paths with one duckdb query
+each. No Python loop runs over rows.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ __all__ = ["RelationalAggregator"]
 _INT64_MIN = np.iinfo(np.int64).min
 _INT64_MAX = np.iinfo(np.int64).max
 _NUMERIC_AGGREGATES = ("mean", "min", "max", "last")
+_DAY_NS = 86_400 * 10**9
+# time since the latest / earliest row (need a cutoff), mean and last gap between rows
+_RECENCY = ("days_since_last", "days_since_first", "mean_gap_days", "last_gap_days")
 _WINDOW_HELP = (
     "use 'all', a positive pandas Timedelta string with a unit such as '365D' or '12h', or "
     "a positive int k (the k most recent rows)"
@@ -198,16 +203,117 @@ def _format_value(value) -> str:
     return str(value)
 
 
-def _aggregates(columns: tuple[_Column, ...]) -> list[tuple[str, str, int, int]]:
-    """``(name suffix, aggregate, column index, category index)`` of one path and window, in
-    output order. Registered columns are named ``n{j}`` (numeric) and ``c{j}`` (codes)."""
-    out = [("count", "count", -1, -1)]
-    for j, col in enumerate(columns):
-        if col.numeric:
-            out.extend((f"{col.name}|{agg}", agg, j, -1) for agg in _NUMERIC_AGGREGATES)
-        out.extend((f"{col.name}={_format_value(v)}|share", "share", j, m)
-                   for m, v in enumerate(col.categories))
-    return out
+@dataclass(frozen=True)
+class _Feature:
+    """One output column of a path: ``aggregate`` of column ``j`` (category ``m``) over
+    window ``w`` (an index into the windows)."""
+
+    w: int
+    suffix: str
+    aggregate: str
+    j: int = -1
+    m: int = -1
+
+
+def _plan(windows: tuple[_Window, ...], columns: tuple[_Column, ...], windowed: bool,
+          recency: tuple[str, ...], parent: bool) -> tuple[_Feature, ...]:
+    """The features of one path, in output order.
+
+    ``windowed``: the path's rows have a time, so Timedelta windows select among them.
+    ``recency``: the recency features of the path (in the ``"all"`` window). ``parent``: a
+    hop-2 parent path. With an ``"all"`` window, features that repeat one of its features
+    exactly are left out: the Timedelta windows of an untimed path (the same rows), and in
+    the ``last{k}`` windows of other than parent paths ``last`` (the latest row is the same)
+    and, for k = 1, mean / min / max (its value again).
+    """
+    has_all = any(w.kind == "all" for w in windows)
+    out = []
+    for i, w in enumerate(windows):
+        if has_all and w.kind == "delta" and not windowed:
+            continue
+        out.append(_Feature(i, "count", "count"))
+        if w.kind == "all":
+            out.extend(_Feature(i, name, name) for name in recency)
+        repeats = has_all and not parent and w.kind == "last"
+        for j, col in enumerate(columns):
+            if col.numeric:
+                out.extend(_Feature(i, f"{col.name}|{agg}", agg, j) for agg in _NUMERIC_AGGREGATES
+                           if not (repeats and (agg == "last" or w.value == 1)))
+            out.extend(_Feature(i, f"{col.name}={_format_value(v)}|share", "share", j, m)
+                       for m, v in enumerate(col.categories))
+    return tuple(out)
+
+
+def _window_time(db: RelationalDatabase, path: _Path) -> str | None:
+    """The alias (``c`` or ``d``) whose time windows the rows of ``path``; None: untimed."""
+    if path.kind == "grandchild" and db.time_ns(path.other) is not None:
+        return "d"
+    return "c" if db.time_ns(path.table) is not None else None
+
+
+def _recency_names(db: RelationalDatabase, path: _Path, with_cutoff: bool) -> tuple[str, ...]:
+    """The recency features of ``path``: for rows with their own time (hop-1 rows, hop-2
+    child rows); the time since the latest / earliest row only when X has cutoff times."""
+    own = path.table if path.kind == "child" else path.other
+    if path.kind == "parent" or db.time_ns(own) is None:
+        return ()
+    return _RECENCY if with_cutoff else _RECENCY[2:]
+
+
+# readable window lengths that "auto" rounds to (nearest on a log scale)
+_READABLE = ("1min", "5min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D", "2D",
+             "3D", "7D", "14D", "30D", "60D", "90D", "180D", "365D", "730D", "1095D", "1825D",
+             "3650D")
+_AUTO_ROWS = (1, 4, 16)  # rows that the "auto" windows hold on median
+
+
+def _auto_windows(db: RelationalDatabase, paths: list[_Path], entity: np.ndarray,
+                  cutoff_ns: int) -> tuple:
+    """``windows="auto"``: "all", Timedelta windows that hold on median about 1, 4 and 16 rows
+    of the most frequent hop-1 path, and the 3 latest rows. Only rows with time <=
+    ``cutoff_ns`` are read.
+
+    The typical gap between an entity's rows is the median, over the entities of ``entity``
+    with at least two rows (all entities if none has), of (latest - earliest time) / (rows
+    - 1). Windows of k typical gaps are rounded to the nearest readable length; those not
+    shorter than the entities' median time span are left out (the "all" window holds their
+    rows).
+    """
+    edges = {(fk.table, fk.column): fk for fk in db.foreign_keys}
+    best = None
+    for path in paths:
+        times = db.time_ns(path.table)
+        if path.kind != "child" or times is None:
+            continue
+        edge = edges[(path.table, path.fk)]
+        keep = times[edge.src_index] <= cutoff_ns
+        if best is None or keep.sum() > best[0].sum():
+            best = (keep, times[edge.src_index], edge.dst_index)
+    if best is None:
+        return ("all", 3)
+    keep, times, owner = best
+    times, owner = times[keep], owner[keep]
+    frame = pd.DataFrame({"owner": owner, "t": times})
+    stats = frame.groupby("owner")["t"].agg(["min", "max", "count"])
+    stats = stats[stats["count"] >= 2]
+    mine = stats[stats.index.isin(np.unique(entity))]
+    stats = mine if len(mine) else stats
+    if stats.empty:
+        return ("all", 3)
+    span = (stats["max"] - stats["min"]).astype(np.float64)
+    gap = float(np.median(span / (stats["count"] - 1)))
+    typical_span = float(np.median(span))
+    ladder = np.array([pd.Timedelta(w).value for w in _READABLE], dtype=np.float64)
+    out = []
+    for k in _AUTO_ROWS:
+        if gap <= 0:
+            break
+        i = int(np.argmin(np.abs(np.log(ladder) - np.log(k * gap))))
+        if ladder[i] >= typical_span:
+            break
+        if _READABLE[i] not in out:
+            out.append(_READABLE[i])
+    return ("all", *out, 3)
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -241,6 +347,161 @@ def _codes(values: pd.Series, categories: tuple, numeric: bool) -> np.ndarray:
     return codes.astype(np.int32)
 
 
+def _visible_counts(sorted_owner: np.ndarray, sorted_times: np.ndarray, entity: np.ndarray,
+                    cutoff: np.ndarray) -> np.ndarray:
+    """How many rows each ``(entity, cutoff)`` owns with time <= cutoff; ``sorted_*``: the
+    rows by owner. One sort of rows and queries together."""
+    query = np.concatenate([np.zeros(len(sorted_owner), bool), np.ones(len(entity), bool)])
+    merged = np.lexsort((query, np.concatenate([sorted_times, cutoff]),
+                         np.concatenate([sorted_owner, entity])))  # rows before queries on ties
+    is_query = query[merged]
+    rows_before = np.cumsum(~is_query) - ~is_query
+    out = np.empty(len(entity), dtype=np.int64)
+    out[merged[is_query] - len(sorted_owner)] = rows_before[is_query]
+    return out - np.searchsorted(sorted_owner, entity, side="left")
+
+
+_CHUNK_ROWS = 1 << 20  # expanded (row of X, related row) pairs reduced at once
+
+
+def _chunks(length: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of rows whose ``length`` adds up to about ``size`` (at least one
+    row each)."""
+    ends = np.cumsum(length)
+    out, a = [], 0
+    while a < len(length):
+        b = max(a + 1, int(np.searchsorted(ends, (ends[a - 1] if a else 0) + size, "right")))
+        out.append((a, b))
+        a = b
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where den is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _window_stats(mask: np.ndarray | None, values: np.ndarray, bounds: np.ndarray) -> dict:
+    """count, and mean / min / max / last of each column of ``values`` [columns, rows], over
+    the rows where ``mask`` holds (None: all rows), per segment starting at ``bounds`` (rows
+    of a segment in recency order); nulls (NaN) skipped, NaN where a segment has no value."""
+    n = values.shape[1]
+    count = (np.diff(np.append(bounds, n)) if mask is None
+             else np.add.reduceat(mask.astype(np.int64), bounds))
+    out = {"mask": np.ones(n, bool) if mask is None else mask, "count": count}
+    if values.shape[0]:
+        masked = values if mask is None else np.where(mask, values, np.nan)  # [columns, rows]
+        valid = ~np.isnan(masked)
+        total = np.add.reduceat(np.where(valid, masked, 0.0), bounds, axis=1)
+        out["mean"] = _ratio(total, np.add.reduceat(valid.astype(np.int64), bounds, axis=1))
+        out["min"] = np.fmin.reduceat(masked, bounds, axis=1)
+        out["max"] = np.fmax.reduceat(masked, bounds, axis=1)
+        if mask is None:
+            latest = np.append(bounds[1:], n) - 1
+        else:
+            latest = np.maximum.reduceat(np.where(mask, np.arange(n), -1), bounds)
+        out["last"] = np.where(latest >= 0, values[:, np.maximum(latest, 0)], np.nan)
+    return out
+
+
+def _days(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """(later - earlier) in days, from int64 nanoseconds without overflow."""
+    whole = (later // _DAY_NS - earlier // _DAY_NS).astype(np.float64)
+    return whole + (later % _DAY_NS - earlier % _DAY_NS) / _DAY_NS
+
+
+def _recency_values(times: np.ndarray, seg: np.ndarray, hi: np.ndarray,
+                    cut: np.ndarray) -> dict[str, np.ndarray]:
+    """The recency features of each ``(entity, cut)`` whose rows are ``times[seg:hi]`` (in
+    time order); NaN where there are too few rows."""
+    n = hi - seg
+    last = times[np.maximum(hi - 1, 0)] if len(times) else np.zeros(len(n), np.int64)
+    first = times[np.minimum(seg, max(len(times) - 1, 0))] if len(times) else last
+    second = times[np.maximum(hi - 2, 0)] if len(times) else last
+    gap = _days(last, first)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_gap = gap / (n - 1)
+    return {
+        "days_since_last": np.where(n > 0, _days(cut, last), np.nan),
+        "days_since_first": np.where(n > 0, _days(cut, first), np.nan),
+        "mean_gap_days": np.where(n > 1, mean_gap, np.nan),
+        "last_gap_days": np.where(n > 1, _days(last, second), np.nan),
+    }
+
+
+def _arrow(arrays: dict) -> pa.Table:
+    """A table's arrays (see ``RelationalAggregator._arrays``) as an arrow table for duckdb:
+    ``__pos``, ``__t``, ``__ord``, ``k{i}``, ``n{j}`` and ``c{j}``; nulls as nulls."""
+    n = len(arrays["__ord"])
+    cols = {"__pos": np.arange(n, dtype=np.int64), "__ord": arrays["__ord"]}
+    if "__t" in arrays:
+        cols["__t"] = arrays["__t"]
+    for name, values in arrays.items():
+        if name.startswith("k"):
+            cols[name] = _nullable(values, values < 0)
+    for j, i in arrays["num_at"].items():
+        values = arrays["num"][i]
+        cols[f"n{j}"] = _nullable(values, np.isnan(values))
+    for j, i in arrays["cat_at"].items():
+        cols[f"c{j}"] = arrays["cat"][i]
+    return pa.table(cols)
+
+
+def _query_groups(paths: tuple[_Path, ...]) -> list[list[int]]:
+    """Path indices per query: a hop-1 path with its parent paths (which read the same
+    rows), each hop-2 child path alone."""
+    groups, child = [], {}
+    for i, path in enumerate(paths):
+        if path.kind == "parent" and (path.table, path.fk) in child:
+            groups[child[(path.table, path.fk)]].append(i)
+            continue
+        if path.kind == "child":
+            child[(path.table, path.fk)] = len(groups)
+        groups.append([i])
+    return groups
+
+
+def _expression(f: _Feature, m: int, cond: str | None) -> str:
+    """SQL aggregate of feature ``f`` of query member ``m`` over the joined rows for which
+    ``cond`` holds (None: all of them; the recency features read all of them). Rows are
+    masked by CASE inside the aggregate: duckdb evaluates that faster than FILTER clauses."""
+    n, c = f"v{m}_n{f.j}", f"v{m}_c{f.j}"
+    if f.aggregate in _RECENCY:
+        since = {"days_since_last": "max", "days_since_first": "min"}.get(f.aggregate)
+        if since:
+            return f"CAST(CAST(max(__cut) AS HUGEINT) - {since}(__t) AS DOUBLE) / {_DAY_NS}"
+        if f.aggregate == "mean_gap_days":
+            return (f"CAST(CAST(max(__t) AS HUGEINT) - min(__t) AS DOUBLE) / {_DAY_NS} "
+                    f"/ nullif(count(*) - 1, 0)")
+        return f"CAST(CAST(max(__t) AS HUGEINT) - max(__t, 2)[2] AS DOUBLE) / {_DAY_NS}"
+
+    def masked(value: str) -> str:
+        return value if cond is None else f"CASE WHEN {cond} THEN {value} END"
+
+    return {
+        "count": "count(*)" if cond is None else f"sum(CAST({cond} AS INTEGER))",
+        "mean": f"avg({masked(n)})",
+        "min": f"min({masked(n)})",
+        "max": f"max({masked(n)})",
+        "last": f"arg_max_null({n}, {masked('__ord')})",
+        "share": f"avg({masked(f'CAST({c} = {f.m} AS DOUBLE)')})",
+    }[f.aggregate]
+
+
+def _list_expression(f: _Feature, rows: str) -> str:
+    """SQL of feature ``f`` over ``rows``, a list of the latest rows' values, latest first."""
+    values = f"list_transform({rows}, lambda s: s.n{f.j})"
+    return {
+        "count": f"coalesce(len({rows}), 0)",
+        "mean": f"list_avg({values})",
+        "min": f"list_min({values})",
+        "max": f"list_max({values})",
+        "last": f"{rows}[1].n{f.j}",
+        "share": f"list_avg(list_transform({rows}, lambda s: CAST(s.c{f.j} = {f.m} AS DOUBLE)))",
+    }[f.aggregate]
+
+
 def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None,
                       time_boundary: str):
     """Rows X -> (entity row index [n], latest visible time in int64 nanoseconds [n]): the
@@ -267,8 +528,10 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
 
     For each row ``(entity, cutoff time)`` of X, the rows of the database that link to the
     entity are counted and summarised within time windows that end at the cutoff; no row
-    dated after the cutoff is ever read. Computed by duckdb: one SQL query per path and
-    window handles all rows of X.
+    dated after the cutoff is ever read. A path's rows are sorted once by (entity, time), so
+    that each window of each row of X is one contiguous range of them, reduced with numpy
+    for all rows of X and windows at once; hop-2 child paths are one duckdb query each. No
+    Python loop runs over rows.
 
     **Paths.** Hop 1: every table ``C`` with a foreign key ``f`` into the target table
     (``results.driverId``). Hop 2 (``max_hops=2``): through each other foreign key ``g`` of
@@ -285,7 +548,11 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     values, so the result does not depend on the order of a table's rows. A table without a
     time column has no time to exclude its rows by: they are in every window, and ordered by
     position. Hop-2 parent rows also need time <= cutoff; hop-2 child rows are windowed by
-    their own time (by their parent's when they have none).
+    their own time (by their parent's when they have none). ``windows="auto"`` chooses them
+    at fit from the data's own event rate: ``"all"``, Timedelta windows that hold on median
+    about 1, 4 and 16 rows of the hop-1 path with the most rows (from rows up to
+    ``cutoff_time_``, rounded to a readable length such as ``"7D"`` or ``"90D"``; those not
+    shorter than the entities' median time span left out), and the 3 most recent rows.
 
     **Features** per path and window, named ``{path}|{window}|...``: ``count``; for numeric
     columns (numeric dtype, not bool) ``{column}|mean``, ``|min``, ``|max`` and ``|last``
@@ -296,7 +563,15 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     frequent values cover at least half of the non-null rows (a status code). Keys, time
     columns, text, lists and datetimes are not aggregated. A hop-2 parent path counts the
     rows whose referenced row exists by the cutoff. An entity with no rows in a window gets
-    count 0 and NaN elsewhere.
+    count 0 and NaN elsewhere. With an ``"all"`` window, features that repeat one of its
+    own exactly are left out: Timedelta windows of untimed paths (the same rows), and
+    ``last`` in ``last{k}`` windows of other than parent paths (the same row).
+
+    **Recency** (``recency=True``), in the ``"all"`` window of each path whose rows have
+    their own time (hop 1, hop-2 child): ``days_since_last`` and ``days_since_first`` (from
+    the latest and the earliest row to the cutoff), ``mean_gap_days`` and ``last_gap_days``
+    (between consecutive rows: (latest - earliest) / (count - 1), and latest - second
+    latest), in days at nanosecond resolution; NaN with too few rows.
 
     Parameters
     ----------
@@ -314,12 +589,14 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         ``cutoff_time_`` is one nanosecond before the latest cutoff. A row of X whose own
         row of the target table is dated exactly t then raises, as one dated after t
         always does.
-    windows : tuple of {"all", str, int}, default=("all", "365D", 3)
-        The time windows, see above.
+    windows : tuple of {"all", str, int} or "auto", default=("all", "365D", 3)
+        The time windows, see above; ``"auto"`` chooses them at fit.
     max_hops : {1, 2}, default=2
         1 aggregates the tables that reference the target only.
     max_categories : int, default=5
         How many most frequent values of a column get a share feature (0: none).
+    recency : bool, default=True
+        Add the recency features of each timed path (see above).
 
     Attributes
     ----------
@@ -335,14 +612,14 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     paths_ : tuple of str
         The path names, in output order.
     windows_ : tuple of str
-        The window labels, in output order.
+        The window labels, in output order (chosen at fit with ``windows="auto"``).
     feature_names_out_ : ndarray of str
         One name per output column.
     feature_names_in_ : ndarray of str
         The columns of X seen in ``fit``.
     n_features_in_ : int
         Their number.
-    path_specs_, window_specs_, column_specs_ : tuple, tuple, dict
+    path_specs_, window_specs_, column_specs_, plan_ : tuple, tuple, dict, tuple
         The fitted plan that ``transform`` executes (internal).
 
     See Also
@@ -364,7 +641,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     ('orders.user_id', 'orders.user_id>items(item_id)')
     >>> Z = agg.transform(X)
     >>> Z.shape
-    (60, 216)
+    (60, 234)
     >>> Z["orders.user_id|all|count"].head(3).tolist()
     [2.0, 1.0, 2.0]
     >>> Z.loc[0, ["orders.user_id|all|quantity|mean", "orders.user_id|all|status=paid|share",
@@ -377,14 +654,15 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         "target_table": [str, None],
         "time_column": [str, None],
         "time_boundary": [StrOptions(set(TIME_BOUNDARIES))],
-        "windows": [list, tuple],
+        "windows": [list, tuple, StrOptions({"auto"})],
         "max_hops": [Interval(numbers.Integral, 1, 2, closed="both")],
         "max_categories": [Interval(numbers.Integral, 0, None, closed="left")],
+        "recency": ["boolean"],
     }
 
     def __init__(self, *, database=None, target_table=None, time_column=None,
                  time_boundary="inclusive", windows=("all", "365D", 3), max_hops=2,
-                 max_categories=5):
+                 max_categories=5, recency=True):
         self.database = database
         self.target_table = target_table
         self.time_column = time_column
@@ -392,6 +670,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         self.windows = windows
         self.max_hops = max_hops
         self.max_categories = max_categories
+        self.recency = recency
 
     # -- fit --------------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -408,7 +687,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         -------
         self : RelationalAggregator
         """
-        windows = _parse_windows(self.windows)
+        auto = isinstance(self.windows, str)  # "auto", the only string allowed
+        windows = None if auto else _parse_windows(self.windows)
         if self.database is None:
             raise ValueError(
                 "RelationalAggregator needs the database to aggregate: pass "
@@ -429,7 +709,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             raise ValueError("X has no rows; fit needs at least one (entity, cutoff) row.")
         table = resolve_target_table(db, X, self.target_table)
         tcol = resolve_time_column(db, X, table, self.time_column)
-        _, cut = _rows_to_entities(db, X, table, tcol, self.time_boundary)
+        entity, cut = _rows_to_entities(db, X, table, tcol, self.time_boundary)
 
         paths = _enumerate_paths(db, table, self.max_hops)
         if not paths:
@@ -444,8 +724,15 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         self.column_specs_ = {t: _column_specs(fit_db, t, self.max_categories)
                               for t in sources}
 
-        names = [f"{p.name}|{w.label}|{suffix}" for p in paths for w in windows
-                 for suffix, *_ in _aggregates(self.column_specs_[p.source])]
+        if auto:
+            windows = _parse_windows(_auto_windows(db, paths, entity, int(cut.max())))
+        self.plan_ = tuple(
+            _plan(windows, self.column_specs_[p.source], _window_time(db, p) is not None,
+                  _recency_names(db, p, tcol is not None) if self.recency else (),
+                  p.kind == "parent")
+            for p in paths)
+        names = [f"{p.name}|{windows[f.w].label}|{f.suffix}"
+                 for p, plan in zip(paths, self.plan_, strict=True) for f in plan]
         self.database_ = db
         self.target_table_ = table
         self.time_column_ = tcol
@@ -479,47 +766,33 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         pairs, inverse = np.unique(np.stack([entity, cut], axis=1).reshape(-1, 2), axis=0,
                                    return_inverse=True)
         inverse = inverse.reshape(-1)
-        n_features = len(self.feature_names_out_)
-        out = np.full((len(pairs), n_features), np.nan)
-        x_cols = {"__row": np.arange(len(pairs), dtype=np.int64), "__ent": pairs[:, 0],
-                  "__cut": pairs[:, 1]}
-        for i, w in enumerate(self.window_specs_):
-            if w.kind == "delta":  # cutoff - delta, saturating at the smallest int64
-                low = pairs[:, 1] < _INT64_MIN + w.value
-                x_cols[f"__lo{i}"] = np.where(low, _INT64_MIN, pairs[:, 1] - np.where(
-                    low, 0, w.value)).astype(np.int64)
+        if len(pairs) == len(X):  # no repeats: computed in X's order, no copy at the end
+            pairs, inverse = np.stack([entity, cut], axis=1).reshape(-1, 2), None
+        starts = np.cumsum([0, *(len(plan) for plan in self.plan_)])
+        out = np.full((len(pairs), starts[-1]), np.nan)
+        counts = [starts[p] + k for p, plan in enumerate(self.plan_)
+                  for k, f in enumerate(plan) if f.aggregate == "count"]
+        out[:, counts] = 0.0  # entities without rows
+        arrays, fk_names = self._arrays()
+        grandchild = []
+        for members in _query_groups(self.path_specs_):
+            if self.path_specs_[members[0]].kind == "grandchild":
+                grandchild.append(members[0])
+            else:
+                self._hop1(members, arrays, fk_names, pairs[:, 0], pairs[:, 1],
+                           out[:, starts[members[0]]:starts[members[-1] + 1]])
+        if grandchild:
+            self._grandchildren(grandchild, arrays, fk_names, pairs, out, starts)
+        return pd.DataFrame(out if inverse is None else out[inverse], index=X.index,
+                            columns=list(self.feature_names_out_), copy=False)
 
-        con = duckdb.connect(":memory:")
-        try:
-            con.register("x", pa.table(x_cols))
-            aliases = {}
-            frames, fk_names = self._frames()
-            for k, (table, arrow) in enumerate(frames.items()):
-                aliases[table] = f"t{k}"
-                con.register(aliases[table], arrow)
-            start = 0
-            for path in self.path_specs_:
-                aggs = _aggregates(self.column_specs_[path.source])
-                for i, window in enumerate(self.window_specs_):
-                    sql = self._sql(path, window, i, aggs, aliases, fk_names)
-                    result = con.execute(sql).fetchnumpy()  # NULL -> masked
-                    rows = np.asarray(result["__row"])
-                    block = out[:, start:start + len(aggs)]
-                    block[:, 0] = 0.0  # count: 0 for entities without rows
-                    for j in range(len(aggs)):
-                        column = np.ma.asarray(result[f"f{j}"], dtype=np.float64)
-                        block[rows, j] = column.filled(np.nan)
-                    start += len(aggs)
-        finally:
-            con.close()
-        return pd.DataFrame(out[inverse], index=X.index,
-                            columns=list(self.feature_names_out_))
-
-    def _frames(self) -> tuple[dict[str, pa.Table], dict[str, dict[str, str]]]:
-        """The needed columns of every table a path reads, as arrow tables: row position,
-        time (int64 ns), rank in recency order, foreign keys as referenced row positions
-        (named ``k{i}``; the second return value maps them), numeric values (float64,
-        ``n{j}``) and category codes (``c{j}``)."""
+    def _arrays(self) -> tuple[dict[str, dict], dict[str, dict]]:
+        """What ``transform`` reads of every table a path reads, as numpy arrays: ``__t``
+        (times in int64 ns; absent when untimed), ``__ord`` (rank in recency order), foreign
+        keys as referenced row positions (``k{i}``, -1 for none; the second return value
+        maps each foreign key to its name), ``num`` (float64 values of the numeric columns,
+        NaN for nulls, column ``j`` of the table's specs at ``num_at[j]``) and ``cat``
+        (category codes, -1 for other values and nulls, at ``cat_at[j]``)."""
         db = self.database_
         needed_fks: dict[str, dict] = {}
         for p in self.path_specs_:
@@ -530,23 +803,29 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             elif p.kind == "grandchild":
                 needed_fks.setdefault(p.other, {})[p.other_fk] = None
         edges = {(fk.table, fk.column): fk for fk in db.foreign_keys}
-        frames = {}
+        arrays = {}
         for table, fks in needed_fks.items():
             df, spec = db.frame(table), db.schema[table]
             n = len(df)
-            cols = {"__pos": np.arange(n, dtype=np.int64)}
+            cols: dict = {}
             for k, fk in enumerate(fks):
                 target = np.full(n, -1, dtype=np.int64)
                 edge = edges[(table, fk)]
                 target[edge.src_index] = edge.dst_index
-                cols[f"k{k}"] = _nullable(target, target < 0)
+                cols[f"k{k}"] = target
             columns = self.column_specs_.get(table, ())
-            for j, col in enumerate(columns):
-                if col.numeric:
-                    values = df[col.name].to_numpy(dtype=np.float64, na_value=np.nan)
-                    cols[f"n{j}"] = _nullable(values, np.isnan(values))
-                if col.categories:
-                    cols[f"c{j}"] = _codes(df[col.name], col.categories, col.numeric)
+            numeric = [j for j, col in enumerate(columns) if col.numeric]
+            coded = [j for j, col in enumerate(columns) if col.categories]
+            cols["num_at"] = {j: i for i, j in enumerate(numeric)}
+            cols["cat_at"] = {j: i for i, j in enumerate(coded)}
+            cols["num"] = np.empty((len(numeric), n))  # [columns, rows]
+            for i, j in enumerate(numeric):
+                cols["num"][i] = df[columns[j].name].to_numpy(dtype=np.float64,
+                                                              na_value=np.nan)
+            cols["cat"] = np.empty((len(coded), n), dtype=np.int32)
+            for i, j in enumerate(coded):
+                cols["cat"][i] = _codes(df[columns[j].name], columns[j].categories,
+                                           columns[j].numeric)
             times = db.time_ns(table)
             if times is None:
                 rank = np.arange(n, dtype=np.int64)  # untimed: position is the only order
@@ -564,63 +843,165 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
                 rank = np.empty(n, dtype=np.int64)
                 rank[order] = np.arange(n)
             cols["__ord"] = rank
-            frames[table] = pa.table(cols)
+            arrays[table] = cols
         fk_names = {t: {fk: f"k{k}" for k, fk in enumerate(fks)}
                     for t, fks in needed_fks.items()}
-        return frames, fk_names
+        return arrays, fk_names
 
-    def _sql(self, path: _Path, window: _Window, i: int, aggs, aliases, fk_names) -> str:
-        """One query: every aggregate of ``path`` over ``window`` for every row of x."""
-        db = self.database_
-        timed = {t: db.time_ns(t) is not None for t in (path.table, path.other) if t}
-        c_fk = fk_names[path.table][path.fk]
-        joins = [f"FROM x JOIN {_q(aliases[path.table])} AS c ON c.{_q(c_fk)} = x.__ent"]
-        where = ["c.__t <= x.__cut"] if timed[path.table] else []
-        ok, order, src = "TRUE", "c.__ord", "c"
-        time = "c.__t" if timed[path.table] else None
-        if path.kind == "parent":
-            g = fk_names[path.table][path.other_fk]
-            joins.append(f"LEFT JOIN {_q(aliases[path.other])} AS p ON p.__pos = c.{_q(g)}")
-            ok = "p.__pos IS NOT NULL" + (" AND p.__t <= x.__cut" if timed[path.other] else "")
-            ok = f"coalesce({ok}, FALSE)"
-            src = "p"
-        elif path.kind == "grandchild":
-            h = fk_names[path.other][path.other_fk]
-            joins.append(f"JOIN {_q(aliases[path.other])} AS d ON d.{_q(h)} = c.__pos")
-            if timed[path.other]:
-                where.append("d.__t <= x.__cut")
-                time, order = "d.__t", "d.__ord"
+    def _hop1(self, members: list[int], arrays, fk_names, ent: np.ndarray, cut: np.ndarray,
+              out: np.ndarray) -> None:
+        """Every feature of a hop-1 path and its hop-2 parent paths (``members``) for each
+        ``(ent, cut)``, written into ``out`` (their columns). The path's rows sorted by
+        (entity, recency order) put each window's rows in one contiguous range that ends
+        at the latest row with time <= cut; the ranges are expanded and reduced with
+        ``ufunc.reduceat``, in chunks of at most ``_CHUNK_ROWS`` rows."""
+        paths = [self.path_specs_[p] for p in members]
+        first = paths[0]
+        c = arrays[first.table]
+        owner = c[fk_names[first.table][first.fk]]
+        rows = np.flatnonzero(owner >= 0)
+        rows = rows[np.lexsort((c["__ord"][rows], owner[rows]))]  # by (entity, recency)
+        s_owner = owner[rows]
+        s_time = c["__t"][rows] if "__t" in c else None
+        seg = np.searchsorted(s_owner, ent, side="left")
+        if s_time is None:
+            hi = np.searchsorted(s_owner, ent, side="right")
+        else:
+            hi = seg + _visible_counts(s_owner, s_time, ent, cut)
+        used = {f.w for p in members for f in self.plan_[p]}
+        lows = {}
+        for i in used:
+            w = self.window_specs_[i]
+            if w.kind == "delta" and s_time is not None:  # rows with time > cut - delta
+                floor = cut < _INT64_MIN + w.value  # saturating at the smallest int64
+                low = np.where(floor, _INT64_MIN, cut - np.where(floor, 0, w.value))
+                lows[i] = seg + _visible_counts(s_owner, s_time, ent, low)
+            elif w.kind == "last":
+                lows[i] = np.maximum(seg, hi - w.value)
             else:
-                order = "(c.__ord, d.__ord)"
-            src = "d"
-        if window.kind == "delta" and time is not None:
-            where.append(f"{time} > x.__lo{i}")
-        qualify = ""
-        if window.kind == "last":
-            qualify = (f"QUALIFY row_number() OVER (PARTITION BY x.__row ORDER BY {order} "
-                       f"DESC) <= {window.value}")
-        columns = self.column_specs_[path.source]
-        values = [f"{src}.{_q(f'n{j}')} AS {_q(f'n{j}')}"
-                  for j, col in enumerate(columns) if col.numeric]
-        values += [f"{src}.{_q(f'c{j}')} AS {_q(f'c{j}')}"
-                   for j, col in enumerate(columns) if col.categories]
-        flt = " FILTER (WHERE __ok)" if path.kind == "parent" else ""
-        selects = []
-        for k, (_, agg, j, m) in enumerate(aggs):
-            expr = {
-                "count": "count(*)",
-                "mean": f"avg({_q(f'n{j}')})",
-                "min": f"min({_q(f'n{j}')})",
-                "max": f"max({_q(f'n{j}')})",
-                "last": f"arg_max_null({_q(f'n{j}')}, __ord)",
-                "share": f"avg(CAST({_q(f'c{j}')} = {m} AS DOUBLE))",
-            }[agg]
-            selects.append(f"CAST({expr}{flt} AS DOUBLE) AS {_q(f'f{k}')}")
+                lows[i] = seg
+        recency = _recency_values(s_time, seg, hi, cut) if s_time is not None else {}
+        lo0 = np.minimum.reduce(list(lows.values()))
+        for i, low in lows.items():  # a window that starts where the expansion does
+            if np.array_equal(low, lo0):
+                lows[i] = lo0
+        length = hi - lo0
+        widths = np.cumsum([0, *(len(self.plan_[p]) for p in members)])
+        for a, b in _chunks(length, _CHUNK_ROWS):
+            n = length[a:b]
+            nonempty = np.flatnonzero(n > 0)
+            if not len(nonempty):
+                continue
+            offsets = np.cumsum(n) - n
+            owner_of = np.repeat(np.arange(b - a), n)  # chunk row of each expanded row
+            position = np.arange(n.sum()) - offsets[owner_of] + lo0[a:b][owner_of]
+            crow = rows[position]
+            bounds = offsets[nonempty]
+            for m, (p, path) in enumerate(zip(members, paths, strict=True)):
+                if path.kind == "parent":
+                    src = arrays[path.other]
+                    parent = c[fk_names[path.table][path.other_fk]][crow]
+                    ok = parent >= 0
+                    srow = np.maximum(parent, 0)
+                    if "__t" in src:
+                        ok &= src["__t"][srow] <= cut[a:b][owner_of]
+                else:
+                    src, srow, ok = c, crow, None
+                values, codes = src["num"][:, srow], src["cat"][:, srow]  # [columns, rows]
+                stats = {}
+                for i in sorted({f.w for f in self.plan_[p]}):
+                    mask = None if lows[i] is lo0 else position >= lows[i][a:b][owner_of]
+                    if ok is not None:
+                        mask = ok if mask is None else mask & ok
+                    stats[i] = _window_stats(mask, values, bounds)
+                block = np.empty((len(nonempty), widths[m + 1] - widths[m]))
+                for k, f in enumerate(self.plan_[p]):
+                    if f.aggregate in _RECENCY:
+                        block[:, k] = recency[f.aggregate][a + nonempty]
+                    elif f.aggregate == "count":
+                        block[:, k] = stats[f.w]["count"]
+                    elif f.aggregate == "share":
+                        hits = stats[f.w]["mask"] & (codes[src["cat_at"][f.j]] == f.m)
+                        block[:, k] = _ratio(np.add.reduceat(hits.astype(np.int64), bounds),
+                                             stats[f.w]["count"])
+                    else:
+                        block[:, k] = stats[f.w][f.aggregate][src["num_at"][f.j]]
+                out[a + nonempty, widths[m]:widths[m + 1]] = block
+
+    def _grandchildren(self, members: list[int], arrays, fk_names, pairs, out, starts):
+        """The hop-2 child paths ``members``, one duckdb query each, into ``out``."""
+        x_cols = {"__row": np.arange(len(pairs), dtype=np.int64), "__ent": pairs[:, 0],
+                  "__cut": pairs[:, 1]}
+        for i, w in enumerate(self.window_specs_):
+            if w.kind == "delta":  # cutoff - delta, saturating at the smallest int64
+                low = pairs[:, 1] < _INT64_MIN + w.value
+                x_cols[f"__lo{i}"] = np.where(low, _INT64_MIN, pairs[:, 1] - np.where(
+                    low, 0, w.value)).astype(np.int64)
+        con = duckdb.connect(":memory:")
+        try:
+            con.register("x", pa.table(x_cols))
+            aliases = {}
+            for p in members:
+                for table in (self.path_specs_[p].table, self.path_specs_[p].other):
+                    if table not in aliases:
+                        aliases[table] = f"t{len(aliases)}"
+                        con.register(aliases[table], _arrow(arrays[table]))
+            for p in members:
+                result = con.execute(self._sql(p, aliases, fk_names)).fetchnumpy()
+                rows = np.asarray(result["__row"])
+                block = np.column_stack([
+                    np.ma.asarray(result[f"f{k}"], dtype=np.float64).filled(np.nan)
+                    for k in range(len(self.plan_[p]))])
+                out[rows, starts[p]:starts[p + 1]] = block
+        finally:
+            con.close()
+
+    def _sql(self, p: int, aliases, fk_names) -> str:
+        """One query: every feature of hop-2 child path ``p``, every window, for every row
+        of x. Timedelta windows mask the rows of one GROUP BY; ``last{k}`` windows are
+        lists of the k latest rows' values (``arg_max(..., k)``)."""
+        db = self.database_
+        path = self.path_specs_[p]
+        c_fk = fk_names[path.table][path.fk]
+        h = fk_names[path.other][path.other_fk]
+        joins = (f"FROM x JOIN {_q(aliases[path.table])} AS c ON c.{_q(c_fk)} = x.__ent "
+                 f"JOIN {_q(aliases[path.other])} AS d ON d.{_q(h)} = c.__pos")
+        where = ["c.__t <= x.__cut"] if db.time_ns(path.table) is not None else []
+        if db.time_ns(path.other) is not None:
+            where.append("d.__t <= x.__cut")
+            order = "d.__ord"
+        else:
+            order = "(c.__ord, d.__ord)"
+        wt = _window_time(db, path)
+        used = {f.w for f in self.plan_[p]}
+        cols = ["x.__row AS __row", f"{order} AS __ord"]
+        if wt is not None:
+            cols += ["x.__cut AS __cut", f"{wt}.__t AS __t"]
+            cols += [f"{wt}.__t > x.__lo{i} AS __w{i}" for i, w in enumerate(self.window_specs_)
+                     if w.kind == "delta" and i in used]
+        fields = []
+        for j, col in enumerate(self.column_specs_[path.source]):
+            for kind in ("n" if col.numeric else "", "c" if col.categories else ""):
+                if kind:
+                    cols.append(f"d.{_q(f'{kind}{j}')} AS v0_{kind}{j}")
+                    fields.append(f"{kind}{j} := v0_{kind}{j}")
+        inner, outer, lists = ["__row"], [], {}
+        for k, f in enumerate(self.plan_[p]):
+            window = self.window_specs_[f.w]
+            if window.kind == "last":
+                name = f"__l{f.w}"
+                lists.setdefault(name, f"arg_max(struct_pack({', '.join(fields)}), __ord, "
+                                       f"{window.value}) AS {name}")
+                outer.append(f"CAST({_list_expression(f, name)} AS DOUBLE) AS f{k}")
+                continue
+            cond = f"__w{f.w}" if window.kind == "delta" and wt is not None else None
+            inner.append(f"CAST({_expression(f, 0, cond)} AS DOUBLE) AS f{k}")
+            outer.append(f"f{k}")
         return (
-            f"WITH j AS (SELECT x.__row AS __row, {ok} AS __ok, {order} AS __ord"
-            f"{''.join(', ' + v for v in values)} {' '.join(joins)}"
-            f"{' WHERE ' + ' AND '.join(where) if where else ''} {qualify}) "
-            f"SELECT __row, {', '.join(selects)} FROM j GROUP BY __row"
+            f"WITH j AS (SELECT {', '.join(cols)} {joins}"
+            f"{' WHERE ' + ' AND '.join(where) if where else ''}), "
+            f"g AS (SELECT {', '.join(inner + list(lists.values()))} FROM j GROUP BY __row) "
+            f"SELECT __row, {', '.join(outer)} FROM g"
         )
 
     # -- sklearn ----------------------------------------------------------------------------

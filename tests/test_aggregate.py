@@ -78,29 +78,41 @@ EXPECTED = {
         f"{CH}|51D|count": 2, f"{CH}|51D|amount|mean": 8.0, f"{CH}|51D|amount|min": 8.0,
         f"{CH}|51D|kind=web|share": 1.0, f"{CH}|51D|qty|max": 1.0,
         f"{CH}|last2|count": 2, f"{CH}|last2|amount|mean": 8.0, f"{CH}|last2|qty=2|share": 0.0,
+        # recency: Jan 1 -> Mar 1 2020 is 60 days; the last gap is Feb 1 -> Mar 1
+        f"{CH}|all|days_since_last": 0.0, f"{CH}|all|days_since_first": 60.0,
+        f"{CH}|all|mean_gap_days": 20.0, f"{CH}|all|last_gap_days": 29.0,
         f"{PA}|all|count": 4, f"{PA}|all|price|mean": 5.8125, f"{PA}|all|price|max": 7.5,
         f"{PA}|all|price|last": 5.25, f"{PA}|51D|count": 2, f"{PA}|last2|price|mean": 5.25,
         # returns 1 and 3; return 2 is dated 2 ns after the cutoff
         f"{GC}|all|count": 2, f"{GC}|all|fee|mean": 1.125, f"{GC}|all|fee|last": 1.75,
         f"{GC}|51D|count": 1, f"{GC}|51D|fee|min": 1.75, f"{GC}|last2|count": 2,
+        f"{GC}|all|days_since_last": 41.0, f"{GC}|all|days_since_first": 56.0,
+        f"{GC}|all|mean_gap_days": 15.0, f"{GC}|all|last_gap_days": 15.0,
     },
     # b at T: its only order is 1 ns later
     "r1": {f"{CH}|all|count": 0, f"{CH}|all|amount|mean": nan, f"{CH}|all|kind=shop|share": nan,
-           f"{CH}|last2|count": 0, f"{CH}|last2|amount|last": nan, f"{PA}|all|count": 0,
-           f"{PA}|all|price|mean": nan, f"{GC}|51D|count": 0},
+           f"{CH}|last2|count": 0, f"{CH}|last2|amount|mean": nan, f"{PA}|all|count": 0,
+           f"{PA}|all|price|mean": nan, f"{GC}|51D|count": 0,
+           f"{CH}|all|days_since_last": nan, f"{CH}|all|mean_gap_days": nan},
     "r2": {f"{CH}|all|count": 0, f"{CH}|51D|amount|max": nan, f"{PA}|last2|price|last": nan},
     # b 1 ns later: now its order counts
     "r3": {f"{CH}|all|count": 1, f"{CH}|all|amount|last": 16.0, f"{CH}|all|qty|mean": 3.0,
            f"{CH}|all|qty=1|share": 0.0, f"{CH}|all|kind=shop|share": 1.0,
-           f"{CH}|last2|count": 1, f"{PA}|all|count": 1, f"{PA}|all|price|mean": 7.5},
+           f"{CH}|last2|count": 1, f"{PA}|all|count": 1, f"{PA}|all|price|mean": 7.5,
+           f"{CH}|all|days_since_last": 0.0, f"{CH}|all|days_since_first": 0.0,
+           f"{CH}|all|mean_gap_days": nan, f"{CH}|all|last_gap_days": nan},
     # a at 2020-02-01: item 20 (order 2) was added on 02-15, after the cutoff
     "r4": {f"{CH}|all|count": 3, f"{CH}|all|amount|mean": 2.0, f"{CH}|all|amount|last": nan,
            f"{CH}|all|qty|last": 1.0, f"{CH}|51D|count": 3, f"{CH}|last2|amount|mean": 2.5,
            f"{PA}|all|count": 2, f"{PA}|all|price|mean": 5.25, f"{PA}|all|price|last": 5.25,
-           f"{PA}|last2|count": 1, f"{PA}|last2|price|mean": 5.25, f"{GC}|all|count": 2},
+           f"{PA}|last2|count": 1, f"{PA}|last2|price|mean": 5.25, f"{GC}|all|count": 2,
+           f"{CH}|all|days_since_last": 0.0, f"{CH}|all|days_since_first": 31.0,
+           f"{CH}|all|mean_gap_days": 15.5, f"{CH}|all|last_gap_days": 22.0},
     # a 1 ns before T: order 4 is not counted, order 2 is inside the 51-day window
     "r5": {f"{CH}|all|count": 3, f"{CH}|all|amount|last": nan, f"{CH}|51D|count": 2,
-           f"{CH}|51D|amount|mean": 2.5, f"{CH}|last2|amount|max": 2.5},
+           f"{CH}|51D|amount|mean": 2.5, f"{CH}|last2|amount|max": 2.5,
+           f"{CH}|all|days_since_first": 60.0 - 1 / 86_400e9,
+           f"{CH}|all|mean_gap_days": 15.5, f"{CH}|all|last_gap_days": 22.0},
 }
 
 
@@ -122,16 +134,29 @@ def test_exact_values_on_a_hand_built_database(tiny_Z):
                                    err_msg=row)
 
 
+RECENCY = ["days_since_last", "days_since_first", "mean_gap_days", "last_gap_days"]
+
+
 def test_feature_names_follow_the_documented_scheme(tiny_db, tiny_Z):
+    """Recency in "all"; ``last`` of a last{k} window repeats all's (the same latest row) and
+    is left out, except on parent paths (the latest row whose parent exists by the cutoff
+    may lie outside the k)."""
+    def numeric(columns, window, parent=False):
+        aggs = ("mean", "min", "max") if window == "last2" and not parent else (
+            "mean", "min", "max", "last")
+        return [f"{c}|{a}" for c in columns for a in aggs]
+
+    shares = ["qty=1|share", "qty=2|share", "kind=web|share", "kind=shop|share"]
     per_window = {
-        CH: ["count", *(f"{c}|{a}" for c in ("amount", "qty") for a in
-                       ("mean", "min", "max", "last")),
-            "qty=1|share", "qty=2|share", "kind=web|share", "kind=shop|share"],
-        PA: ["count", "price|mean", "price|min", "price|max", "price|last"],
-        GC: ["count", "fee|mean", "fee|min", "fee|max", "fee|last"],
+        CH: {w: ["count", *(RECENCY if w == "all" else []), *numeric(("amount", "qty"), w),
+                 *shares] for w in ("all", "51D", "last2")},
+        PA: {w: ["count", *numeric(("price",), w, parent=True)]
+             for w in ("all", "51D", "last2")},
+        GC: {w: ["count", *(RECENCY if w == "all" else []), *numeric(("fee",), w)]
+             for w in ("all", "51D", "last2")},
     }
-    expected = [f"{path}|{w}|{s}" for path, suffixes in per_window.items()
-                for w in ("all", "51D", "last2") for s in suffixes]
+    expected = [f"{path}|{w}|{s}" for path, windows in per_window.items()
+                for w, suffixes in windows.items() for s in suffixes]
     assert list(tiny_Z.columns) == expected
     assert list(tiny_Z.index) == list(TINY_X.index)
     assert (tiny_Z.dtypes == np.float64).all()
@@ -146,7 +171,7 @@ def test_max_hops_one_and_no_categories(tiny_db, tiny_Z):
                                max_categories=0).fit(TINY_X)
     assert agg.paths_ == (CH,)
     Z = agg.transform(TINY_X)
-    assert not any("share" in c for c in Z.columns) and len(Z.columns) == 3 * 9
+    assert not any("share" in c for c in Z.columns) and len(Z.columns) == 13 + 9 + 7
     pd.testing.assert_frame_equal(Z, tiny_Z[Z.columns])
 
 
@@ -158,6 +183,85 @@ def test_categories_are_the_frequent_values_up_to_the_fit_cutoff(tiny_db):
     # qty 3 appears only in order 5, dated after 2020-02-01
     late = list(clone(agg).fit(TINY_X).get_feature_names_out())
     assert f"{CH}|all|qty=3|share" in late and f"{CH}|all|qty=3|share" not in early
+
+
+def test_recency_at_nanosecond_resolution(tiny_Z):
+    # r5 is 1 ns before T: its latest order (Feb 1) lies 29 days minus 1 ns back
+    since = tiny_Z.loc["r5", f"{CH}|all|days_since_last"]
+    assert since < 29.0 and since == pytest.approx(29.0 - 1 / 86_400e9, rel=0, abs=1e-14)
+    # b's only order is dated 1 ns after T: 0 days for r3 (at T + 1 ns), unseen by r1 (at T)
+    assert tiny_Z.loc["r3", f"{CH}|all|days_since_last"] == 0.0
+    assert np.isnan(tiny_Z.loc["r1", f"{CH}|all|days_since_first"])
+
+
+def test_a_row_after_the_cutoff_changes_no_recency():
+    tables, schema = tiny_tables()
+    late = pd.DataFrame({"order_id": [6], "user_id": ["a"], "item_id": [20], "ts": [T + NS],
+                         "amount": [1.0], "qty": [1], "kind": ["web"]})
+    tables["orders"] = pd.concat([late, tables["orders"]], ignore_index=True)
+    tables["returns"] = pd.concat([pd.DataFrame({"order_id": [4], "fee": [9.0],
+                                                 "ts": [T + NS]}), tables["returns"]],
+                                  ignore_index=True)
+    X = TINY_X.loc[["r0", "r4", "r5"]]
+    before = RelationalAggregator(database=RelationalDatabase(*tiny_tables()),
+                                  windows=TINY_WINDOWS).fit(X)
+    after = RelationalAggregator(database=RelationalDatabase(tables, schema),
+                                 windows=TINY_WINDOWS).fit(X)
+    pd.testing.assert_frame_equal(after.transform(X), before.transform(X), check_exact=True)
+    # one nanosecond later the new order is the latest: 0 days since it, a 1 ns last gap
+    Z = after.transform(X.assign(cutoff=T + NS).iloc[:1])
+    assert Z[f"{CH}|all|days_since_last"].iloc[0] == 0.0
+    assert Z[f"{CH}|all|last_gap_days"].iloc[0] == 1 / 86_400e9
+
+
+def test_recency_can_be_switched_off(tiny_db, tiny_Z):
+    agg = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_categories=2,
+                               recency=False)
+    Z = agg.fit_transform(TINY_X)
+    assert not any(c.endswith("_days") or "days_since" in c for c in Z.columns)
+    pd.testing.assert_frame_equal(Z, tiny_Z[Z.columns], check_exact=True)
+    assert len(Z.columns) == len(tiny_Z.columns) - 8
+
+
+def weekly_tables(after=None):
+    """Three users with 30 events a week apart; with ``after``, daily events from then on."""
+    start = pd.Timestamp("2020-01-01")
+    times = [start + pd.Timedelta(days=7 * k + u) for u in range(3) for k in range(30)]
+    users = [u for u in range(3) for _ in range(30)]
+    if after is not None:
+        times += [after + pd.Timedelta(days=d) + NS for u in range(3) for d in range(200)]
+        users += [u for u in range(3) for _ in range(200)]
+    events = pd.DataFrame({"uid": users, "ts": times, "v": np.arange(len(users), dtype=float)})
+    return ({"users": pd.DataFrame({"uid": [0, 1, 2]}), "events": events},
+            {"users": {"primary_key": "uid"},
+             "events": {"foreign_keys": {"uid": "users"}, "time_column": "ts"}})
+
+
+def test_auto_windows_follow_the_event_rate_up_to_the_fit_cutoff():
+    cutoff = pd.Timestamp("2020-08-01")
+    X = pd.DataFrame({"uid": [0, 1, 2], "t": [cutoff] * 3})
+    agg = RelationalAggregator(database=RelationalDatabase(*weekly_tables()), windows="auto")
+    agg.fit(X)
+    # a gap of 7 days: 1, 4 and 16 rows are 7, 28 (-> 30) and 112 (-> 90) days
+    assert agg.windows_ == ("all", "7D", "30D", "90D", "last3")
+    assert "events.uid|30D|v|mean" in agg.get_feature_names_out()
+    # daily rows after the fit cutoff do not change the windows
+    busy = RelationalDatabase(*weekly_tables(after=cutoff))
+    assert clone(agg).set_params(database=busy).fit(X).windows_ == agg.windows_
+    # ... but fitted on rows that see them, they do (the test can fail): 230 rows over
+    # about 412 days, a gap of 1.8 days
+    later = X.assign(t=cutoff + pd.Timedelta("300D"))
+    assert clone(agg).set_params(database=busy).fit(later).windows_[:2] == ("all", "2D")
+
+
+def test_auto_windows_without_timed_rows():
+    users = pd.DataFrame({"uid": [1, 2]})
+    events = pd.DataFrame({"uid": [1, 1, 2], "v": [3.0, 1.0, 5.0]})
+    db = RelationalDatabase({"users": users, "events": events},
+                            {"users": {"primary_key": "uid"},
+                             "events": {"foreign_keys": {"uid": "users"}}})
+    agg = RelationalAggregator(database=db, windows="auto").fit(pd.DataFrame({"uid": [1, 2]}))
+    assert agg.windows_ == ("all", "last3")
 
 
 def test_ties_in_time_do_not_depend_on_row_order():
@@ -184,9 +288,13 @@ def test_untimed_tables_count_in_every_window_and_order_by_position():
     X = pd.DataFrame({"uid": [1, 2]})
     Z = RelationalAggregator(database=db, windows=("all", "1D", 2)).fit_transform(X)
     assert Z["events.uid|all|count"].tolist() == [3, 1]
-    assert Z["events.uid|1D|count"].tolist() == [3, 1]
     assert Z["events.uid|last2|v|mean"].tolist() == [1.5, 5.0]  # the last two by position
     assert Z["events.uid|all|v|last"].tolist() == [2.0, 5.0]
+    # "1D" would repeat "all", and untimed rows have no recency
+    assert not any("|1D|" in c or "days" in c for c in Z.columns)
+    Z = RelationalAggregator(database=db, windows=("1D", 2)).fit_transform(X)
+    assert Z["events.uid|1D|count"].tolist() == [3, 1]  # without "all": every row
+    assert Z["events.uid|last2|v|last"].tolist() == [2.0, 5.0]  # without "all": here
 
 
 def test_quoted_names_with_spaces_unicode_and_quotes(tiny_Z):
@@ -245,6 +353,14 @@ def test_child_aggregates_match_a_brute_force_loop(data, db):
             if len(mine) and mine["ts"].is_unique:
                 last = mine.loc[mine["ts"].idxmax(), col]
                 np.testing.assert_equal(Z[f"{name}|all|{col}|last"].iloc[i], last)
+                latest = mine.nlargest(3, "ts")[col]
+                np.testing.assert_allclose(Z[f"{name}|last3|{col}|mean"].iloc[i],
+                                           latest.mean(), rtol=1e-12)
+            days = (t - mine["ts"]) / pd.Timedelta("1D")
+            gaps = mine["ts"].sort_values().diff().dropna() / pd.Timedelta("1D")
+            want = [days.min(), days.max(), gaps.mean(), gaps.iloc[-1] if len(gaps) else nan]
+            got = Z[[f"{name}|all|{r}" for r in RECENCY]].iloc[i].to_numpy(float)
+            np.testing.assert_allclose(got, want, rtol=1e-12)
     shares = [c for c in Z.columns if c.startswith("orders.user_id|all|status=")]
     assert len(shares) == 3
     np.testing.assert_allclose(Z[shares].sum(axis=1)[Z["orders.user_id|all|count"] > 0], 1.0)
@@ -341,6 +457,7 @@ def test_callers_frames_are_unchanged(data, tiny_db):
     (("all", 3, "all"), r"windows\[2\]='all' repeats windows\[0\]"),
     (("30D", "720h"), r"windows\[1\]='720h' repeats windows\[0\]='30D'"),
     ((), "windows is empty"),
+    ("weekly", r"The 'windows' parameter of RelationalAggregator must be .*'auto'"),
 ])
 def test_bad_windows_raise(tiny_db, windows, match):
     with pytest.raises(ValueError, match=match):
