@@ -446,3 +446,36 @@ def test_heads():
     assert MLPHead(8, 2)(torch.randn(0, 8)).shape == (0, 2)
     with pytest.raises(ValueError, match="num_layers must be a positive integer"):
         MLPHead(8, 3, num_layers=0)
+
+
+@pytest.mark.parametrize("num_neighbors", [(3, 2), (3, 2, 2)])  # as many hops as layers, more
+@pytest.mark.parametrize("aggregation", ["mean", "sum"])
+def test_seeds_only_gives_the_seeds_their_full_embeddings(num_neighbors, aggregation):
+    """Message passing trimmed to what the seeds read (layer l computes only the nodes within
+    num_layers - l hops) gives the seeds the embeddings of the full pass."""
+    from relcontrast import RelationalDatabase
+    from relcontrast.graph import build_graph
+    from relcontrast.sampling import NeighborSampler
+    from relcontrast.testing import make_synthetic_database
+
+    graph = build_graph(RelationalDatabase(*make_synthetic_database()))
+    backbone = make_backbone(graph, aggregation=aggregation)
+    sampler = NeighborSampler(graph, num_neighbors=num_neighbors)
+    users = torch.arange(10)
+    batch = sampler.sample({"users": users}, {"users": graph.time_dict["users"][users]
+                                             + 200 * 86_400 * 10**9}, torch.Generator())
+    full = backbone(batch)
+    seeds = backbone(batch, seeds_only=True)
+    assert seeds["users"].shape == (10, 16)
+    assert all(seeds[nt].size(0) == 0 for nt in graph.node_types if nt != "users")
+    torch.testing.assert_close(seeds["users"], full["users"][:10], rtol=0, atol=1e-5)
+    # the trimmed pass itself: each layer computes fewer nodes, the seeds come out alone
+    x = backbone.encode(batch)
+    edges = {et: batch[et].edge_index for et in graph.edge_types}
+    hop_nodes = {nt: batch[nt].num_hop_nodes for nt in graph.node_types}
+    assert sum(h[1] for h in hop_nodes.values()) < sum(h[-1] for h in hop_nodes.values())
+    trimmed = backbone.gnn(x, edges, num_hop_nodes=hop_nodes,
+                           num_hop_edges={et: batch[et].num_hop_edges for et in edges})
+    assert {nt: z.size(0) for nt, z in trimmed.items()} == {nt: h[0]
+                                                            for nt, h in hop_nodes.items()}
+    torch.testing.assert_close(trimmed["users"], full["users"][:10], rtol=0, atol=1e-5)

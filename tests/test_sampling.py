@@ -11,7 +11,6 @@ from torch_frame.data import MultiEmbeddingTensor, MultiNestedTensor
 from relcontrast.database import RelationalDatabase
 from relcontrast.graph import build_graph
 from relcontrast.sampling import NO_TIME_BOUND, HGSampler, NeighborSampler
-from relcontrast.sampling._common import merge_batches
 from relcontrast.testing import make_synthetic_database
 
 DAY = 86_400 * 10**9  # times are nanoseconds
@@ -274,8 +273,9 @@ def test_neighbor_sampler_errors(synthetic):
 
 def test_neighbor_sampler_takes_seeds_per_table_like_hgsampler(synthetic):
     """One interface for both samplers: ``sample({table: seeds}, {table: times}, gen)``.
-    One table is ``sample_table``; several are drawn table by table in the graph's order
-    and merged, the seeds of each table first among its nodes."""
+    One table is ``sample_table``; several are drawn together, seed ids numbered table by
+    table in the graph's order, the seeds of each table first among its nodes: the same
+    nodes and edges as sampling each table on its own."""
     db, graph = synthetic
     sampler = NeighborSampler(graph, num_neighbors=(3, 2))
     users, orders = torch.tensor([3, 1, 3]), torch.tensor([7, 0])
@@ -285,11 +285,25 @@ def test_neighbor_sampler_takes_seeds_per_table_like_hgsampler(synthetic):
     assert _batches_equal(one, sampler.sample_table("users", users, t_users, _gen(5)))
     both = sampler.sample({"orders": orders, "users": users},  # dict order does not matter
                           {"users": t_users, "orders": t_orders}, _gen(5))
-    gen = _gen(5)
-    parts = [sampler.sample_table(nt, idx, t, gen) for nt, idx, t in sorted(
+    parts = [sampler.sample_table(nt, idx, t, _gen(5)) for nt, idx, t in sorted(
         [("users", users, t_users), ("orders", orders, t_orders)],
         key=lambda p: graph.node_types.index(p[0]))]
-    assert _batches_equal(both, merge_batches(graph, parts))
+    offsets = [0, sum(parts[0][nt].batch_size for nt in graph.node_types)]
+
+    def nodes(batch, nt, offset=0):  # (row, seed id) of every node, in batch order
+        return list(zip(batch[nt].n_id.tolist(), (batch[nt].batch + offset).tolist(),
+                        strict=True))
+
+    for nt in graph.node_types:
+        assert sorted(nodes(both, nt)) == sorted(
+            n for part, off in zip(parts, offsets, strict=True) for n in nodes(part, nt, off))
+    def links(batch, et, offset=0):  # (source node, destination node) of every edge
+        s, d = nodes(batch, et[0], offset), nodes(batch, et[2], offset)
+        return sorted((s[i], d[j]) for i, j in batch[et].edge_index.t().tolist())
+
+    for et in graph.edge_types:
+        assert links(both, et) == sorted(
+            e for part, off in zip(parts, offsets, strict=True) for e in links(part, et, off))
     assert both["users"].batch_size == 3 and both["orders"].batch_size == 2
     assert torch.equal(both["users"].n_id[:3], users)
     assert torch.equal(both["orders"].n_id[:2], orders)

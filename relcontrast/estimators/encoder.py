@@ -567,7 +567,7 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
             idx = torch.as_tensor(index[start:start + batch_size])
             t = None if tcol is None else {table: torch.as_tensor(times[start:start + batch_size])}
             batch = batch_to_device(sampler.sample({table: idx}, t, gen), device)
-            z = backbone(batch)[table][: len(idx)]  # [batch, hidden]
+            z = backbone(batch, seeds_only=True)[table]  # [batch, hidden]
             out.append(z.float().cpu())
     finally:
         backbone.train(was_training)

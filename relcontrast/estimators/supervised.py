@@ -94,8 +94,8 @@ class SupervisedModule(nn.Module):
 
     def forward(self, batch):
         with torch.set_grad_enabled(self.fine_tune and torch.is_grad_enabled()):
-            z = self.backbone(batch)[self.target_type]
-        return self.head(z[: batch[self.target_type].batch_size])  # [batch, out]
+            z = self.backbone(batch, seeds_only=True)[self.target_type]  # [batch, hidden]
+        return self.head(z)  # [batch, out]
 
 
 def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:

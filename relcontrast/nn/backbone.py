@@ -168,8 +168,8 @@ class RelationalBackbone(nn.Module):
                 x_dict[nt] = x_dict[nt] + rel  # [num_nodes, channels]
         return x_dict
 
-    def forward(self, batch: HeteroData, tf_dict: Mapping[str, TensorFrame] | None = None
-                ) -> dict[str, Tensor]:
+    def forward(self, batch: HeteroData, tf_dict: Mapping[str, TensorFrame] | None = None,
+                seeds_only: bool = False) -> dict[str, Tensor]:
         """Embeddings of all nodes of ``batch`` after message passing.
 
         Parameters
@@ -179,22 +179,38 @@ class RelationalBackbone(nn.Module):
             source -> destination). Missing edge types count as having no edges.
         tf_dict : dict of str to TensorFrame, default=None
             Replaces ``batch[nt].tf`` (see :meth:`encode`).
+        seeds_only : bool, default=False
+            Return the seeds' embeddings only (the first ``batch[nt].batch_size`` rows of
+            each type). For a batch of :class:`~relcontrast.sampling.NeighborSampler`, which
+            records its hops (``num_hop_nodes``, ``num_hop_edges``), message passing then
+            computes only what the seeds read.
 
         Returns
         -------
         dict of str to Tensor
-            ``[num_nodes, hidden_channels]`` for every node type of the graph; rows follow
-            the batch's node order, so the seeds are the first ``batch[nt].batch_size``.
+            ``[num_nodes, hidden_channels]`` (``[batch_size, hidden_channels]`` with
+            ``seeds_only``) for every node type of the graph; rows follow the batch's node
+            order, so the seeds are the first ``batch[nt].batch_size``.
         """
         x_dict = self.encode(batch, tf_dict)
         present = set(batch.edge_types)
-        edge_index_dict = {}
+        edge_index_dict, hop_edges = {}, {}
         for et in self.edge_types:
             if et in present:
                 edge_index = batch[et].get("edge_index")
                 if edge_index is not None:
                     edge_index_dict[et] = edge_index
-        return self.gnn(x_dict, edge_index_dict)
+                    hop_edges[et] = batch[et].get("num_hop_edges")
+        if not seeds_only:
+            return self.gnn(x_dict, edge_index_dict)
+        hop_nodes = {nt: batch[nt].get("num_hop_nodes") if nt in batch.node_types else None
+                     for nt in self.node_types}
+        if all(h is not None for h in [*hop_nodes.values(), *hop_edges.values()]):
+            z = self.gnn(x_dict, edge_index_dict, num_hop_nodes=hop_nodes,
+                         num_hop_edges=hop_edges)
+        else:
+            z = self.gnn(x_dict, edge_index_dict)
+        return {nt: x[:_batch_size(batch, nt)] for nt, x in z.items()}
 
     def _device(self) -> torch.device:
         """The device of the module's parameters."""
@@ -206,6 +222,13 @@ class RelationalBackbone(nn.Module):
                 f"num_layers={self.num_layers}, tabular_model={self.tabular_model!r}, "
                 f"aggregation={self.aggregation!r}, "
                 f"temporal_encoding={self.temporal_encoding})")
+
+
+def _batch_size(batch: HeteroData, nt: str) -> int:
+    if nt not in batch.node_types:
+        return 0
+    size = batch[nt].get("batch_size")
+    return 0 if size is None else int(size)
 
 
 def batch_to_device(batch: HeteroData, device: torch.device | str) -> HeteroData:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +113,10 @@ class HeteroGraphSAGE(nn.Module):
                 norm.reset_parameters()
 
     def forward(self, x_dict: Mapping[str, Tensor],
-                edge_index_dict: Mapping[tuple[str, str, str], Tensor]) -> dict[str, Tensor]:
+                edge_index_dict: Mapping[tuple[str, str, str], Tensor],
+                num_hop_nodes: Mapping[str, Sequence[int]] | None = None,
+                num_hop_edges: Mapping[tuple[str, str, str], Sequence[int]] | None = None,
+                ) -> dict[str, Tensor]:
         """Node embeddings after ``num_layers`` rounds of message passing.
 
         Parameters
@@ -123,74 +126,100 @@ class HeteroGraphSAGE(nn.Module):
             type is missing are skipped.
         edge_index_dict : dict of (str, str, str) to LongTensor
             ``[2, num_edges]`` local indices (row 0 source, row 1 destination) per edge type.
+        num_hop_nodes, num_hop_edges : dict, default=None
+            For a batch sampled hop by hop around seeds, per node type the number of nodes
+            within ``h`` hops of a seed for ``h = 0, 1, ...`` (they come first) and per edge
+            type the number of edges into them (first too). Given both, with at least
+            ``num_layers`` hops, each layer computes only the nodes later layers read, and
+            only the seeds (the first ``num_hop_nodes[t][0]`` nodes of type ``t``) are
+            returned, with the embeddings they get without the trimming.
 
         Returns
         -------
         dict of str to Tensor
-            ``[num_nodes, channels]`` for every node type of ``x_dict``.
+            ``[num_nodes, channels]`` for every node type of ``x_dict`` (the seeds only when
+            trimmed).
         """
         if not x_dict or self.num_layers == 0:
             return dict(x_dict)
+        trim = (num_hop_nodes is not None and num_hop_edges is not None
+                and all(len(num_hop_nodes.get(nt, ())) > self.num_layers for nt in x_dict))
+        x_dict = dict(x_dict)
+        plan = None
+        for layer in range(self.num_layers):
+            if trim:  # outputs of the nodes within `hops - 1` hops, over the first hops' edges
+                hops = self.num_layers - layer
+                keep = {nt: num_hop_nodes[nt][hops - 1] for nt in x_dict}
+                edges = {et: ei[:, :num_hop_edges[et][hops - 1]]
+                         for et, ei in edge_index_dict.items() if et in num_hop_edges}
+                plan = self._plan(x_dict, keep, edges)
+            elif plan is None:  # the same nodes and edges in every layer
+                plan = self._plan(x_dict, {nt: x.size(0) for nt, x in x_dict.items()},
+                                  edge_index_dict)
+            x_dict = self._layer(layer, x_dict, plan)
+        return x_dict
+
+    def _plan(self, x_dict: Mapping[str, Tensor], keep: Mapping[str, int],
+              edge_index_dict: Mapping[tuple[str, str, str], Tensor]) -> dict:
+        """Where one layer's messages go: the first ``keep[t]`` nodes of each type ``t``
+        receive them. A message of the ``s``-th of the ``k`` edge types into ``t`` for node
+        ``i`` is added to row ``base[t] + i * k + s`` of the aggregation buffer, so the
+        buffer's rows of ``t`` read as ``[keep[t], k * channels]``: the ``k`` aggregates
+        side by side."""
         types = list(x_dict)
-        sizes = [x_dict[nt].size(0) for nt in types]
         device = x_dict[types[0]].device
+        sizes = [x_dict[nt].size(0) for nt in types]
         offset = dict(zip(types, [0, *torch.tensor(sizes).cumsum(0).tolist()[:-1]],
                           strict=True))
-        # incoming edge types per destination type; a message of edge type slot s into node
-        # i of type t is added to row base[t] + i * k[t] + s of the aggregation buffer, so the
-        # buffer's rows of t read as [num_nodes, k * channels]: the k aggregates side by side
-        incoming = {dst: [i for i in ids if self.edge_types[i][0] in x_dict]
-                    for dst, ids in self._incoming.items() if dst in x_dict}
-        incoming = {nt: incoming[nt] for nt in types if incoming.get(nt)}  # buffer order
-        rows = [x_dict[nt].size(0) * len(ids) for nt, ids in incoming.items()]
+        incoming = {dst: [i for i in self._incoming.get(dst, ())
+                          if self.edge_types[i][0] in x_dict] for dst in types}
+        incoming = {nt: ids for nt, ids in incoming.items() if ids}
+        rows = [keep[nt] * len(ids) for nt, ids in incoming.items()]
         base = dict(zip(incoming, [0, *torch.tensor(rows).cumsum(0).tolist()[:-1]],
                         strict=True))
-        rows_total = sum(rows)
         sources, targets = [], []
         for dst, ids in incoming.items():
             for slot, i in enumerate(ids):
-                src = self.edge_types[i][0]
                 edge_index = edge_index_dict.get(self.edge_types[i])
                 if edge_index is None or edge_index.numel() == 0:
                     continue
-                sources.append(edge_index[0] + offset[src])  # [E]
+                sources.append(edge_index[0] + offset[self.edge_types[i][0]])  # [E]
                 targets.append(base[dst] + edge_index[1] * len(ids) + slot)  # [E]
-        source = (torch.cat(sources) if sources
-                  else torch.zeros(0, dtype=torch.long, device=device))  # [E_all]
-        target = (torch.cat(targets) if targets
-                  else torch.zeros(0, dtype=torch.long, device=device))  # [E_all]
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        target = torch.cat(targets) if targets else empty  # [E_all]
         count = None
         if self.aggregation == "mean":
-            count = torch.bincount(target, minlength=rows_total).clamp_(min=1)
+            count = torch.bincount(target, minlength=sum(rows)).clamp_(min=1)
             count = count.unsqueeze(1).to(x_dict[types[0]].dtype)  # [rows_total, 1]
+        return {"types": types, "keep": keep, "incoming": incoming, "rows": rows,
+                "source": torch.cat(sources) if sources else empty, "target": target,
+                "count": count}
 
-        x_dict = dict(x_dict)
-        c = self.channels
-        for layer in range(self.num_layers):
-            x_all = torch.cat([x_dict[nt] for nt in types])  # [num_nodes_all, channels]
-            agg = x_all.new_zeros(rows_total, c).index_add_(
-                0, target, x_all.index_select(0, source))  # [rows_total, channels]
-            if count is not None:
-                agg = agg / count
-            aggs = dict(zip(incoming, agg.split(rows, dim=0), strict=True))
-            out = {}
-            for nt, ids in incoming.items():
-                n, k = x_dict[nt].size(0), len(ids)
-                weight_l, bias_l, weight_r = (self.weight_l[layer][nt], self.bias_l[layer][nt],
-                                              self.weight_r[layer][nt])
-                if k < weight_l.size(0):  # a source type missing from x_dict
-                    keep = [self._incoming[nt].index(i) for i in ids]
-                    weight_l, bias_l, weight_r = weight_l[keep], bias_l[keep], weight_r[keep]
-                weight = torch.cat([
-                    weight_l.permute(1, 0, 2).reshape(c, k * c),  # [channels, k * channels]
-                    weight_r.sum(0),  # [channels, channels]
-                ], dim=1)  # [channels, (k + 1) * channels]
-                h = torch.cat([aggs[nt].view(n, k * c), x_dict[nt]],
-                              dim=1)  # [num_nodes, (k + 1) * channels]
-                out[nt] = self.norms[layer][nt](
-                    F.linear(h, weight, bias_l.sum(0))).relu()  # [num_nodes, channels]
-            x_dict = {nt: out.get(nt, x) for nt, x in x_dict.items()}
-        return x_dict
+    def _layer(self, layer: int, x_dict: dict[str, Tensor], plan: dict) -> dict[str, Tensor]:
+        c, keep, incoming = self.channels, plan["keep"], plan["incoming"]
+        x_all = torch.cat([x_dict[nt] for nt in plan["types"]])  # [num_nodes_all, channels]
+        agg = x_all.new_zeros(sum(plan["rows"]), c).index_add_(
+            0, plan["target"], x_all.index_select(0, plan["source"]))  # [rows_total, channels]
+        if plan["count"] is not None:
+            agg = agg / plan["count"]
+        aggs = dict(zip(incoming, agg.split(plan["rows"], dim=0), strict=True))
+        out = {}
+        for nt, ids in incoming.items():
+            n, k = keep[nt], len(ids)
+            weight_l, bias_l, weight_r = (self.weight_l[layer][nt], self.bias_l[layer][nt],
+                                          self.weight_r[layer][nt])
+            if k < weight_l.size(0):  # a source type missing from x_dict
+                slots = [self._incoming[nt].index(i) for i in ids]
+                weight_l, bias_l, weight_r = weight_l[slots], bias_l[slots], weight_r[slots]
+            weight = torch.cat([
+                weight_l.permute(1, 0, 2).reshape(c, k * c),  # [channels, k * channels]
+                weight_r.sum(0),  # [channels, channels]
+            ], dim=1)  # [channels, (k + 1) * channels]
+            h = torch.cat([aggs[nt].view(n, k * c), x_dict[nt][:n]],
+                          dim=1)  # [n, (k + 1) * channels]
+            out[nt] = self.norms[layer][nt](
+                F.linear(h, weight, bias_l.sum(0))).relu()  # [n, channels]
+        return {nt: out[nt] if nt in out else x[:keep[nt]] for nt, x in x_dict.items()}
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(node_types={len(self.node_types)}, "

@@ -121,6 +121,7 @@ def hold_out_links(batch: HeteroData, rate: float, generator: torch.Generator) -
         held = torch.rand(edge_index.size(1), generator=generator) < rate
         batch[et].target_edge_index = edge_index[:, held]
         batch[et].edge_index = edge_index[:, ~held]
+        batch[et].num_hop_edges = None  # the sampler's counts no longer hold
         rev = reverse_edge_type(et)
         if rev in batch.edge_types and held.any():
             num_dst = max(int(batch[dst].num_nodes), 1)
@@ -128,4 +129,5 @@ def hold_out_links(batch: HeteroData, rate: float, generator: torch.Generator) -
             rev_index = batch[rev].edge_index  # [2, E_rev], row 0 in dst, row 1 in src
             rev_keys = rev_index[1] * num_dst + rev_index[0]
             batch[rev].edge_index = rev_index[:, ~torch.isin(rev_keys, held_keys)]
+            batch[rev].num_hop_edges = None
     return batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -11,7 +12,7 @@ from torch_geometric.data import HeteroData
 from relcontrast.graph import RelationalGraph
 
 __all__ = ["NO_TIME_BOUND", "assemble_batch", "check_generator", "check_seed_tables",
-           "check_seeds", "isin_sorted", "lookup", "merge_batches", "segment_offsets"]
+           "check_seeds", "isin_sorted", "lookup", "segment_offsets"]
 
 #: ``ref_time`` / ``seed_time`` value meaning "no time bound" (non-temporal sampling).
 NO_TIME_BOUND = torch.iinfo(torch.int64).max
@@ -120,9 +121,10 @@ def assemble_batch(
     batch_size: Mapping[str, int],
     seed_time: Mapping[str, Tensor],
     edge_index: Mapping[tuple[str, str, str], Tensor],
-    extra: Mapping[str, Mapping[str, Tensor]] | None = None,
+    extra: Mapping[str | tuple[str, str, str], Mapping[str, Any]] | None = None,
 ) -> HeteroData:
-    """A :class:`~torch_geometric.data.HeteroData` with every node and edge type of ``graph``.
+    """A :class:`~torch_geometric.data.HeteroData` with every node and edge type of ``graph``
+    (``extra``: further attributes per node or edge type).
 
     Node types missing from the mappings get zero nodes; edge types missing get no edges.
     """
@@ -143,43 +145,6 @@ def assemble_batch(
             store[key] = values
     for et in graph.edge_types:
         data[et].edge_index = edge_index.get(et, torch.empty(2, 0, dtype=torch.long))
+        for key, values in (extra or {}).get(et, {}).items():
+            data[et][key] = values
     return data
-
-
-def merge_batches(graph: RelationalGraph, batches: list[HeteroData]) -> HeteroData:
-    """One batch from several (e.g. neighbour batches of seeds from different tables).
-
-    Per node type, the batch holding seeds of that type comes first, so the seeds of every
-    type stay the first ``batch_size`` nodes; ``batch`` (the seed id of disjoint subgraphs)
-    is offset so that seed ids stay distinct.
-    """
-    n_id, ref_time, batch_size, seed_time, extra, offsets = {}, {}, {}, {}, {}, {}
-    seed_offset = 0
-    seed_offsets = []
-    for b in batches:
-        seed_offsets.append(seed_offset)
-        seed_offset += sum(b[nt].batch_size for nt in graph.node_types)
-    for nt in graph.node_types:
-        order = sorted(range(len(batches)), key=lambda k: -batches[k][nt].batch_size)
-        start = 0
-        parts_id, parts_ref, parts_batch = [], [], []
-        for k in order:
-            store = batches[k][nt]
-            offsets[(k, nt)] = start
-            start += store.n_id.numel()
-            parts_id.append(store.n_id)
-            parts_ref.append(store.ref_time)
-            if "batch" in store:
-                parts_batch.append(store.batch + seed_offsets[k])
-        first = batches[order[0]][nt]
-        n_id[nt], ref_time[nt] = torch.cat(parts_id), torch.cat(parts_ref)
-        batch_size[nt], seed_time[nt] = first.batch_size, first.seed_time
-        if parts_batch:
-            extra[nt] = {"batch": torch.cat(parts_batch)}
-    edge_index = {}
-    for et in graph.edge_types:
-        src, _, dst = et
-        parts = [b[et].edge_index + torch.tensor([[offsets[(k, src)]], [offsets[(k, dst)]]])
-                 for k, b in enumerate(batches)]
-        edge_index[et] = torch.cat(parts, dim=1)  # [2, total_edges]
-    return assemble_batch(graph, n_id, ref_time, batch_size, seed_time, edge_index, extra)

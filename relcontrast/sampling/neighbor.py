@@ -17,7 +17,6 @@ from relcontrast.sampling._common import (
     check_seed_tables,
     check_seeds,
     lookup,
-    merge_batches,
     segment_offsets,
 )
 from relcontrast.sampling.index import neighbor_index, rows_by_rank
@@ -196,9 +195,8 @@ class NeighborSampler:
         """
         self._check_generator(generator)
         index, times = check_seed_tables(self.graph, seeds, seed_time)
-        batches = [self._sample(nt, idx, None if times is None else times[nt], generator)
-                   for nt, idx in index.items()]
-        return batches[0] if len(batches) == 1 else merge_batches(self.graph, batches)
+        return self._sample({nt: (idx, None if times is None else times[nt])
+                             for nt, idx in index.items()}, generator)
 
     def sample_table(
         self,
@@ -230,36 +228,47 @@ class NeighborSampler:
         """
         self._check_generator(generator)
         seed_index, seed_time = check_seeds(self.graph, seed_type, seed_index, seed_time)
-        return self._sample(seed_type, seed_index, seed_time, generator)
+        return self._sample({seed_type: (seed_index, seed_time)}, generator)
 
     def _check_generator(self, generator) -> None:
         if self.strategy == "uniform" or generator is not None:
             check_generator(generator)
 
-    def _sample(self, seed_type: str, seed_index: Tensor, seed_time: Tensor | None,
+    def _sample(self, seeds: Mapping[str, tuple[Tensor, Tensor | None]],
                 generator: torch.Generator | None) -> HeteroData:
-        """:meth:`sample_table` on checked seeds."""
-        num_seeds = seed_index.numel()
+        """:meth:`sample` on checked seeds ``{table: (node index, time or None)}``: the
+        subgraphs of the seeds of every table, drawn together (seed ids numbered table by
+        table in the order of ``seeds``, the seeds of each table first among its nodes)."""
         graph = self.graph
-        ref = (torch.full((num_seeds,), NO_TIME_BOUND, dtype=torch.long)
-               if seed_time is None else seed_time)
-        filter_time = self.temporal and seed_time is not None
+        sizes = {nt: index.numel() for nt, (index, _) in seeds.items()}
+        filter_time = self.temporal and all(t is not None for _, t in seeds.values())
+        ref = torch.cat([torch.full((sizes[nt],), NO_TIME_BOUND, dtype=torch.long)
+                         if t is None else t for nt, (_, t) in seeds.items()])  # [num_seeds]
 
         gid_chunks = defaultdict(list)
         seed_chunks = defaultdict(list)
         count = defaultdict(int)
         table = {}  # node type -> (sorted key seed * N + rank of gid, local index)
         edges = defaultdict(list)
+        frontier = {}  # node type -> (local, global, seed id)
+        seed_times, first = {}, 0
+        for nt, (seed_index, _) in seeds.items():
+            seed_ids = torch.arange(first, first + sizes[nt])
+            seed_times[nt] = ref[first:first + sizes[nt]].clone()
+            first += sizes[nt]
+            gid_chunks[nt].append(seed_index)
+            seed_chunks[nt].append(seed_ids)
+            count[nt] = sizes[nt]
+            key = seed_ids * graph.num_nodes[nt] + self._rank[nt][seed_index]
+            key, perm = torch.sort(key)
+            table[nt] = (key, perm)
+            frontier[nt] = (torch.arange(sizes[nt]), seed_index, seed_ids)
 
-        seed_ids = torch.arange(num_seeds)
-        gid_chunks[seed_type].append(seed_index)
-        seed_chunks[seed_type].append(seed_ids)
-        count[seed_type] = num_seeds
-        key = seed_ids * graph.num_nodes[seed_type] + self._rank[seed_type][seed_index]
-        key, perm = torch.sort(key)
-        table[seed_type] = (key, perm)
-        frontier = {seed_type: (seed_ids, seed_index, seed_ids)}  # (local, global, seed id)
-
+        # nodes per type after each hop, edges per type added by each hop (cumulative): the
+        # nodes within h hops of a seed are the first node_hops[h] of their type, and the
+        # edges into them the first edge_hops[h] (hop h + 1 adds edges into hop h's nodes)
+        node_hops = {nt: [count[nt]] for nt in graph.node_types}
+        edge_hops = {et: [] for et in graph.edge_types}
         for k in self.num_neighbors:
             candidates = defaultdict(list)
             for dst_type, (f_local, f_gid, f_seed) in frontier.items():
@@ -295,6 +304,10 @@ class NeighborSampler:
                     offset += size
                 if new_key.numel():
                     frontier[src_type] = (new_local, new_gid, new_seed)
+            for nt in graph.node_types:
+                node_hops[nt].append(count[nt])
+            for et in graph.edge_types:
+                edge_hops[et].append(sum(part.size(1) for part in edges.get(et, ())))
 
         n_id, batch_vec, ref_time = {}, {}, {}
         for nt in gid_chunks:
@@ -302,9 +315,8 @@ class NeighborSampler:
             batch_vec[nt] = torch.cat(seed_chunks[nt])
             ref_time[nt] = ref[batch_vec[nt]]
         empty = torch.empty(0, dtype=torch.long)
-        extra = {nt: {"batch": batch_vec.get(nt, empty)} for nt in graph.node_types}
+        extra = {nt: {"batch": batch_vec.get(nt, empty), "num_hop_nodes": node_hops[nt]}
+                 for nt in graph.node_types}
+        extra.update({et: {"num_hop_edges": edge_hops[et]} for et in graph.edge_types})
         edge_index = {et: torch.cat(parts, dim=1) for et, parts in edges.items()}  # [2, E]
-        return assemble_batch(
-            graph, n_id, ref_time, {seed_type: num_seeds}, {seed_type: ref.clone()},
-            edge_index, extra,
-        )
+        return assemble_batch(graph, n_id, ref_time, sizes, seed_times, edge_index, extra)
