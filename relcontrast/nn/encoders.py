@@ -26,7 +26,7 @@ from torch_frame.nn import (
 )
 from torch_geometric.nn.module_dict import ModuleDict
 
-from relcontrast.nn.tabular import TABULAR_MODELS
+from relcontrast.nn.tabular import TABULAR_MODELS, LinearTabularModel
 
 
 class NanSafeLinearEncoder(LinearEncoder):
@@ -189,7 +189,39 @@ class TableEncoder(nn.Module):
         if self.feature_encoder is None:
             self._check_columns(tf)
             return self.empty_embedding.expand(tf.num_rows, self.channels)  # [num_rows, channels]
+        if isinstance(self.tabular_model, LinearTabularModel):
+            return self._linear_forward(tf)
         return self.tabular_model(self.encode_columns(tf))  # [num_rows, channels]
+
+    def _linear_forward(self, tf: TensorFrame) -> Tensor:
+        """The ``"linear"`` model's output, computed stype by stype: its projection of a
+        block of cell encodings is that block times the matching columns of its weight,
+        and for numerical cells, ``x * w + b`` (0 when missing), the projection of the
+        encoding folds into ``x @ (W w) + present @ (W b)``: no ``[rows, cols, channels]``
+        tensor for them. Equal to ``tabular_model(encode_columns(tf))``."""
+        self._check_columns(tf)
+        lin, norm = self.tabular_model.lin, self.tabular_model.norm
+        weight = lin.weight.view(lin.out_features, self.num_cols, self.channels)  # [out, cols, C]
+        feats = {stype.parent: feat for stype, feat in tf.feat_dict.items()}
+        out, start = lin.bias, 0
+        for stype, cols in self.col_names_dict.items():
+            block = weight[:, start:start + len(cols)]  # [out, n, channels]
+            start += len(cols)
+            encoder = self.feature_encoder.encoder_dict[stype.value]
+            if isinstance(encoder, NanSafeLinearEncoder):
+                x = (feats[stype] - encoder.mean) / encoder.std  # [num_rows, n]
+                present = torch.isfinite(x)  # [num_rows, n]
+                x = x.masked_fill(~present, 0.0)
+                scale = torch.einsum("onc,nc->no", block, encoder.weight)  # [n, out]
+                shift = torch.einsum("onc,nc->no", block, encoder.bias)  # [n, out]
+                out = out + x @ scale + present.to(x.dtype) @ shift  # [num_rows, out]
+                continue
+            feat = feats[stype]
+            if stype == torch_frame.timestamp:  # as in encode_columns
+                feat = feat.long()
+            cells = encoder(feat, cols)  # [num_rows, n, channels]
+            out = out + cells.flatten(1) @ block.flatten(1).t()  # [num_rows, out]
+        return norm(out.expand(tf.num_rows, -1))  # [num_rows, out]
 
     def _check_columns(self, tf: TensorFrame) -> None:
         got = _canonical_col_names(tf.col_names_dict)
