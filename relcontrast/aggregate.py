@@ -589,8 +589,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         ``cutoff_time_`` is one nanosecond before the latest cutoff. A row of X whose own
         row of the target table is dated exactly t then raises, as one dated after t
         always does.
-    windows : tuple of {"all", str, int} or "auto", default=("all", "365D", 3)
-        The time windows, see above; ``"auto"`` chooses them at fit.
+    windows : "auto" or tuple of {"all", str, int}, default="auto"
+        The time windows, see above: ``"auto"`` chooses them at fit; a tuple such as
+        ``("all", "365D", 3)`` fixes them.
     max_hops : {1, 2}, default=2
         1 aggregates the tables that reference the target only.
     max_categories : int, default=5
@@ -637,6 +638,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     >>> X = users[["user_id", "signup"]]  # every user as of 180 days after signing up:
     >>> X = X.assign(signup=X["signup"] + pd.Timedelta("180D"))
     >>> agg = RelationalAggregator(database=db).fit(X)
+    >>> agg.windows_  # "auto": a user's orders are about 60 days apart
+    ('all', '60D', 'last3')
     >>> agg.paths_[4:6]
     ('orders.user_id', 'orders.user_id>items(item_id)')
     >>> Z = agg.transform(X)
@@ -661,7 +664,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, database=None, target_table=None, time_column=None,
-                 time_boundary="inclusive", windows=("all", "365D", 3), max_hops=2,
+                 time_boundary="inclusive", windows="auto", max_hops=2,
                  max_categories=5, recency=True):
         self.database = database
         self.target_table = target_table
