@@ -361,7 +361,7 @@ def _visible_counts(sorted_owner: np.ndarray, sorted_times: np.ndarray, entity: 
     return out - np.searchsorted(sorted_owner, entity, side="left")
 
 
-_CHUNK_ROWS = 1 << 20  # expanded (row of X, related row) pairs reduced at once
+_CHUNK_CELLS = 1 << 24  # values (expanded rows x columns) reduced at once: 128 MB of float64
 
 
 def _chunks(length: np.ndarray, size: int) -> list[tuple[int, int]]:
@@ -857,7 +857,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         ``(ent, cut)``, written into ``out`` (their columns). The path's rows sorted by
         (entity, recency order) put each window's rows in one contiguous range that ends
         at the latest row with time <= cut; the ranges are expanded and reduced with
-        ``ufunc.reduceat``, in chunks of at most ``_CHUNK_ROWS`` rows."""
+        ``ufunc.reduceat``, in chunks of about ``_CHUNK_CELLS`` values."""
         paths = [self.path_specs_[p] for p in members]
         first = paths[0]
         c = arrays[first.table]
@@ -890,7 +890,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
                 lows[i] = lo0
         length = hi - lo0
         widths = np.cumsum([0, *(len(self.plan_[p]) for p in members)])
-        for a, b in _chunks(length, _CHUNK_ROWS):
+        width = max(arrays[t]["num"].shape[0] + arrays[t]["cat"].shape[0]
+                    for t in {first.table, *(p.other for p in paths if p.kind == "parent")})
+        for a, b in _chunks(length, max(1, _CHUNK_CELLS // max(1, width))):
             n = length[a:b]
             nonempty = np.flatnonzero(n > 0)
             if not len(nonempty):

@@ -600,3 +600,12 @@ def test_not_fitted_error(tiny_db):
 def test_docstring_example_runs():
     result = doctest.testmod(relcontrast.aggregate, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_results_do_not_depend_on_the_chunking(db, data, monkeypatch):
+    """transform reduces the (row of X, related row) pairs in chunks of a bounded size."""
+    X = data[0]["orders"][["user_id", "ts"]]
+    agg = RelationalAggregator(database=db).fit(X)
+    Z = agg.transform(X)
+    monkeypatch.setattr(relcontrast.aggregate, "_CHUNK_CELLS", 7)
+    pd.testing.assert_frame_equal(agg.transform(X), Z, check_exact=True)
