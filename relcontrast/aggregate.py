@@ -462,11 +462,12 @@ def _query_groups(paths: tuple[_Path, ...]) -> list[list[int]]:
     return groups
 
 
-def _expression(f: _Feature, m: int, cond: str | None) -> str:
-    """SQL aggregate of feature ``f`` of query member ``m`` over the joined rows for which
-    ``cond`` holds (None: all of them; the recency features read all of them). Rows are
-    masked by CASE inside the aggregate: duckdb evaluates that faster than FILTER clauses."""
-    n, c = f"v{m}_n{f.j}", f"v{m}_c{f.j}"
+def _expression(f: _Feature, cond: str | None) -> str:
+    """SQL aggregate of feature ``f`` over the joined rows (values ``v_n{j}``, codes
+    ``v_c{j}``) for which ``cond`` holds (None: all of them; the recency features read all
+    of them). Rows are masked by CASE inside the aggregate: duckdb evaluates that faster
+    than FILTER clauses."""
+    n, c = f"v_n{f.j}", f"v_c{f.j}"
     if f.aggregate in _RECENCY:
         since = {"days_since_last": "max", "days_since_first": "min"}.get(f.aggregate)
         if since:
@@ -988,8 +989,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         for j, col in enumerate(self.column_specs_[path.source]):
             for kind in ("n" if col.numeric else "", "c" if col.categories else ""):
                 if kind:
-                    cols.append(f"d.{_q(f'{kind}{j}')} AS v0_{kind}{j}")
-                    fields.append(f"{kind}{j} := v0_{kind}{j}")
+                    cols.append(f"d.{_q(f'{kind}{j}')} AS v_{kind}{j}")
+                    fields.append(f"{kind}{j} := v_{kind}{j}")
         inner, outer, lists = ["__row"], [], {}
         for k, f in enumerate(self.plan_[p]):
             window = self.window_specs_[f.w]
@@ -1000,7 +1001,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
                 outer.append(f"CAST({_list_expression(f, name)} AS DOUBLE) AS f{k}")
                 continue
             cond = f"__w{f.w}" if window.kind == "delta" and wt is not None else None
-            inner.append(f"CAST({_expression(f, 0, cond)} AS DOUBLE) AS f{k}")
+            inner.append(f"CAST({_expression(f, cond)} AS DOUBLE) AS f{k}")
             outer.append(f"f{k}")
         return (
             f"WITH j AS (SELECT {', '.join(cols)} {joins}"
