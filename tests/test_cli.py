@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalRegressor
-from relcontrast.cli import _task, main
+from relcontrast.cli import _for_the_cli, _task, main
 from relcontrast.io import read_schema, read_table
 from relcontrast.testing import make_synthetic_database
 
@@ -353,3 +353,108 @@ def test_schema_pretrain_and_fit_read_a_postgres_url(postgres_url, tmp_path, cap
                  *TINY_MODEL]) == 0
     assert capsys.readouterr().out.startswith(
         "fitted RelationalClassifier (classes [False, True]) on 40 rows of table 'visits' from ")
+
+
+# -- --time-boundary ----------------------------------------------------------------------------
+T = pd.Timestamp("2021-03-01 12:00:00")
+NS, DAY = pd.Timedelta(1, "ns"), pd.Timedelta(1, "D")
+
+
+@pytest.fixture(scope="module")
+def at_t(tmp_path_factory):
+    """Users a..f and their events, user a's first one exactly at T: as parquet folders with
+    and without that event (``full``, ``no_at_t``), its schema, training rows (a fortnight
+    apart, up to T) and rows at T."""
+    root = tmp_path_factory.mktemp("at_t")
+    rng = np.random.default_rng(0)
+    users = pd.DataFrame({"user_id": list("abcdef"), "age": rng.integers(20, 60, 6)})
+    events = pd.DataFrame({
+        "event_id": np.arange(40), "user_id": list("abcdef" * 7)[:40],
+        "ts": [T, T - NS, *(T - rng.integers(1, 300, 38) * DAY)],
+        "amount": rng.integers(1, 10, 40).astype(float)})
+    events.loc[1, "user_id"] = "a"
+    for name, drop in (("full", []), ("no_at_t", [0])):
+        (root / name).mkdir()
+        users.to_parquet(root / name / "users.parquet", index=False)
+        events.drop(index=drop).to_parquet(root / name / "events.parquet", index=False)
+    schema = {"users": {"primary_key": "user_id"},
+              "events": {"primary_key": "event_id", "foreign_keys": {"user_id": "users"},
+                         "time_column": "ts"}}
+    (root / "schema.yaml").write_text(yaml.safe_dump(schema))
+    train = pd.DataFrame({"user_id": list("abcdef" * 4), "at": np.repeat(
+        [T - 28 * DAY, T - 14 * DAY, T, T], 6), "y": [0, 1, 1] * 8})
+    train.to_parquet(root / "train.parquet", index=False)
+    train.loc[train["at"] == T, ["user_id", "at"]].iloc[:6].to_parquet(root / "at_t.parquet",
+                                                                       index=False)
+    return root
+
+
+TINY_AT_T = ["--hidden-channels", "8", "--batch-size", "16", "--seed", "0",
+             "--param", "num_layers=1", "--param", "num_neighbors=[-1]"]
+
+
+@pytest.mark.parametrize("rule", ["inclusive", "strict"])
+def test_time_boundary_reaches_the_estimators_and_the_row_at_t(at_t, tmp_path, capsys, rule):
+    data = ["--schema", str(at_t / "schema.yaml")]
+    enc_path, model_path = tmp_path / "encoder.joblib", tmp_path / "model.joblib"
+    assert main(["pretrain", str(at_t / "full"), *data, "--cutoff", str(T), "--steps", "2",
+                 "--time-boundary", rule, "--out", str(enc_path), *TINY_AT_T]) == 0
+    enc = joblib.load(enc_path)
+    assert enc.time_boundary == rule
+    assert enc.cutoff_time_ == (T if rule == "inclusive" else T - NS)
+    assert f"time boundary {rule}; saved" in capsys.readouterr().out
+    # embed and predict read the saved model's rule: under "strict", the event exactly at T
+    # changes nothing at T; under "inclusive" it does
+    outputs = []
+    for name in ("full", "no_at_t"):
+        path = tmp_path / f"embeddings_{name}.parquet"
+        assert main(["embed", str(enc_path), str(at_t / "at_t.parquet"), "--data",
+                     str(at_t / name), *data, "--out", str(path)]) == 0
+        outputs.append(pd.read_parquet(path).iloc[0, 2:].to_numpy(dtype=float))
+    assert np.array_equal(*outputs) == (rule == "strict")
+
+    assert main(["fit", str(at_t / "full"), *data, "--rows", str(at_t / "train.parquet"),
+                 "--target", "y", "--epochs", "2", "--time-boundary", rule, "--out",
+                 str(model_path), *TINY_AT_T]) == 0
+    model = joblib.load(model_path)
+    assert model.time_boundary == rule and model.encoder_ is None
+    outputs = []
+    for name in ("full", "no_at_t"):
+        path = tmp_path / f"predictions_{name}.csv"
+        assert main(["predict", str(model_path), str(at_t / "at_t.parquet"), "--data",
+                     str(at_t / name), *data, "--out", str(path)]) == 0
+        outputs.append(pd.read_csv(path).loc[0, "proba_1"])
+    assert (outputs[0] == outputs[1]) == (rule == "strict")
+
+
+def test_fit_fine_tunes_under_the_encoders_time_boundary(at_t, tmp_path, capsys):
+    data = [str(at_t / "full"), "--schema", str(at_t / "schema.yaml")]
+    enc_path, model_path = tmp_path / "encoder.joblib", tmp_path / "model.joblib"
+    assert main(["pretrain", *data, "--cutoff", str(T - 14 * DAY), "--steps", "1",
+                 "--time-boundary", "strict", "--out", str(enc_path), *TINY_AT_T]) == 0
+    fit = ["fit", *data, "--rows", str(at_t / "train.parquet"), "--target", "y",
+           "--encoder", str(enc_path), "--epochs", "1", "--out", str(model_path), *TINY_AT_T]
+    assert main(fit) == 0  # no --time-boundary: the encoder's
+    model = joblib.load(model_path)
+    assert model.time_boundary == model.encoder_.time_boundary == "strict"
+    assert main([*fit, "--time-boundary", "strict"]) == 0
+    capsys.readouterr()
+    assert main([*fit, "--time-boundary", "inclusive"]) == 1
+    assert capsys.readouterr().err == (
+        f"relcontrast fit: error: --time-boundary inclusive differs from the rule encoder "
+        f"'{enc_path}' was pretrained with (strict): the model would read rows by one rule "
+        f"and its backbone by the other. Pretrain the encoder with --time-boundary "
+        f"inclusive, or leave --time-boundary out to use the encoder's.\n")
+
+
+def test_time_boundary_choices_are_checked(capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--time-boundary", "strcit"])
+    assert re.search(r"argument --time-boundary: invalid choice: 'strcit' \(choose from "
+                     r"'?inclusive'?, '?strict'?\)", capsys.readouterr().err)
+
+
+def test_library_advice_names_the_time_boundary_option():
+    assert _for_the_cli("dated 2021 (time_boundary='strict': a row is visible only strictly "
+                        "before the cutoff)") == (
+        "dated 2021 (--time-boundary strict: a row is visible only strictly before the cutoff)")
