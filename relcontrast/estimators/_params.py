@@ -85,6 +85,7 @@ BACKBONE_CONSTRAINTS: dict = {
     "tabular_model": [StrOptions(set(TABULAR_MODELS))],
     "aggregation": [StrOptions(set(AGGREGATIONS))],
     "temporal_encoding": ["boolean"],
+    "count_inputs": ["boolean"],
     "column_types": [Mapping, None],
 }
 

@@ -52,6 +52,7 @@ from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
 from relcontrast.sampling import HGSampler, NeighborSampler
+from relcontrast.sampling.counts import CountingSampler, fit_count_windows
 
 OBJECTIVES = ("row", "link", "context")
 
@@ -129,6 +130,12 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         Neighbour aggregation of the SAGE convolutions.
     temporal_encoding : bool, default=True
         Add an encoding of each row's age relative to its seed's time.
+    count_inputs : bool, default=False
+        Add to each row's input, before message passing, a projection of how many rows
+        reference it per foreign key, at its time bound: over all time and over three
+        windows of 1, 4 and 16 median gaps between the rows that reference one row (gaps
+        fitted on the pretraining data), ``log1p``-scaled. The sampled neighbours alone
+        cannot show these counts.
     objectives : tuple of {"row", "link", "context"}, default=("row", "link", "context")
         Any non-empty subset, for ablations.
     objective_weights : dict or None, default=None
@@ -255,6 +262,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
+        count_inputs=False,
         objectives=OBJECTIVES,
         objective_weights=None,
         corruption_rate=0.4,
@@ -290,6 +298,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         self.tabular_model = tabular_model
         self.aggregation = aggregation
         self.temporal_encoding = temporal_encoding
+        self.count_inputs = count_inputs
         self.objectives = objectives
         self.objective_weights = objective_weights
         self.corruption_rate = corruption_rate
@@ -376,7 +385,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             # the cutoff: seeds among them at times up to it, neighbours no later than their
             # seed (temporal sampling), corruption donors among them. No copy of those rows.
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
-            backbone = self._make_backbone(graph)
+            backbone = self._make_backbone(graph, fit_rows)
             loss = ContrastiveLoss(
                 graph.node_types, graph.edge_types, self.hidden_channels,
                 objectives=objectives, objective_weights=self.objective_weights,
@@ -400,11 +409,12 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         self.seed_ = seed
         return self
 
-    def _make_backbone(self, graph) -> RelationalBackbone:
+    def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
         return RelationalBackbone(
             graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,
             temporal_encoding=self.temporal_encoding,
+            count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
         )
 
     def _pretraining_seeds(self, graph, rows=None) -> np.ndarray:
@@ -463,6 +473,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         else:
             sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
                                       strategy=self.temporal_strategy, temporal=temporal)
+        sampler = with_counts(sampler, module.backbone)
         batcher = PretrainingBatcher(
             graph, sampler, seed, corruption_rate=float(self.corruption_rate),
             corruption=self.corruption,
@@ -556,8 +567,9 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
     for a fixed ``seed``."""
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column, time_boundary)
-    sampler = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
-                              temporal=tcol is not None)
+    sampler = with_counts(NeighborSampler(graph, num_neighbors=tuple(num_neighbors),
+                                          strategy=strategy, temporal=tcol is not None),
+                          backbone)
     gen = eval_generator(seed)
     was_training = backbone.training
     backbone.eval()
@@ -574,6 +586,13 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     if not out:
         return np.zeros((0, backbone.out_channels), dtype=np.float32)
     return torch.cat(out).numpy()
+
+
+def with_counts(sampler, backbone):
+    """``sampler`` wrapped in a :class:`~relcontrast.sampling.counts.CountingSampler` when
+    ``backbone`` reads count inputs; unchanged otherwise."""
+    windows = getattr(backbone, "count_windows", None)
+    return sampler if windows is None else CountingSampler(sampler, windows)
 
 
 def plot_history(history, ax=None):

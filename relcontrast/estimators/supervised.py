@@ -53,10 +53,11 @@ from relcontrast.estimators._params import (
     check_depth,
     warn_ignored,
 )
-from relcontrast.estimators.encoder import RelationalContrastiveEncoder
+from relcontrast.estimators.encoder import RelationalContrastiveEncoder, with_counts
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.sampling import NeighborSampler
+from relcontrast.sampling.counts import fit_count_windows
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
 # backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE
@@ -141,6 +142,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
+        count_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -171,6 +173,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         self.tabular_model = tabular_model
         self.aggregation = aggregation
         self.temporal_encoding = temporal_encoding
+        self.count_inputs = count_inputs
         self.head_hidden_channels = head_hidden_channels
         self.head_layers = head_layers
         self.num_neighbors = num_neighbors
@@ -275,12 +278,15 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         self.encoder_ = None
         # column statistics from the rows up to the latest training row, the whole database
         # encoded with them, in one pass
-        graph = build_graph(db, column_types=self.column_types, stats_until=(
-            None if latest_time is None else pd.Timestamp(latest_time)))
+        until = None if latest_time is None else pd.Timestamp(latest_time)
+        graph = build_graph(db, column_types=self.column_types, stats_until=until)
+        windows = None
+        if self.count_inputs:  # window lengths, like the statistics, from the same rows
+            windows = fit_count_windows(graph, None if until is None else db.rows_upto(until))
         backbone = RelationalBackbone(
             graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,
-            temporal_encoding=self.temporal_encoding)
+            temporal_encoding=self.temporal_encoding, count_windows=windows)
         return backbone, graph
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -314,7 +320,8 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                            num_layers=self.head_layers)
             module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
             batcher = self._batcher(graph, table, seed, tcol is not None,
-                                    train_seed=None if ddp is None else ddp.rank_seed(seed))
+                                    train_seed=None if ddp is None else ddp.rank_seed(seed),
+                                    backbone=backbone)
             net = self._make_net(module, batcher, times, device, ddp)
             try:
                 net.fit(np.stack([index, times], 1), y_prepared)
@@ -363,9 +370,11 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
     def _net_kwargs(self):
         return {}
 
-    def _batcher(self, graph, table, seed, temporal, train_seed=None) -> NeighborBatcher:
-        sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
-                                  strategy=self.temporal_strategy, temporal=temporal)
+    def _batcher(self, graph, table, seed, temporal, train_seed=None,
+                 backbone=None) -> NeighborBatcher:
+        sampler = with_counts(NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
+                                              strategy=self.temporal_strategy,
+                                              temporal=temporal), backbone)
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
     def with_database(self, database):
@@ -392,7 +401,7 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         new.net_ = copy.copy(self.net_)  # skorch's own state copy: modules, optimizer
         old = self.net_.batcher
         new.net_.batcher = new._batcher(new.graph_, old.seed_type, old.generators.seed,
-                                        old.temporal)
+                                        old.temporal, backbone=self.module_.backbone)
         return new
 
     def _seeds(self, X) -> np.ndarray:
@@ -463,6 +472,10 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         Neighbour aggregation of GraphSAGE.
     temporal_encoding : bool, default=True
         Add an encoding of each row's age relative to its seed's time.
+    count_inputs : bool, default=False
+        Add to each row's input a projection of how many rows reference it per foreign
+        key, at its time bound, over all time and over windows fitted on the training data
+        (see :class:`RelationalContrastiveEncoder`). With an encoder, its backbone decides.
     head_hidden_channels : int, default=128
         Width of the hidden layers of an MLP head.
     head_layers : int, default=1
@@ -636,6 +649,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
+        count_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -667,6 +681,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
             tabular_model=tabular_model,
             aggregation=aggregation,
             temporal_encoding=temporal_encoding,
+            count_inputs=count_inputs,
             head_hidden_channels=head_hidden_channels,
             head_layers=head_layers,
             num_neighbors=num_neighbors,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,10 +12,12 @@ from torch import Tensor, nn
 from torch_frame import TensorFrame
 from torch_geometric.data import HeteroData
 
+from relcontrast.nn.counts import HeteroCountEncoder
 from relcontrast.nn.encoders import HeteroAttributeEncoder
 from relcontrast.nn.gnn import AGGREGATIONS, HeteroGraphSAGE
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.nn.temporal import HeteroTemporalEncoder
+from relcontrast.sampling.counts import count_channels
 
 
 def _graph_attr(graph: Any, name: str) -> Any:
@@ -28,7 +31,8 @@ class RelationalBackbone(nn.Module):
     """Embeds every node of a sampled subgraph of a relational database.
 
     Per table, torch-frame stype encoders and a tabular model turn each row into a vector;
-    timed tables add an encoding of the row's age relative to its time bound; a
+    timed tables add an encoding of the row's age relative to its time bound; optionally,
+    a projection of how many rows reference each row (count inputs) is added too; a
     heterogeneous GraphSAGE then mixes each row with its sampled neighbourhood.
 
     Parameters
@@ -49,12 +53,20 @@ class RelationalBackbone(nn.Module):
         Add the relative-time encoding to the rows of timed tables.
     dropout : float, default=0.0
         Dropout inside the ``"resnet"`` tabular model.
+    count_windows : dict of edge type to sequence of int, or None, default=None
+        Count inputs: per foreign-key edge type ``(A, "f2p_c", B)``, the window lengths in
+        nanoseconds over which the rows of ``A`` referencing a row of ``B`` are counted
+        besides all time (:func:`relcontrast.sampling.counts.fit_count_windows`, fitted on
+        the data like column statistics). Batches must then carry ``counts`` per node type
+        (:class:`relcontrast.sampling.counts.CountingSampler`). None: no count inputs.
 
     Attributes
     ----------
     encoder : HeteroAttributeEncoder
     temporal_encoder : HeteroTemporalEncoder or None
         None without ``temporal_encoding`` or without timed tables.
+    count_encoder : HeteroCountEncoder or None
+        None without ``count_windows`` (or when no table is referenced).
     gnn : HeteroGraphSAGE
     out_channels : int
         Size of the returned embeddings (``hidden_channels``).
@@ -62,7 +74,8 @@ class RelationalBackbone(nn.Module):
 
     def __init__(self, graph: Any, hidden_channels: int = 128, num_layers: int = 2,
                  tabular_model: str = "linear", aggregation: str = "mean",
-                 temporal_encoding: bool = True, dropout: float = 0.0):
+                 temporal_encoding: bool = True, dropout: float = 0.0,
+                 count_windows: Mapping[tuple[str, str, str], Sequence[int]] | None = None):
         super().__init__()
         if (isinstance(hidden_channels, bool) or int(hidden_channels) != hidden_channels
                 or hidden_channels < 1):
@@ -98,6 +111,10 @@ class RelationalBackbone(nn.Module):
             if self.temporal_encoding and self.timed_node_types else None)
         self.gnn = HeteroGraphSAGE(self.node_types, self.edge_types, self.hidden_channels,
                                    num_layers=self.num_layers, aggregation=aggregation)
+        self.count_windows = _check_count_windows(count_windows, self.edge_types)
+        channels = {} if self.count_windows is None else count_channels(self.count_windows)
+        self.count_encoder = (HeteroCountEncoder(channels, self.hidden_channels)
+                              if any(channels.values()) else None)
         self.reset_parameters()
 
     @property
@@ -110,16 +127,20 @@ class RelationalBackbone(nn.Module):
         if self.temporal_encoder is not None:
             self.temporal_encoder.reset_parameters()
         self.gnn.reset_parameters()
+        if self.count_encoder is not None:
+            self.count_encoder.reset_parameters()
 
     def encode(self, batch: HeteroData, tf_dict: Mapping[str, TensorFrame] | None = None
                ) -> dict[str, Tensor]:
-        """Embeddings before message passing: attributes plus relative-time encoding.
+        """Embeddings before message passing: attributes plus relative-time encoding (plus
+        the projected count inputs, with ``count_windows``).
 
         Parameters
         ----------
         batch : HeteroData
             Sampled subgraph: ``batch[nt].tf`` per node type, and for timed types
-            ``batch[nt].time`` and ``batch[nt].ref_time`` (nanoseconds).
+            ``batch[nt].time`` and ``batch[nt].ref_time`` (nanoseconds); with
+            ``count_windows``, ``batch[nt].counts`` for every type with count inputs.
         tf_dict : dict of str to TensorFrame, default=None
             Replaces ``batch[nt].tf`` for the types it holds (same rows, e.g. corrupted
             cells).
@@ -166,6 +187,19 @@ class RelationalBackbone(nn.Module):
                 times[nt], ref_times[nt] = store.time, store.ref_time
             for nt, rel in self.temporal_encoder(times, ref_times).items():
                 x_dict[nt] = x_dict[nt] + rel  # [num_nodes, channels]
+        if self.count_encoder is not None:
+            counts = {}
+            for nt in self.count_encoder.node_types:
+                if x_dict[nt].size(0) == 0:
+                    continue
+                if batch[nt].get("counts") is None:
+                    raise ValueError(
+                        f"batch[{nt!r}] has no `counts`, which a backbone with count_windows "
+                        f"reads; sample with CountingSampler(sampler, backbone.count_windows) "
+                        f"(relcontrast.sampling.counts).")
+                counts[nt] = batch[nt].counts
+            for nt, c in self.count_encoder(counts).items():
+                x_dict[nt] = x_dict[nt] + c  # [num_nodes, channels]
         return x_dict
 
     def forward(self, batch: HeteroData, tf_dict: Mapping[str, TensorFrame] | None = None,
@@ -221,7 +255,31 @@ class RelationalBackbone(nn.Module):
                 f"edge_types={len(self.edge_types)}, hidden_channels={self.hidden_channels}, "
                 f"num_layers={self.num_layers}, tabular_model={self.tabular_model!r}, "
                 f"aggregation={self.aggregation!r}, "
-                f"temporal_encoding={self.temporal_encoding})")
+                f"temporal_encoding={self.temporal_encoding}"
+                f"{'' if self.count_windows is None else ', count_inputs=True'})")
+
+
+def _check_count_windows(count_windows, edge_types
+                         ) -> dict[tuple[str, str, str], tuple[int, ...]] | None:
+    """``count_windows`` as ``{edge type: tuple of positive ints}``, or None."""
+    if count_windows is None:
+        return None
+    if not isinstance(count_windows, Mapping):
+        raise TypeError(f"count_windows must be None or a dict {{edge type: window lengths in "
+                        f"ns}}, got {type(count_windows).__name__}.")
+    out = {}
+    for et, ws in count_windows.items():
+        et = tuple(et)
+        if et not in edge_types:
+            raise ValueError(f"count_windows names edge type {et}, which the graph does not "
+                             f"have; fit them on this graph with fit_count_windows.")
+        ws = tuple(ws)
+        if not all(isinstance(w, numbers.Integral) and not isinstance(w, bool) and w > 0
+                   for w in ws):
+            raise ValueError(f"count_windows[{et}] must hold positive integers (window "
+                             f"lengths in nanoseconds), got {ws!r}.")
+        out[et] = tuple(int(w) for w in ws)
+    return out
 
 
 def _batch_size(batch: HeteroData, nt: str) -> int:

@@ -1,0 +1,205 @@
+"""Count inputs: how many rows reference each node of a batch, in time windows up to its bound.
+
+A sampler reads a few neighbours per edge type (the 4 latest by default) and GraphSAGE
+averages them, so an embedding cannot tell an entity with 5 rows from one with 500. The
+neighbour index (:func:`~relcontrast.sampling.neighbor_index`) holds every node's
+in-neighbours sorted by time, so the number of them with time <= a bound is one
+:func:`torch.searchsorted` per node (:meth:`~relcontrast.sampling.NeighborStore.eligible_end`).
+:class:`CountingSampler` wraps any sampler and attaches, per node of its batch and per
+foreign key referencing the node's table, ``log1p`` of those counts at the node's time bound
+(``ref_time``): all time, then per window ``w`` the rows with ``bound - w < time <= bound``.
+The window lengths are fitted once from the data (:func:`fit_count_windows`) and kept with
+the backbone, like column statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from relcontrast.graph import EdgeType, RelationalGraph, is_foreign_key_edge_type
+from relcontrast.sampling._common import NO_TIME_BOUND
+from relcontrast.sampling.index import neighbor_index
+
+__all__ = ["COUNT_WINDOW_MULTIPLES", "CountingSampler", "count_channels", "fit_count_windows",
+           "node_counts"]
+
+#: Window lengths, in multiples of the median gap between consecutive rows that reference
+#: the same row (see :func:`fit_count_windows`).
+COUNT_WINDOW_MULTIPLES = (1, 4, 16)
+_INT64_MIN = torch.iinfo(torch.int64).min
+_MAX_WINDOW = 2**62  # windows are capped here so that bound - window stays exact in int64
+
+
+def fit_count_windows(graph: RelationalGraph,
+                      rows: Mapping[str, np.ndarray | Tensor | None] | None = None,
+                      multiples: Sequence[int] = COUNT_WINDOW_MULTIPLES,
+                      ) -> dict[EdgeType, tuple[int, ...]]:
+    """Window lengths of the count inputs, per foreign key, fitted on the data.
+
+    For every foreign key ``(A, "f2p_c", B)`` (the rows of ``A`` that reference a row of
+    ``B``): if ``A`` is timed, the median (lower median, so an exact integer) of the gaps
+    between consecutive distinct times of rows of ``A`` referencing the same row of ``B``,
+    times each of ``multiples``, in nanoseconds; a window of ``k`` median gaps holds about
+    ``k`` rows of a typical entity. No windows (only the all-time count) when ``A`` is
+    untimed or no row of ``B`` is referenced at two distinct times.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+    rows : dict of str to array of int, or None, default=None
+        Per table, the positions of the rows to fit on (those up to the pretraining cutoff);
+        tables absent or None are read whole.
+    multiples : sequence of int, default=(1, 4, 16)
+        Window lengths in median gaps.
+
+    Returns
+    -------
+    dict of edge type to tuple of int
+        One entry per foreign-key edge type of the graph, in graph order; window lengths
+        in nanoseconds (ascending, at most 2**62), possibly empty.
+    """
+    rows = {} if rows is None else rows
+    index = neighbor_index(graph)
+    windows = {}
+    for et in graph.edge_types:
+        if not is_foreign_key_edge_type(et):
+            continue
+        src_type = et[0]
+        store = index[et]
+        if src_type not in graph.time_dict or store.num_edges == 0:
+            windows[et] = ()
+            continue
+        col = store.col.numpy()
+        dst = np.repeat(np.arange(len(store.rowptr) - 1), np.diff(store.rowptr.numpy()))
+        keep = rows.get(src_type)
+        if keep is not None:
+            read = np.zeros(graph.num_nodes[src_type], dtype=bool)
+            read[np.asarray(keep, dtype=np.int64)] = True
+            col, dst = col[read[col]], dst[read[col]]
+        # sorted by destination, then by time: consecutive rows of one destination
+        times = graph.time_dict[src_type].numpy()[col].view(np.uint64)
+        same = dst[1:] == dst[:-1]
+        # modulo 2**64, later minus earlier is exact for any two int64 times
+        gaps = (times[1:] - times[:-1])[same]
+        gaps = gaps[gaps > 0]
+        if len(gaps) == 0:
+            windows[et] = ()
+            continue
+        gap = int(np.percentile(gaps, 50, method="lower"))
+        windows[et] = tuple(min(int(k) * gap, _MAX_WINDOW) for k in multiples)
+    return windows
+
+
+def count_channels(windows: Mapping[EdgeType, Sequence[int]]) -> dict[str, int]:
+    """Number of count inputs per node type: per foreign key into it, 1 + its windows."""
+    out: dict[str, int] = {}
+    for et, ws in windows.items():
+        out[et[2]] = out.get(et[2], 0) + 1 + len(ws)
+    return out
+
+
+def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]],
+                node_type: str, n_id: Tensor, bound: Tensor) -> Tensor:
+    """``log1p`` of the count inputs of nodes ``n_id`` of ``node_type`` at time ``bound``.
+
+    Per edge type of ``windows`` into ``node_type`` (in the order of ``windows``): the number
+    of in-neighbours with time <= ``bound``, then per window ``w`` those with
+    ``bound - w < time <= bound``. A node whose bound is ``NO_TIME_BOUND`` counts every row,
+    its windows ending at the latest row of that edge type. Rows of untimed tables count at
+    every bound.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+    windows : dict of edge type to sequence of int
+        As :func:`fit_count_windows` returns.
+    node_type : str
+    n_id : LongTensor [num_nodes]
+        Node indices (row positions) in ``node_type``.
+    bound : LongTensor [num_nodes]
+        Time bound of each node in nanoseconds (a batch's ``ref_time``).
+
+    Returns
+    -------
+    Tensor [num_nodes, count_channels(windows)[node_type]]
+        float32.
+    """
+    index = neighbor_index(graph)
+    columns = []
+    for et, ws in windows.items():
+        if et[2] != node_type:
+            continue
+        store = index[et]
+        start = store.rowptr[n_id]
+        end = store.eligible_end(n_id, bound)
+        columns.append(end - start)  # [num_nodes]
+        if ws:
+            latest = store.src_times[-1]
+            at = torch.where(bound == NO_TIME_BOUND, latest, bound)  # [num_nodes]
+            for w in ws:
+                lower = at.clamp(min=_INT64_MIN + int(w)) - int(w)  # exact: no wrap-around
+                columns.append(end - store.eligible_end(n_id, lower))  # [num_nodes]
+    if not columns:
+        return torch.zeros(n_id.numel(), 0)  # [num_nodes, 0]
+    return torch.stack(columns, dim=1).to(torch.float32).log1p()  # [num_nodes, channels]
+
+
+class CountingSampler:
+    """A sampler whose batches also carry count inputs: ``batch[nt].counts``.
+
+    Wraps :class:`~relcontrast.sampling.NeighborSampler` or
+    :class:`~relcontrast.sampling.HGSampler` (anything with their ``sample`` interface and
+    a ``graph``), and adds to every node type with count inputs ``counts``
+    ``[num_nodes, channels]``: :func:`node_counts` at each node's ``ref_time``. The bound is
+    the one the sampler gives the node (its seed's time, the cutoff of a row of X, already
+    moved a nanosecond earlier under ``time_boundary="strict"``), so a row after it is
+    never counted.
+
+    Parameters
+    ----------
+    sampler : NeighborSampler or HGSampler
+    windows : dict of edge type to sequence of int
+        As :func:`fit_count_windows` returns (a backbone's ``count_windows``).
+    """
+
+    def __init__(self, sampler, windows: Mapping[EdgeType, Sequence[int]]):
+        graph = getattr(sampler, "graph", None)
+        if not isinstance(graph, RelationalGraph):
+            raise TypeError(f"sampler must have a RelationalGraph `graph` (a NeighborSampler "
+                            f"or HGSampler), got {type(sampler).__name__}.")
+        unknown = [et for et in windows if tuple(et) not in set(graph.edge_types)]
+        if unknown:
+            raise ValueError(f"Count windows name edge type(s) {unknown} that the graph does "
+                             f"not have; fit them on this graph with fit_count_windows.")
+        self.sampler = sampler
+        self.graph = graph
+        self.windows = {tuple(et): tuple(int(w) for w in ws) for et, ws in windows.items()}
+        self._channels = count_channels(self.windows)
+
+    def sample(self, seeds: Mapping[str, Tensor], seed_time: Mapping[str, Tensor] | None,
+               generator: torch.Generator | None) -> HeteroData:
+        """The wrapped sampler's batch, with ``counts`` per node type that has them."""
+        batch = self.sampler.sample(seeds, seed_time, generator)
+        return add_counts(batch, self.graph, self.windows)
+
+    def __repr__(self) -> str:
+        return f"CountingSampler({self.sampler!r}, count_channels={self._channels})"
+
+
+def add_counts(batch: HeteroData, graph: RelationalGraph,
+               windows: Mapping[EdgeType, Sequence[int]]) -> HeteroData:
+    """Set ``batch[nt].counts`` (:func:`node_counts` at ``batch[nt].ref_time``) for every node
+    type with count inputs; returns ``batch``, edited in place."""
+    for nt in count_channels(windows):
+        store = batch[nt]
+        n_id = store.n_id
+        bound = store.get("ref_time")
+        if bound is None or bound.numel() != n_id.numel():
+            bound = torch.full_like(n_id, NO_TIME_BOUND)
+        store.counts = node_counts(graph, windows, nt, n_id, bound)
+    return batch
