@@ -20,8 +20,14 @@ over them; jobs run in ``--jobs`` processes with one torch thread each.
 
 Variants, each with its own ``--output``: ``--drop-leaky-columns``, ``--tabular resnet``,
 ``--encoder-options`` (JSON of encoder parameters; the supervised arms take those that are
-theirs too), ``--supervised-arms``, ``--seeds``. A quick check that it runs: ``--seeds 0
---tasks driver-dnf --jobs 1 --encoder-options '{"max_steps": 20}' --output /tmp/smoke``.
+theirs too), ``--supervised-arms``, ``--seeds``, ``--time-boundary strict`` (every estimator,
+the aggregator included, reads only rows strictly before a row's time: with
+``test_deployment``, the RelBench 3 leaderboard's rule). ``--submission DIR`` (with
+``--time-boundary strict``) writes the leaderboard's prediction tables of
+``test_deployment``, ``DIR/<arm>/seed<k>/rel-f1__<task>.csv``, with relbench's writer against
+the tasks of ``export_relbench``, and scores them there with relbench's ``evaluate_task``,
+offline. A quick check that it runs: ``--seeds 0 --tasks driver-dnf --jobs 1
+--encoder-options '{"max_steps": 20}' --output /tmp/smoke``.
 
 Run: ``.venv/bin/python benchmarks/reproduce_f1.py``; writes
 ``benchmarks/results/reproduce_f1.json`` (every run, a summary, the target checks),
@@ -38,6 +44,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: several 1-thread 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
+import re  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noqa: E402
@@ -252,9 +259,10 @@ def supervised(task_name: str, arm: str, seed: int, tabular: str, encoder_path: 
 
 
 def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str,
-                      relbench_compatible: bool, tuned: bool):
-    """Frozen embeddings, aggregator features and both, each into gradient boosting with the
-    settings chosen on val (``GBM_SETTINGS``) if ``tuned``, else scikit-learn's."""
+                      relbench_compatible: bool, tuned: bool, time_boundary: str = "inclusive"):
+    """Frozen embeddings, aggregator features (under ``time_boundary``, the encoder's rule)
+    and both, each into gradient boosting with the settings chosen on val
+    (``GBM_SETTINGS``) if ``tuned``, else scikit-learn's."""
     import joblib
     from sklearn.base import clone
 
@@ -272,7 +280,8 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
         score: encoders[db].transform(data[split].X) for score, (split, db) in SCORES.items()}}
     emb_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    agg = RelationalAggregator(database=databases["full"]).fit(train.X)
+    agg = RelationalAggregator(database=databases["full"], time_boundary=time_boundary).fit(
+        train.X)
     aggregators = {db: agg if db == "full" else clone(agg).set_params(database=d).fit(train.X)
                    for db, d in databases.items()}
     agg_x = {"train": agg.transform(train.X).to_numpy(), **{
@@ -306,7 +315,8 @@ def gradient_boosting(task_name: str, seed: int, tabular: str, encoder_path: str
 
 
 def votes(runs: list[dict], predictions: dict) -> list[dict]:
-    """The ``VOTE_ARMS``: two arms' predictions of the same task and seed averaged."""
+    """The ``VOTE_ARMS``: two arms' predictions of the same task and seed averaged (added to
+    ``predictions``)."""
     seconds = {(r["task"], r["arm"], r["tabular"], r["seed"]): r["seconds"]
                for r in runs if r["job"] != "pretrain"}
     data = {}
@@ -321,11 +331,56 @@ def votes(runs: list[dict], predictions: dict) -> list[dict]:
             if task_name not in data:
                 data[task_name] = _load(task_name)
             rows = data[task_name]
-            scores = {score: _score(rows["train"], rows[SCORES[score][0]].y, np.mean(
-                [predictions[k][score] for k in keys], axis=0)) for score in SCORES}
+            averaged = {score: np.mean([predictions[k][score] for k in keys], axis=0)
+                        for score in SCORES}
+            predictions[(task_name, arm, "linear", seed)] = averaged
+            scores = {score: _score(rows["train"], rows[SCORES[score][0]].y, pred)
+                      for score, pred in averaged.items()}
             out.append({"job": "vote", "task": task_name, "arm": arm, "tabular": "linear",
                         "seed": seed, **scores,
                         "seconds": round(sum(seconds[k] for k in keys), 1)})
+    return out
+
+
+def submission(root: Path, predictions: dict) -> dict:
+    """RelBench 3 leaderboard prediction tables of the ``test_deployment`` predictions,
+    ``root/<arm>/seed<k>/rel-f1__<task>.csv``, one folder per arm and seed (a submission
+    holds only these files), each scored offline by relbench against ``export_relbench``'s
+    dataset: ``{folder: {task: metrics}}``. Rows are matched on (driver, date), our Ergast
+    ``driverId`` mapped to RelBench's numbering, never by order."""
+    import pandas as pd
+    from relbench.load import RelBenchDataset
+    from relbench.submit import evaluate_task, write_prediction_table
+
+    from relcontrast.datasets import export_relbench, load_f1_task
+
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = RelBenchDataset(str(export_relbench(tmp)))
+        ergast = pd.read_parquet(Path(tmp) / "ergast_ids" / "drivers.parquet")["driverId"]
+        for task_name in sorted({key[0] for key in predictions}, key=TASKS.index):
+            task = dataset.load_task(task_name)
+            board = task.get_table("test", mask_input_cols=True).df
+            ours = load_f1_task(task_name, "test").X.reset_index(drop=True).reset_index()
+            keys = pd.DataFrame({"driverId": ergast.to_numpy()[board[task.entity_col]],
+                                 "date": pd.to_datetime(board[task.time_col])})
+            row = keys.merge(ours, on=["driverId", "date"], how="left",
+                             validate="one_to_one")["index"]
+            if row.isna().any() or len(ours) != len(board):
+                raise ValueError(f"{task_name}: {int(row.isna().sum())} of RelBench's "
+                                 f"{len(board)} test rows are not among our {len(ours)}.")
+            for (name, arm, tabular, seed), pred in predictions.items():
+                if name != task_name:
+                    continue
+                folder = re.sub(r"[^\w+-]+", "_", arm + ("" if tabular == "linear"
+                                                          else f"-{tabular}")) + f"/seed{seed}"
+                path = write_prediction_table(task, np.asarray(pred["test_deployment"])[
+                    row.to_numpy(dtype=int)], root / folder / f"rel-f1__{task_name}.csv")
+                metrics = evaluate_task(f"rel-f1/{task_name}", path, dataset=dataset)
+                if "nmae" in metrics:  # MAE / the train target's sd: the board's metric
+                    metrics["mae"] = metrics["nmae"] * task.nmae_std
+                out.setdefault(folder, {})[task_name] = {k: round(float(v), 6)
+                                                         for k, v in metrics.items()}
     return out
 
 
@@ -348,8 +403,10 @@ def summarise(runs: list[dict]) -> list[dict]:
 def markdown(summary: list[dict], meta: dict) -> str:
     gbm = ("with settings chosen on val" if meta.get("gbm") == "tuned"
            else "with scikit-learn's default settings")
+    rule = meta.get("time_boundary", "inclusive")
     lines = [f"rel-f1, {meta['seeds']} seeds per arm (mean ± sd), AUROC × 100 for "
-             f"driver-dnf / driver-top3, MAE for driver-position. Pretraining up to "
+             f"driver-dnf / driver-top3, MAE for driver-position; time boundary {rule} "
+             f"(rows {'before' if rule == 'strict' else 'up to'} a row's time). Pretraining up to "
              f"2005-01-01 (sampler={meta['encoder']['sampler']!r}, "
              f"seed_times={meta['encoder']['seed_times']!r}); gradient boosting "
              f"{gbm}. Total wall time "
@@ -361,7 +418,9 @@ def markdown(summary: list[dict], meta: dict) -> str:
                          ("test_relbench", "Test, RelBench protocol (database frozen at "
                                            "2010-01-01)"),
                          ("test_deployment", "Test, deployment protocol (each row sees rows "
-                                             "up to its own time)")):
+                                             + ("before its own time: the RelBench 3 "
+                                                "leaderboard's rule)" if rule == "strict"
+                                                else "up to its own time)"))):
         if not any(score in e for e in summary):
             continue  # runs from before that score was measured
         lines += [f"### {title}", "", "| arm | tabular | " + " | ".join(TASKS) +
@@ -513,6 +572,13 @@ def main() -> None:
     parser.add_argument("--gbm", choices=("tuned", "default"), default="tuned",
                         help="gradient-boosting settings: chosen on val per task and feature "
                              "set (as RelBench tunes LightGBM) or scikit-learn's defaults")
+    parser.add_argument("--time-boundary", choices=("inclusive", "strict"),
+                        default="inclusive", help="the time rule of every estimator: rows up "
+                        "to a row's time, or strictly before it (the RelBench 3 leaderboard's)")
+    parser.add_argument("--submission", default=None, metavar="DIR",
+                        help="write the leaderboard's prediction tables of test_deployment "
+                             "there, one folder per arm and seed (needs --time-boundary "
+                             "strict), and score them offline")
     parser.add_argument("--output", default="reproduce_f1")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite the targets, the .md and the plots from the "
@@ -528,6 +594,12 @@ def main() -> None:
         return
     rc = not args.drop_leaky_columns
     options = json.loads(args.encoder_options)
+    if options.get("time_boundary", args.time_boundary) != args.time_boundary:
+        parser.error("set the time rule with --time-boundary, not --encoder-options")
+    if args.submission is not None and args.time_boundary != "strict":
+        parser.error("--submission writes leaderboard files: the board's rule is "
+                     "--time-boundary strict")
+    options = {**options, "time_boundary": args.time_boundary}  # to every estimator
     import torch
 
     RESULTS.mkdir(exist_ok=True)
@@ -564,7 +636,8 @@ def main() -> None:
                                                 options)] = ("run",)
                         if tab == "linear":
                             pending[pool.submit(gradient_boosting, task, seed, tab, path, rc,
-                                                args.gbm == "tuned")] = ("run",)
+                                                args.gbm == "tuned",
+                                                args.time_boundary)] = ("run",)
                 else:
                     for r in result:
                         predictions[(r["task"], r["arm"], r["tabular"], r["seed"])] = r.pop(
@@ -577,7 +650,9 @@ def main() -> None:
     wall = time.perf_counter() - start
     summary = summarise(runs)
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
-            "encoder_options": options, "encoder": _encoder_params(options),
+            "time_boundary": args.time_boundary,
+            "encoder_options": json.loads(args.encoder_options),
+            "encoder": _encoder_params(options),
             "supervised_arms": args.supervised_arms,
             "gbm": args.gbm,
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "wall_seconds": round(wall, 1)}
@@ -590,6 +665,9 @@ def main() -> None:
                "pretraining_seconds": {f"{r['tabular']}_{r['seed']}": r["seconds"]
                                        for r in pretraining},
                "runs": runs}
+    if args.submission is not None:
+        payload["submission"] = {"folder": str(Path(args.submission).resolve()),
+                                 "scores": submission(Path(args.submission), predictions)}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     stem.with_suffix(".md").write_text(markdown(summary, meta))
     plot(summary, pretraining, stem)
