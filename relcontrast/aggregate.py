@@ -773,10 +773,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         if len(pairs) == len(X):  # no repeats: computed in X's order, no copy at the end
             pairs, inverse = np.stack([entity, cut], axis=1).reshape(-1, 2), None
         starts = np.cumsum([0, *(len(plan) for plan in self.plan_)])
-        out = np.full((len(pairs), starts[-1]), np.nan)
-        counts = [starts[p] + k for p, plan in enumerate(self.plan_)
-                  for k, f in enumerate(plan) if f.aggregate == "count"]
-        out[:, counts] = 0.0  # entities without rows
+        # column-major, so that each feature is written once, contiguously, and the frame
+        # below holds the array as it is; every cell is written by a path
+        out = np.empty((len(pairs), starts[-1]), order="F")
         arrays, fk_names = self._arrays()
         grandchild = []
         for members in _query_groups(self.path_specs_):
@@ -896,7 +895,10 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         for a, b in _chunks(length, max(1, _CHUNK_CELLS // max(1, width))):
             n = length[a:b]
             nonempty = np.flatnonzero(n > 0)
-            if not len(nonempty):
+            if not len(nonempty):  # no rows: count 0, NaN elsewhere (recency too)
+                out[a:b] = np.nan
+                out[a:b, [k for k, f in enumerate(f for p in members for f in self.plan_[p])
+                          if f.aggregate == "count"]] = 0.0
                 continue
             offsets = np.cumsum(n) - n
             owner_of = np.repeat(np.arange(b - a), n)  # chunk row of each expanded row
@@ -920,19 +922,20 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
                     if ok is not None:
                         mask = ok if mask is None else mask & ok
                     stats[i] = _window_stats(mask, values, bounds)
-                block = np.empty((len(nonempty), widths[m + 1] - widths[m]))
                 for k, f in enumerate(self.plan_[p]):
+                    column = out[a:b, widths[m] + k]  # contiguous: out is column-major
                     if f.aggregate in _RECENCY:
-                        block[:, k] = recency[f.aggregate][a + nonempty]
-                    elif f.aggregate == "count":
-                        block[:, k] = stats[f.w]["count"]
+                        column[:] = recency[f.aggregate][a:b]
+                        continue
+                    column[:] = 0.0 if f.aggregate == "count" else np.nan
+                    if f.aggregate == "count":
+                        column[nonempty] = stats[f.w]["count"]
                     elif f.aggregate == "share":
                         hits = stats[f.w]["mask"] & (codes[src["cat_at"][f.j]] == f.m)
-                        block[:, k] = _ratio(np.add.reduceat(hits.astype(np.int64), bounds),
-                                             stats[f.w]["count"])
+                        column[nonempty] = _ratio(
+                            np.add.reduceat(hits.astype(np.int64), bounds), stats[f.w]["count"])
                     else:
-                        block[:, k] = stats[f.w][f.aggregate][src["num_at"][f.j]]
-                out[a + nonempty, widths[m]:widths[m + 1]] = block
+                        column[nonempty] = stats[f.w][f.aggregate][src["num_at"][f.j]]
 
     def _grandchildren(self, members: list[int], arrays, fk_names, pairs, out, starts):
         """The hop-2 child paths ``members``, one duckdb query each, into ``out``."""
@@ -955,6 +958,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             for p in members:
                 result = con.execute(self._sql(p, aliases, fk_names)).fetchnumpy()
                 rows = np.asarray(result["__row"])
+                out[:, starts[p]:starts[p + 1]] = np.nan  # entities without rows
+                out[:, [starts[p] + k for k, f in enumerate(self.plan_[p])
+                        if f.aggregate == "count"]] = 0.0
                 block = np.column_stack([
                     np.ma.asarray(result[f"f{k}"], dtype=np.float64).filled(np.nan)
                     for k in range(len(self.plan_[p]))])

@@ -602,10 +602,14 @@ def test_docstring_example_runs():
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_results_do_not_depend_on_the_chunking(db, data, monkeypatch):
-    """transform reduces the (row of X, related row) pairs in chunks of a bounded size."""
+def test_results_do_not_depend_on_the_chunking(db, data, tiny_db, tiny_Z, monkeypatch):
+    """transform reduces the (row of X, related row) pairs in chunks of a bounded size; with
+    one row of X per chunk, the tiny database has chunks whose rows have no related rows."""
     X = data[0]["orders"][["user_id", "ts"]]
     agg = RelationalAggregator(database=db).fit(X)
     Z = agg.transform(X)
-    monkeypatch.setattr(relcontrast.aggregate, "_CHUNK_CELLS", 7)
+    tiny = RelationalAggregator(database=tiny_db, windows=TINY_WINDOWS, max_categories=2)
+    tiny.fit(TINY_X)
+    monkeypatch.setattr(relcontrast.aggregate, "_CHUNK_CELLS", 1)
     pd.testing.assert_frame_equal(agg.transform(X), Z, check_exact=True)
+    pd.testing.assert_frame_equal(tiny.transform(TINY_X), tiny_Z, check_exact=True)
