@@ -444,8 +444,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"{_DATA_HELP}; omitted: the bundled F1 data")
     _add_data_options(p)
     p.add_argument("--cutoff", default=None,
-                   help="pretrain on rows up to this time only (e.g. your first validation "
-                        f"time); default: every row ({_F1_CUTOFF} for F1)")
+                   help="pretrain on rows up to this time only (before it with "
+                        "--time-boundary strict), e.g. your first validation time; default: "
+                        f"every row ({_F1_CUTOFF} for F1)")
     p.add_argument("--steps", type=int, default=600, help="maximum pretraining steps")
     _add_time_boundary(p, None, "inclusive; `embed` and `fit --encoder` use the encoder's")
     _add_model_options(p, "encoder", "corruption_rate=0.2")
