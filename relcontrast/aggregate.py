@@ -856,8 +856,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         """Every feature of a hop-1 path and its hop-2 parent paths (``members``) for each
         ``(ent, cut)``, written into ``out`` (their columns). The path's rows sorted by
         (entity, recency order) put each window's rows in one contiguous range that ends
-        at the latest row with time <= cut; the ranges are expanded and reduced with
-        ``ufunc.reduceat``, in chunks of about ``_CHUNK_CELLS`` values."""
+        at the latest row with time <= cut; each window's ranges are expanded and reduced
+        with ``ufunc.reduceat``, in chunks of about ``_CHUNK_CELLS`` values."""
         paths = [self.path_specs_[p] for p in members]
         first = paths[0]
         c = arrays[first.table]
@@ -884,58 +884,51 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             else:
                 lows[i] = seg
         recency = _recency_values(s_time, seg, hi, cut) if s_time is not None else {}
-        lo0 = np.minimum.reduce(list(lows.values()))
-        for i, low in lows.items():  # a window that starts where the expansion does
-            if np.array_equal(low, lo0):
-                lows[i] = lo0
-        length = hi - lo0
         widths = np.cumsum([0, *(len(self.plan_[p]) for p in members)])
+        for m, p in enumerate(members):  # rows without related rows: count 0, NaN elsewhere
+            for k, f in enumerate(self.plan_[p]):
+                out[:, widths[m] + k] = recency[f.aggregate] if f.aggregate in _RECENCY else (
+                    0.0 if f.aggregate == "count" else np.nan)
         width = max(arrays[t]["num"].shape[0] + arrays[t]["cat"].shape[0]
                     for t in {first.table, *(p.other for p in paths if p.kind == "parent")})
-        for a, b in _chunks(length, max(1, _CHUNK_CELLS // max(1, width))):
-            n = length[a:b]
-            nonempty = np.flatnonzero(n > 0)
-            if not len(nonempty):  # no rows: count 0, NaN elsewhere (recency too)
-                out[a:b] = np.nan
-                out[a:b, [k for k, f in enumerate(f for p in members for f in self.plan_[p])
-                          if f.aggregate == "count"]] = 0.0
-                continue
-            offsets = np.cumsum(n) - n
-            owner_of = np.repeat(np.arange(b - a), n)  # chunk row of each expanded row
-            position = np.arange(n.sum()) - offsets[owner_of] + lo0[a:b][owner_of]
-            crow = rows[position]
-            bounds = offsets[nonempty]
-            for m, (p, path) in enumerate(zip(members, paths, strict=True)):
-                if path.kind == "parent":
-                    src = arrays[path.other]
-                    parent = c[fk_names[path.table][path.other_fk]][crow]
-                    ok = parent >= 0
-                    srow = np.maximum(parent, 0)
-                    if "__t" in src:
-                        ok &= src["__t"][srow] <= cut[a:b][owner_of]
-                else:
-                    src, srow, ok = c, crow, None
-                values, codes = src["num"][:, srow], src["cat"][:, srow]  # [columns, rows]
-                stats = {}
-                for i in sorted({f.w for f in self.plan_[p]}):
-                    mask = None if lows[i] is lo0 else position >= lows[i][a:b][owner_of]
-                    if ok is not None:
-                        mask = ok if mask is None else mask & ok
-                    stats[i] = _window_stats(mask, values, bounds)
-                for k, f in enumerate(self.plan_[p]):
-                    column = out[a:b, widths[m] + k]  # contiguous: out is column-major
-                    if f.aggregate in _RECENCY:
-                        column[:] = recency[f.aggregate][a:b]
+        for i in sorted(used):  # each window expands only its own ranges
+            length = hi - lows[i]
+            for a, b in _chunks(length, max(1, _CHUNK_CELLS // max(1, width))):
+                n = length[a:b]
+                nonempty = np.flatnonzero(n > 0)
+                if not len(nonempty):
+                    continue
+                offsets = np.cumsum(n) - n
+                owner_of = np.repeat(np.arange(b - a), n)  # chunk row of each expanded row
+                position = np.arange(n.sum()) - offsets[owner_of] + lows[i][a:b][owner_of]
+                crow = rows[position]
+                bounds = offsets[nonempty]
+                for m, (p, path) in enumerate(zip(members, paths, strict=True)):
+                    features = [(k, f) for k, f in enumerate(self.plan_[p])
+                                if f.w == i and f.aggregate not in _RECENCY]
+                    if not features:
                         continue
-                    column[:] = 0.0 if f.aggregate == "count" else np.nan
-                    if f.aggregate == "count":
-                        column[nonempty] = stats[f.w]["count"]
-                    elif f.aggregate == "share":
-                        hits = stats[f.w]["mask"] & (codes[src["cat_at"][f.j]] == f.m)
-                        column[nonempty] = _ratio(
-                            np.add.reduceat(hits.astype(np.int64), bounds), stats[f.w]["count"])
+                    if path.kind == "parent":
+                        src = arrays[path.other]
+                        parent = c[fk_names[path.table][path.other_fk]][crow]
+                        ok = parent >= 0
+                        srow = np.maximum(parent, 0)
+                        if "__t" in src:
+                            ok &= src["__t"][srow] <= cut[a:b][owner_of]
                     else:
-                        column[nonempty] = stats[f.w][f.aggregate][src["num_at"][f.j]]
+                        src, srow, ok = c, crow, None
+                    codes = src["cat"][:, srow]  # [columns, rows]
+                    stats = _window_stats(ok, src["num"][:, srow], bounds)
+                    for k, f in features:
+                        column = out[:, widths[m] + k]  # contiguous: out is column-major
+                        if f.aggregate == "count":
+                            column[a + nonempty] = stats["count"]
+                        elif f.aggregate == "share":
+                            hits = stats["mask"] & (codes[src["cat_at"][f.j]] == f.m)
+                            column[a + nonempty] = _ratio(
+                                np.add.reduceat(hits.astype(np.int64), bounds), stats["count"])
+                        else:
+                            column[a + nonempty] = stats[f.aggregate][src["num_at"][f.j]]
 
     def _grandchildren(self, members: list[int], arrays, fk_names, pairs, out, starts):
         """The hop-2 child paths ``members``, one duckdb query each, into ``out``."""
