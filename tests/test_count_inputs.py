@@ -240,3 +240,13 @@ def test_parameter_validation(db, encoder):
     with pytest.warns(UserWarning, match="count_inputs is ignored with an encoder"):
         RelationalClassifier(encoder=encoder, count_inputs=True, max_epochs=1,
                              valid_fraction=0.0, random_state=0).fit(X, [0, 1, 0])
+
+
+def test_a_batch_without_time_bounds_is_refused(graph):
+    from relcontrast.sampling.counts import add_counts
+
+    batch = NeighborSampler(graph, num_neighbors=(2, 2), strategy="last").sample(
+        {"customers": torch.tensor([0])}, None, None)
+    del batch["customers"].ref_time
+    with pytest.raises(ValueError, match=r"batch\['customers'\] needs `ref_time`"):
+        add_counts(batch, graph, fit_count_windows(graph))

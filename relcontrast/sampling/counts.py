@@ -25,8 +25,8 @@ from relcontrast.graph import EdgeType, RelationalGraph, is_foreign_key_edge_typ
 from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.index import neighbor_index
 
-__all__ = ["COUNT_WINDOW_MULTIPLES", "CountingSampler", "count_channels", "fit_count_windows",
-           "node_counts"]
+__all__ = ["COUNT_WINDOW_MULTIPLES", "CountingSampler", "add_counts", "count_channels",
+           "fit_count_windows", "node_counts"]
 
 #: Window lengths, in multiples of the median gap between consecutive rows that reference
 #: the same row (see :func:`fit_count_windows`).
@@ -200,6 +200,9 @@ def add_counts(batch: HeteroData, graph: RelationalGraph,
         n_id = store.n_id
         bound = store.get("ref_time")
         if bound is None or bound.numel() != n_id.numel():
-            bound = torch.full_like(n_id, NO_TIME_BOUND)
+            raise ValueError(
+                f"batch[{nt!r}] needs `ref_time`, one time bound per node (NO_TIME_BOUND for "
+                f"none), to count the rows referencing its nodes; the sampler gave "
+                f"{None if bound is None else tuple(bound.shape)} for {n_id.numel()} nodes.")
         store.counts = node_counts(graph, windows, nt, n_id, bound)
     return batch
