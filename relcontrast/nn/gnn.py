@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +64,8 @@ class HeteroGraphSAGE(nn.Module):
         if unknown:
             raise ValueError(f"Edge types refer to node types {unknown} that are not in "
                              f"node_types {list(self.node_types)}.")
-        silent = [nt for nt in self.node_types if all(et[2] != nt for et in self.edge_types)]
+        # as PyG's HeteroConv: sources of messages that never receive any
+        silent = sorted({et[0] for et in self.edge_types} - {et[2] for et in self.edge_types})
         if silent and num_layers:
             warnings.warn(f"Node types {silent} are the destination of no edge type; they do "
                           f"not get updated by message passing and keep their input.",
@@ -169,14 +171,12 @@ class HeteroGraphSAGE(nn.Module):
         types = list(x_dict)
         device = x_dict[types[0]].device
         sizes = [x_dict[nt].size(0) for nt in types]
-        offset = dict(zip(types, [0, *torch.tensor(sizes).cumsum(0).tolist()[:-1]],
-                          strict=True))
+        offset = dict(zip(types, accumulate([0, *sizes[:-1]]), strict=True))
         incoming = {dst: [i for i in self._incoming.get(dst, ())
                           if self.edge_types[i][0] in x_dict] for dst in types}
         incoming = {nt: ids for nt, ids in incoming.items() if ids}
         rows = [keep[nt] * len(ids) for nt, ids in incoming.items()]
-        base = dict(zip(incoming, [0, *torch.tensor(rows).cumsum(0).tolist()[:-1]],
-                        strict=True))
+        base = dict(zip(incoming, accumulate([0, *rows[:-1]]), strict=False))  # none: {}
         sources, targets = [], []
         for dst, ids in incoming.items():
             for slot, i in enumerate(ids):
