@@ -363,13 +363,15 @@ def test_loading_a_fitted_state_of_the_seconds_format_raises(fitted, request):
     nanosecond seeds, every row would see a second past its cutoff, so loading refuses."""
     est = request.getfixturevalue(fitted)
     state = est.__getstate__()
-    assert state.pop("_relcontrast_state_format") == 3
+    assert state.pop("_relcontrast_state_format") == 4
     with pytest.raises(ValueError, match="saved with state format 1.*Refit it"):
         pickle.loads(pickle.dumps(est)).__setstate__(state)
-    # format 2 (before the samplers built their neighbour index): its graph has no links
-    with pytest.raises(ValueError, match="saved with state format 2.*Refit it"):
-        pickle.loads(pickle.dumps(est)).__setstate__(
-            {**state, "_relcontrast_state_format": 2})
+    # format 2 (before the samplers built their neighbour index): its graph has no links;
+    # format 3 (one SAGEConv per edge type): its GraphSAGE has no stacked weights
+    for old_format in (2, 3):
+        with pytest.raises(ValueError, match=f"saved with state format {old_format}.*Refit"):
+            pickle.loads(pickle.dumps(est)).__setstate__(
+                {**state, "_relcontrast_state_format": old_format})
     unfitted = clone(est)
     old = {k: v for k, v in unfitted.__getstate__().items() if k != "_relcontrast_state_format"}
     unfitted.__setstate__(old)  # parameters only: nothing to read wrongly

@@ -332,8 +332,9 @@ def digest(*parts) -> str:
 
 # Layout of a fitted estimator's state. 1: node and seed times in whole seconds (relcontrast
 # 0.1.0); 2: in nanoseconds; 3: the graph holds foreign-key links, the samplers build the
-# neighbour index. Bump when a pickled fitted estimator would read differently.
-STATE_FORMAT = 3
+# neighbour index; 4: GraphSAGE's weights stacked per destination table (no SAGEConv
+# modules). Bump when a pickled fitted estimator would read differently.
+STATE_FORMAT = 4
 _STATE_FORMAT_KEY = "_relcontrast_state_format"
 # Parameters added within a state format, with the value that reads as an estimator saved
 # before them did: filled in when such an estimator is loaded.
@@ -357,7 +358,8 @@ class SavedStateFormat:
             raise ValueError(
                 f"This fitted {type(self).__name__} was saved with state format {found}; this "
                 f"relcontrast reads format {STATE_FORMAT} (node times in nanoseconds, the "
-                f"graph's foreign-key links). Refit it with this version, or load it with the "
+                f"graph's foreign-key links, GraphSAGE weights per table). Refit it with this "
+                f"version, or load it with the "
                 f"relcontrast version that saved it.")
         for name, value in _ADDED_PARAMETERS.items():
             state.setdefault(name, value)
