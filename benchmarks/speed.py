@@ -13,7 +13,8 @@ first on ``PYTHONPATH``), alternating, so that both see the same machine; ratios
 - ``fine_tuned_s`` / ``scratch_s``: ``RelationalClassifier(encoder=enc)`` and
   ``RelationalClassifier(database=db)`` fitted on the driver-dnf train rows;
 - ``aggregator_s``: ``RelationalAggregator(database=db)`` fitted on and transforming the
-  driver-dnf rows;
+  driver-dnf rows; ``aggregator_sports_size_s``: the same on a seeded synthetic stand-in of
+  a 9-table, 146k-row sports database (:func:`sports_stand_in`, 24k rows of X);
 - ``step``: one pretraining step, phase by phase (median over ``--steps`` steps of a fitted
   encoder's own batcher and module, seeds drawn type-balanced): ``sampling`` (the
   subgraph, held-out links, fingerprints), ``corruption``, ``encode`` and ``gnn`` of the
@@ -167,6 +168,11 @@ def measure(args) -> dict:
     t = time.perf_counter()
     RelationalAggregator(database=db).fit(X).transform(X)
     out["aggregator_s"] = time.perf_counter() - t
+    tables, schema, X = sports_stand_in()
+    wide = RelationalDatabase(tables, schema)
+    t = time.perf_counter()
+    RelationalAggregator(database=wide).fit(X).transform(X)
+    out["aggregator_sports_size_s"] = time.perf_counter() - t
     out["step"] = _step_phases(enc, args.steps, args.device)
     if args.grid:
         out["grid_s"] = _grid(db, split["train"], args.device)
@@ -190,6 +196,74 @@ def _grid(db, train, device: str) -> float:
     t = time.perf_counter()
     search.fit(X, y)
     return time.perf_counter() - t
+
+
+def sports_stand_in(seed: int = 0):
+    """``(tables, schema, X)``: a seeded synthetic stand-in of the representation issue's
+    sports database (9 tables, 146k rows; wide small-integer stat tables, about 4.3k
+    aggregator features); X: every person with a stat row in the two seasons before
+    1 January of 2005-2010 (24,137 rows)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    years = np.arange(1990, 2020)
+
+    def when(y):  # a date in the season of year y
+        return (pd.to_datetime(y.astype(str) + "-04-01")
+                + pd.to_timedelta(rng.integers(0, 180, len(y)), "D"))
+
+    people = pd.DataFrame({
+        "person_id": np.arange(20000), "bats": rng.choice(list("LRB"), 20000),
+        "height": rng.normal(72, 3, 20000).round(1),
+        "debut": pd.to_datetime(rng.choice(years, 20000).astype(str) + "-01-01")})
+    leagues = pd.DataFrame({"league_id": ["AL", "NL", "AA", "FL", "PL", "UA"],
+                            "founded": rng.integers(1870, 1920, 6)})
+    season = np.repeat(years, 100)
+    teams = pd.DataFrame({"team_id": np.arange(len(season)),
+                          "league_id": rng.choice(leagues["league_id"], len(season)),
+                          "season": pd.to_datetime(season.astype(str) + "-01-01")})
+    for k in range(20):
+        teams[f"t{k}"] = rng.poisson(1 + k % 4, len(teams))
+
+    def stats(n, columns, prefix):
+        person = rng.integers(0, 20000, n)
+        y = np.clip(people["debut"].dt.year.to_numpy()[person] + rng.integers(0, 8, n),
+                    1990, 2019)
+        frame = pd.DataFrame({"person_id": person,
+                              "team_id": (y - 1990) * 100 + rng.integers(0, 100, n),
+                              "date": when(y)})
+        for k in range(columns):
+            frame[f"{prefix}{k}"] = rng.poisson(0.5 + k % 5, n)
+        return frame
+
+    batting, pitching = stats(50000, 20, "b"), stats(20000, 25, "p")
+    fielding = stats(35000, 12, "f")
+    fielding["pos"] = rng.choice(["P", "C", "1B", "2B", "SS", "OF"], len(fielding))
+    salaries = stats(10000, 0, "s")
+    salaries["salary"] = rng.lognormal(13, 1, len(salaries))
+    allstar = stats(5000, 1, "a")
+    awards = stats(3000, 0, "w").drop(columns="team_id")
+    awards["award"] = rng.choice(["MVP", "CY", "GG", "SS", "ROY"], len(awards))
+    tables = {"people": people, "leagues": leagues, "teams": teams, "batting": batting,
+              "pitching": pitching, "fielding": fielding, "salaries": salaries,
+              "allstar": allstar, "awards": awards}
+    schema = {"people": {"primary_key": "person_id", "time_column": "debut"},
+              "leagues": {"primary_key": "league_id"},
+              "teams": {"primary_key": "team_id", "foreign_keys": {"league_id": "leagues"},
+                        "time_column": "season"},
+              "awards": {"foreign_keys": {"person_id": "people"}, "time_column": "date"}}
+    for name in ("batting", "pitching", "fielding", "salaries", "allstar"):
+        schema[name] = {"foreign_keys": {"person_id": "people", "team_id": "teams"},
+                        "time_column": "date"}
+    active = pd.concat([batting, pitching, fielding])[["person_id", "date"]]
+    rows = []
+    for year in range(2005, 2011):
+        t = pd.Timestamp(f"{year}-01-01")
+        recent = (active["date"] < t) & (active["date"] >= t - pd.Timedelta("730D"))
+        rows.append(pd.DataFrame({"person_id": np.unique(active["person_id"][recent]),
+                                  "time": t}))
+    return tables, schema, pd.concat(rows, ignore_index=True)
 
 
 # -- the comparison -----------------------------------------------------------------------------
