@@ -422,7 +422,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_demo)
     _add_common(p)
     p.add_argument("--cutoff", default=_F1_CUTOFF)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--epochs", type=int, default=20, help="max epochs of the classifiers")
     p.add_argument("--plot", default="relcontrast_demo_losses.png",
                    help="where to save the pretraining loss curves ('' to skip)")
@@ -447,7 +447,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="pretrain on rows up to this time only (before it with "
                         "--time-boundary strict), e.g. your first validation time; default: "
                         f"every row ({_F1_CUTOFF} for F1)")
-    p.add_argument("--steps", type=int, default=600, help="maximum pretraining steps")
+    p.add_argument("--steps", type=int, default=200, help="maximum pretraining steps")
     _add_time_boundary(p, None, "inclusive; `embed` and `fit --encoder` use the encoder's")
     _add_model_options(p, "encoder", "corruption_rate=0.2")
     p.add_argument("--out", "--output", dest="output", default="encoder.joblib")

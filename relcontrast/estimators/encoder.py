@@ -130,7 +130,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         Neighbour aggregation of the SAGE convolutions.
     temporal_encoding : bool, default=True
         Add an encoding of each row's age relative to its seed's time.
-    count_inputs : bool, default=False
+    count_inputs : bool, default=True
         Add to each row's input, before message passing, a projection of how many rows
         reference it per foreign key, at its time bound: over all time and over three
         windows of 1, 4 and 16 median gaps between the rows that reference one row (gaps
@@ -175,7 +175,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
     batch_size : int, default=128
         Seed rows per pretraining step, every table equally likely; per process under
         ``torchrun``.
-    max_steps : int, default=600
+    max_steps : int, default=200
         Upper bound on optimisation steps.
     steps_per_epoch : int, default=50
         Steps between two evaluations of the held-out loss (one skorch epoch).
@@ -262,7 +262,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
-        count_inputs=False,
+        count_inputs=True,
         objectives=OBJECTIVES,
         objective_weights=None,
         corruption_rate=0.4,
@@ -277,7 +277,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         temporal_strategy="last",
         seed_times="events",
         batch_size=128,
-        max_steps=600,
+        max_steps=200,
         steps_per_epoch=50,
         lr=1e-3,
         patience=4,
