@@ -83,8 +83,9 @@ def input_fingerprints(batch: HeteroData, node_types: Sequence[str], num_rounds:
                        rows: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Weisfeiler-Lehman fingerprints of every node's input to a ``num_rounds``-layer GNN.
 
-    Round 0 hashes the node's table, attribute values (NaN and -0.0 canonicalised) and
-    relative age ``ref_time - time``; each further round hashes the previous fingerprint with
+    Round 0 hashes the node's table, attribute values (NaN and -0.0 canonicalised),
+    relative age ``ref_time - time`` and count inputs (``counts``, when the batch has them);
+    each further round hashes the previous fingerprint with
     the multiset of ``(edge type, previous fingerprint)`` over the node's in-edges (a sum of
     hashes, order-free and exact in integers, so deterministic on any device). After as many
     rounds as the backbone has layers, nodes whose embeddings differ have different
@@ -134,6 +135,10 @@ def input_fingerprints(batch: HeteroData, node_types: Sequence[str], num_rounds:
             h[nt] = torch.full((int(store.num_nodes or 0),), type_id, dtype=torch.int64)
         if store.get("time") is not None and store.get("ref_time") is not None:
             h[nt] = mix(h[nt], (store.ref_time - store.time).to(h[nt].device))  # the age
+        if store.get("counts") is not None:  # count inputs: their float32 bit patterns
+            bits = store.counts.float().contiguous().view(torch.int32).long()  # [N, k]
+            for j in range(bits.size(1)):
+                h[nt] = mix(h[nt], bits[:, j].to(h[nt].device))
     edge_types = [et for et in batch.edge_types  # the salts number these
                   if et[0] in h and et[2] in h and batch[et].get("edge_index") is not None]
     for r in range(num_rounds):
