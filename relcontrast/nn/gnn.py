@@ -76,9 +76,9 @@ class HeteroGraphSAGE(nn.Module):
         c = self.channels
         # incoming edge types per destination type, in edge-type order (a message of the
         # s-th of them into node i lands in column block s of i's row of aggregates)
-        self._incoming = {nt: [i for i, et in enumerate(self.edge_types) if et[2] == nt]
-                          for nt in self.node_types}
-        self._incoming = {nt: ids for nt, ids in self._incoming.items() if ids}
+        self._incoming: dict[str, list[int]] = {}
+        for i, et in enumerate(self.edge_types):
+            self._incoming.setdefault(et[2], []).append(i)
         # per layer and destination type, PyG SAGEConv's lin_l (weight, bias) and lin_r
         # (weight) of each incoming edge type, stacked: [k, channels, channels] / [k, channels]
         self.weight_l, self.bias_l, self.weight_r = (
