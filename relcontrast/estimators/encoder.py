@@ -50,11 +50,15 @@ from relcontrast.estimators._params import (
 )
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
-from relcontrast.pretraining import ContrastiveLoss, distinct_value_pools
+from relcontrast.pretraining import (
+    DEFAULT_OBJECTIVES,
+    ContrastiveLoss,
+    TargetingSampler,
+    WindowTargets,
+    distinct_value_pools,
+)
 from relcontrast.sampling import HGSampler, NeighborSampler
 from relcontrast.sampling.counts import CountingSampler, fit_count_windows
-
-OBJECTIVES = ("row", "link", "context")
 
 
 class PretrainingModule(nn.Module):
@@ -136,8 +140,14 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         windows of 1, 4 and 16 median gaps between the rows that reference one row (gaps
         fitted on the pretraining data), ``log1p``-scaled. The sampled neighbours alone
         cannot show these counts.
-    objectives : tuple of {"row", "link", "context"}, default=("row", "link", "context")
-        Any non-empty subset, for ablations.
+    objectives : tuple of {"row", "link", "context", "predictive"}, \
+            default=("row", "link", "context")
+        Any non-empty subset. ``"predictive"`` regresses, from each seed row's embedding,
+        label-free statistics of the rows that reference it: their counts in past and
+        future windows (1, 4 and 16 median gaps between such rows), the means of their
+        numerical columns and the shares of their frequent categories in the longest past
+        and the middle future window; future windows only where they end by the
+        pretraining cutoff (:class:`~relcontrast.pretraining.WindowTargets`).
     objective_weights : dict or None, default=None
         ``{level: weight}``; None weighs the levels equally.
     corruption_rate : float, default=0.4
@@ -263,7 +273,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         aggregation="mean",
         temporal_encoding=True,
         count_inputs=True,
-        objectives=OBJECTIVES,
+        objectives=DEFAULT_OBJECTIVES,
         objective_weights=None,
         corruption_rate=0.4,
         corruption="uniform",
@@ -386,16 +396,23 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             # seed (temporal sampling), corruption donors among them. No copy of those rows.
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
             backbone = self._make_backbone(graph, fit_rows)
+            seeds = self._pretraining_seeds(graph, fit_rows)
+            targets = None
+            if "predictive" in objectives:
+                windows = backbone.count_windows or fit_count_windows(graph, fit_rows)
+                cutoff_ns = None if cutoff is None else pd.Timestamp(cutoff).as_unit("ns").value
+                targets = WindowTargets(graph, windows, cutoff_ns, seeds)
             loss = ContrastiveLoss(
                 graph.node_types, graph.edge_types, self.hidden_channels,
                 objectives=objectives, objective_weights=self.objective_weights,
                 temperature=self.temperature, loss_normalization=self.loss_normalization,
+                target_dims=None if targets is None else targets.dims,
             )
             module = PretrainingModule(backbone, loss)
-            seeds = self._pretraining_seeds(graph, fit_rows)
             seed_types = seeds[:, 0].astype(np.min_scalar_type(len(graph.node_types)))
             net = self._make_net(module, graph, seed, objectives, device,
-                                 seed_types=seed_types, ddp=ddp, rows=fit_rows)
+                                 seed_types=seed_types, ddp=ddp, rows=fit_rows,
+                                 targets=targets)
             try:
                 net.fit(seeds, None)
             finally:
@@ -464,7 +481,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         return np.concatenate(parts)  # [num_seeds, 3]
 
     def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None,
-                  rows=None):
+                  rows=None, targets=None):
         rows = {} if rows is None else rows  # the rows pretraining reads (absent: all)
         temporal = graph.time_dict != {}
         if self.sampler == "hgsampling":
@@ -474,6 +491,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
                                       strategy=self.temporal_strategy, temporal=temporal)
         sampler = with_counts(sampler, module.backbone)
+        if targets is not None:
+            sampler = TargetingSampler(sampler, targets)
         batcher = PretrainingBatcher(
             graph, sampler, seed, corruption_rate=float(self.corruption_rate),
             corruption=self.corruption,

@@ -1,4 +1,5 @@
-"""Contrastive pretraining: feature corruption and the row, link and context objectives."""
+"""Pretraining: feature corruption, the row, link and context objectives and the predictive
+one."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ from relcontrast.pretraining.fingerprint import (
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
 from relcontrast.pretraining.link import LinkObjective, hold_out_links
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
-from relcontrast.pretraining.objectives import OBJECTIVES, ContrastiveLoss
+from relcontrast.pretraining.objectives import DEFAULT_OBJECTIVES, OBJECTIVES, ContrastiveLoss
+from relcontrast.pretraining.predictive import (
+    PredictiveObjective,
+    TargetingSampler,
+    WindowTargets,
+)
 from relcontrast.pretraining.row import RowObjective
 
 __all__ = [
     "CORRUPTION_MODES",
+    "DEFAULT_OBJECTIVES",
     "FALSE_NEGATIVES",
     "LOSS_NORMALIZATIONS",
     "OBJECTIVES",
@@ -30,8 +37,11 @@ __all__ = [
     "InfoNCEResult",
     "LinkObjective",
     "LossNormalizer",
+    "PredictiveObjective",
     "ProjectionHead",
     "RowObjective",
+    "TargetingSampler",
+    "WindowTargets",
     "column_order",
     "corrupt_tensor_frame",
     "distinct_value_pools",

@@ -77,7 +77,14 @@ class LossNormalizer(nn.Module):
             return torch.stack([
                 (g.loss / torch.log1p(g.num_negatives.to(g.loss.dtype))).mean() for g in groups
             ]).mean()
-        raw = torch.stack([g.loss.mean() for g in groups]).mean()
+        return self.scale(level, torch.stack([g.loss.mean() for g in groups]).mean())
+
+    def scale(self, level: str, raw: Tensor) -> Tensor:
+        """``raw`` divided by the running mean of ``level`` (updated in training) under
+        ``"running_mean"``; unchanged under ``"log_k"`` (for a level whose chance value is
+        already 1, such as the predictive one)."""
+        if self.mode == "log_k":
+            return raw
         i = self.levels.index(level)
         current = raw.detach().to(self.running_mean.dtype)
         if self.training:

@@ -1,4 +1,5 @@
-"""ContrastiveLoss: the row, link and context InfoNCE levels, normalised and weighted."""
+"""ContrastiveLoss: the row, link and context InfoNCE levels and the predictive level,
+normalised and weighted."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from torch_geometric.data import HeteroData
 from relcontrast.pretraining.context import ContextObjective
 from relcontrast.pretraining.link import LinkObjective
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
+from relcontrast.pretraining.predictive import PredictiveObjective
 from relcontrast.pretraining.row import RowObjective
 
-__all__ = ["OBJECTIVES", "ContrastiveLoss"]
+__all__ = ["DEFAULT_OBJECTIVES", "OBJECTIVES", "ContrastiveLoss"]
 
 logger = logging.getLogger("relcontrast")
 
-#: The contrastive levels, in their canonical order.
-OBJECTIVES = ("row", "link", "context")
+#: The pretraining levels, in their canonical order: three contrastive, one predictive.
+OBJECTIVES = ("row", "link", "context", "predictive")
+#: The levels an encoder pretrains with by default.
+DEFAULT_OBJECTIVES = ("row", "link", "context")
 
 
 def _check_objectives(objectives) -> list[str]:
@@ -67,7 +71,9 @@ class ContrastiveLoss(nn.Module):
     :class:`~relcontrast.pretraining.RowObjective`,
     :class:`~relcontrast.pretraining.LinkObjective`,
     :class:`~relcontrast.pretraining.ContextObjective`,
-    :class:`~relcontrast.pretraining.LossNormalizer`). All similarities are cosine
+    :class:`~relcontrast.pretraining.LossNormalizer`) and the predictive level
+    (:class:`~relcontrast.pretraining.PredictiveObjective`, a regression of label-free
+    statistics of each seed's history and near future). All similarities are cosine
     similarities of projected embeddings divided by ``temperature``.
 
     Parameters
@@ -78,7 +84,8 @@ class ContrastiveLoss(nn.Module):
         the ``(A, "f2p_c", B)`` ones, the context level all of them.
     channels : int
         Embedding size of the backbone.
-    objectives : sequence of {"row", "link", "context"}, default=("row", "link", "context")
+    objectives : sequence of {"row", "link", "context", "predictive"}, \
+            default=("row", "link", "context")
         Any non-empty subset, for ablations.
     objective_weights : dict of str to float, default=None
         Weight of each selected level; levels not named weigh 1.0 (None: all 1.0).
@@ -91,6 +98,9 @@ class ContrastiveLoss(nn.Module):
     max_anchors : int, default=1024
         At most this many anchors per node type (row, context) and positives per edge type
         (link) in one batch, evenly spread, to bound the cost.
+    target_dims : dict of str to int or None, default=None
+        Predictive targets per table (:attr:`~relcontrast.pretraining.WindowTargets.dims`);
+        the predictive level needs them in the batch as ``target`` and ``target_mask``.
 
     Attributes
     ----------
@@ -120,12 +130,13 @@ class ContrastiveLoss(nn.Module):
         edge_types: Sequence[tuple[str, str, str]],
         channels: int,
         *,
-        objectives: Iterable[str] = OBJECTIVES,
+        objectives: Iterable[str] = DEFAULT_OBJECTIVES,
         objective_weights: Mapping[str, float] | None = None,
         temperature: float = 0.1,
         loss_normalization: str = "log_k",
         num_negatives: int | None = 64,
         max_anchors: int | None = 1024,
+        target_dims: Mapping[str, int] | None = None,
     ):
         super().__init__()
         self.objectives = _check_objectives(objectives)
@@ -167,6 +178,11 @@ class ContrastiveLoss(nn.Module):
             if not edge_types:
                 logger.warning("The context objective has no edge type to learn from; its "
                                "loss will be 0.")
+        if "predictive" in self.objectives:
+            levels["predictive"] = PredictiveObjective(target_dims or {}, channels)
+            if not levels["predictive"].node_types:
+                logger.warning("The predictive objective has no table referenced by a timed "
+                               "table to learn from; its loss will be 0.")
         self.levels = nn.ModuleDict(levels)
         self.normalizer = LossNormalizer(self.objectives, loss_normalization)
         self.reset_parameters()
@@ -211,11 +227,13 @@ class ContrastiveLoss(nn.Module):
         total, logs = None, {}
         for level in self.objectives:
             module = self.levels[level]
-            if level == "row":
-                groups = module(z_clean, z_corrupt, batch)
+            if level == "predictive":
+                value = module(z_clean, batch)
+                value = None if value is None else self.normalizer.scale(level, value)
+            elif level == "row":
+                value = self.normalizer(level, module(z_clean, z_corrupt, batch).values())
             else:
-                groups = module(z_clean, batch)
-            value = self.normalizer(level, groups.values())
+                value = self.normalizer(level, module(z_clean, batch).values())
             if value is None:
                 logs[level] = 0.0
                 continue

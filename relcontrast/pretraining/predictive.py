@@ -1,0 +1,253 @@
+"""The predictive objective: label-free statistics of a row's history and near future.
+
+The contrastive levels reward telling rows apart, not keeping what a data scientist's
+aggregates hold (how many rows an entity has, what their values were, what comes next). The
+predictive level regresses, from the embedding of each seed row ``v`` of table ``B`` at its
+time ``t``, statistics of the rows of every timed table ``A`` that reference it through a
+foreign key, computed from the database itself:
+
+- past counts: ``log1p`` of the rows with ``t - w < time <= t``, per window ``w``;
+- future counts: ``log1p`` of the rows with ``t < time <= t + w``, per window ``w``;
+- the mean of every numerical column of ``A`` (standardised with the pretraining
+  statistics) and the share of each of its most frequent categories, over the rows of the
+  longest past window and over the rows of the middle future window.
+
+The windows are the count inputs' (:func:`~relcontrast.sampling.counts.fit_count_windows`:
+1, 4 and 16 median gaps between rows referencing one row). A future window is a target only
+where it ends at or before the pretraining cutoff, so no target reads a row after it; a mean
+is a target only where its window holds a row. The neighbour index holds every row's
+referencing rows sorted by time, so each window is one binary search per seed, and each mean
+a difference of two prefix sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_frame import stype
+from torch_frame.data.stats import StatType
+from torch_geometric.data import HeteroData
+
+from relcontrast.graph import EdgeType, RelationalGraph, is_foreign_key_edge_type
+from relcontrast.sampling._common import NO_TIME_BOUND
+from relcontrast.sampling.index import neighbor_index
+
+__all__ = ["PredictiveObjective", "TargetingSampler", "WindowTargets"]
+
+#: Categories per categorical column whose share in a window is a target (the most
+#: frequent ones in the pretraining data).
+TOP_CATEGORIES = 4
+_INT64_MAX = torch.iinfo(torch.int64).max
+_INT64_MIN = torch.iinfo(torch.int64).min
+_MAX_FIT_SEEDS = 100_000  # seeds per table the target scale is fitted on
+
+
+def _value_columns(graph: RelationalGraph, table: str) -> np.ndarray:
+    """``[num_rows, C]`` float64 values whose window means are targets, NaN where missing:
+    the standardised numerical columns, then one indicator per frequent category."""
+    tf = graph.tf_dict[table]
+    stats = graph.col_stats_dict[table]
+    parts = []
+    num = tf.feat_dict.get(stype.numerical)
+    if num is not None:
+        for j, col in enumerate(tf.col_names_dict[stype.numerical]):
+            x = num[:, j].double().numpy()
+            std = float(stats[col].get(StatType.STD, 1.0)) or 1.0
+            parts.append(((x - float(stats[col].get(StatType.MEAN, 0.0))) / std)[:, None])
+    cat = tf.feat_dict.get(stype.categorical)
+    if cat is not None:
+        for j in range(cat.shape[1]):
+            code = cat[:, j].numpy()  # categories by frequency; -1 missing
+            k = min(TOP_CATEGORIES, int(code.max()) + 1 if len(code) else 0)
+            if k < 2:
+                continue
+            onehot = (code[:, None] == np.arange(k)[None, :]).astype(np.float64)
+            onehot[code < 0] = np.nan
+            parts.append(onehot)
+    if not parts:
+        return np.zeros((graph.num_nodes[table], 0))
+    values = np.concatenate(parts, axis=1)
+    return values[:, ~np.isnan(values).all(axis=0)]  # drop columns missing everywhere
+
+
+class _KeyTargets:
+    """The targets contributed by one foreign key ``(A, "f2p_c", B)`` to seeds of ``B``."""
+
+    def __init__(self, graph: RelationalGraph, edge_type: EdgeType, windows: Sequence[int]):
+        self.store = neighbor_index(graph)[edge_type]
+        self.windows = tuple(int(w) for w in windows)
+        values = _value_columns(graph, edge_type[0])[self.store.col.numpy()]  # [E, C]
+        present = ~np.isnan(values)
+        # prefix sums in index order: a window of a node's referencing rows is a slice
+        zero = np.zeros((1, values.shape[1]))
+        self.value_sum = torch.from_numpy(
+            np.concatenate([zero, np.cumsum(np.where(present, values, 0.0), axis=0)]))
+        self.value_count = torch.from_numpy(
+            np.concatenate([zero, np.cumsum(present, axis=0, dtype=np.float64)]))
+        self.num_values = values.shape[1]
+
+    @property
+    def num_targets(self) -> int:
+        return 2 * len(self.windows) + 2 * self.num_values
+
+    def _end(self, n_id: Tensor, bound: Tensor) -> Tensor:
+        return self.store.eligible_end(n_id, bound)
+
+    def _mean(self, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+        count = self.value_count[hi] - self.value_count[lo]  # [n, C]
+        mean = (self.value_sum[hi] - self.value_sum[lo]) / count.clamp_min(1.0)
+        return mean, count > 0
+
+    def __call__(self, n_id: Tensor, t: Tensor, cutoff: int) -> tuple[Tensor, Tensor]:
+        """``(values [n, num_targets] float64, valid [n, num_targets] bool)``."""
+        ws = self.windows
+        timed = t != NO_TIME_BOUND  # [n]
+        end = self._end(n_id, t)
+        past_lo, future_hi, future_ok = [], [], []
+        for w in ws:
+            past_lo.append(self._end(n_id, t.clamp(min=_INT64_MIN + w) - w))
+            future_hi.append(self._end(n_id, t.clamp(max=_INT64_MAX - w) + w))
+            future_ok.append(timed & (t <= cutoff - w))  # the window ends by the cutoff
+        values = [(end - lo).double().log1p() for lo in past_lo]
+        values += [(hi - end).double().log1p() for hi in future_hi]
+        valid = [timed] * len(ws) + future_ok
+        past_mean, past_any = self._mean(past_lo[-1], end)
+        mid = len(ws) // 2
+        future_mean, future_any = self._mean(end, future_hi[mid])
+        out = torch.cat([torch.stack(values, 1), past_mean, future_mean], 1)
+        ok = torch.cat([torch.stack(valid, 1), past_any & timed[:, None],
+                        future_any & future_ok[mid][:, None]], 1)
+        return out, ok
+
+
+class WindowTargets:
+    """The predictive objective's targets per seed row, standardised.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+    windows : dict of edge type to sequence of int
+        Window lengths in nanoseconds per foreign key, as
+        :func:`~relcontrast.sampling.counts.fit_count_windows` returns; a foreign key with
+        no windows (an untimed referencing table) gives no targets.
+    cutoff : int or None
+        The latest time in nanoseconds a target may read (the pretraining cutoff); None: the
+        latest time of the graph.
+    seeds : ndarray [num_seeds, 3] or None, default=None
+        Pretraining seeds ``(type id, node index, time in ns)``: each target's mean and
+        standard deviation over them (at most 100,000 evenly spread per table) scale it, so
+        that predicting the mean scores 1. None: unscaled.
+
+    Attributes
+    ----------
+    dims : dict of str to int
+        Number of targets per table that has any.
+    """
+
+    def __init__(self, graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]],
+                 cutoff: int | None, seeds: np.ndarray | None = None):
+        if cutoff is None:
+            times = [int(t.max()) for t in graph.time_dict.values() if t.numel()]
+            cutoff = max(times) if times else _INT64_MIN
+        self.cutoff = int(cutoff)
+        self.graph = graph
+        self.keys: dict[str, list[_KeyTargets]] = {}
+        for et, ws in windows.items():
+            if ws and is_foreign_key_edge_type(et):
+                self.keys.setdefault(et[2], []).append(_KeyTargets(graph, et, ws))
+        self.dims = {nt: sum(k.num_targets for k in keys) for nt, keys in self.keys.items()}
+        self.mean = {nt: torch.zeros(d, dtype=torch.float64) for nt, d in self.dims.items()}
+        self.std = {nt: torch.ones(d, dtype=torch.float64) for nt, d in self.dims.items()}
+        if seeds is not None:
+            self._fit_scale(np.asarray(seeds, dtype=np.int64))
+
+    def _fit_scale(self, seeds: np.ndarray) -> None:
+        for i, nt in enumerate(self.graph.node_types):
+            if nt not in self.dims:
+                continue
+            rows = seeds[seeds[:, 0] == i]
+            if len(rows) > _MAX_FIT_SEEDS:
+                rows = rows[np.linspace(0, len(rows) - 1, _MAX_FIT_SEEDS).astype(np.int64)]
+            rows = np.ascontiguousarray(rows)
+            y, ok = self.raw(nt, torch.from_numpy(rows[:, 1].copy()),
+                             torch.from_numpy(rows[:, 2].copy()))
+            n = ok.sum(0).clamp_min(1)
+            mean = (y * ok).sum(0) / n
+            var = ((y - mean).square() * ok).sum(0) / n
+            self.mean[nt] = mean
+            self.std[nt] = var.sqrt().where(var > 1e-12, torch.ones_like(var))
+
+    def raw(self, node_type: str, n_id: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Unscaled targets ``[n, dims[node_type]]`` (float64) and their validity mask of
+        rows ``n_id`` of ``node_type`` at times ``t`` (``NO_TIME_BOUND``: no target)."""
+        parts = [k(n_id, t, self.cutoff) for k in self.keys[node_type]]
+        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+
+    def __call__(self, batch: HeteroData) -> HeteroData:
+        """Set ``target`` and ``target_mask`` ``[batch_size, dims]`` on every table of
+        ``batch`` with targets, for its seeds (the first ``batch_size`` nodes, at
+        ``ref_time``); returns ``batch``, edited in place."""
+        for nt in self.dims:
+            store = batch[nt]
+            size = int(store.get("batch_size", 0))
+            y, ok = self.raw(nt, store.n_id[:size], store.ref_time[:size])
+            y = ((y - self.mean[nt]) / self.std[nt]).where(ok, torch.zeros_like(y))
+            store.target = y.to(torch.float32)
+            store.target_mask = ok
+        return batch
+
+
+class TargetingSampler:
+    """A sampler whose batches also carry the predictive objective's targets
+    (:class:`WindowTargets`) for their seeds; wraps any sampler with a ``sample`` method."""
+
+    def __init__(self, sampler, targets: WindowTargets):
+        self.sampler = sampler
+        self.targets = targets
+        self.graph = sampler.graph
+
+    def sample(self, seeds, seed_time, generator) -> HeteroData:
+        return self.targets(self.sampler.sample(seeds, seed_time, generator))
+
+    def __repr__(self) -> str:
+        return f"TargetingSampler({self.sampler!r}, dims={self.targets.dims})"
+
+
+class PredictiveObjective(nn.Module):
+    """A linear head per table regressing its seeds' standardised targets from their
+    embeddings; the loss is the mean squared error over the valid targets, averaged over
+    tables (predicting every target's mean scores about 1, as chance does in the
+    contrastive levels).
+
+    Parameters
+    ----------
+    dims : dict of str to int
+        Targets per table (:attr:`WindowTargets.dims`).
+    channels : int
+        Embedding size of the backbone.
+    """
+
+    def __init__(self, dims: Mapping[str, int], channels: int):
+        super().__init__()
+        self.node_types = [nt for nt, d in dims.items() if d > 0]
+        self.heads = nn.ModuleList(nn.Linear(channels, dims[nt]) for nt in self.node_types)
+
+    def reset_parameters(self) -> None:
+        for head in self.heads:
+            head.reset_parameters()
+
+    def forward(self, z: Mapping[str, Tensor], batch: HeteroData) -> Tensor | None:
+        """The loss, or None when no seed of the batch has a valid target."""
+        losses = []
+        for nt, head in zip(self.node_types, self.heads):
+            if nt not in batch.node_types or "target" not in batch[nt]:
+                continue
+            y, ok = batch[nt].target, batch[nt].target_mask
+            if not bool(ok.any()):
+                continue
+            err = (head(z[nt][: len(y)]) - y).square()
+            losses.append(err[ok].mean())
+        return torch.stack(losses).mean() if losses else None

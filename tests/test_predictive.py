@@ -1,0 +1,200 @@
+"""The predictive objective: exact targets, no row after the cutoff, the loss, the encoder.
+
+A hand-built shop: customers ``a``, ``b``, ``c`` (untimed) and their baskets (timed), with
+an amount and a channel. Customer ``a`` has baskets on days 0, 1, 2, 3, 3 + 1 ns and 5;
+``b`` on days 0 to 6; ``c`` none. The lower median gap between a customer's baskets is 1 day,
+so the windows are 1, 4 and 16 days.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch_frame.data.stats import StatType
+from torch_geometric.data import HeteroData
+
+from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.graph import build_graph
+from relcontrast.pretraining import (
+    ContrastiveLoss,
+    PredictiveObjective,
+    TargetingSampler,
+    WindowTargets,
+)
+from relcontrast.sampling import NO_TIME_BOUND, NeighborSampler
+from relcontrast.sampling.counts import fit_count_windows
+
+DAY = 86_400 * 10**9
+T0 = pd.Timestamp("2021-03-01").value
+A_DAYS = [0, 1, 2, 3, 3, 5]  # the second day-3 basket is 1 ns later
+A_CHANNEL = ["web", "web", "shop", "web", "shop", "web"]
+
+
+def _tables(extra: list[tuple[str, int]] = ()) -> tuple[dict, dict]:
+    times = [T0 + d * DAY + (1 if i == 4 else 0) for i, d in enumerate(A_DAYS)]
+    cids, channels = ["a"] * len(times), list(A_CHANNEL)
+    times += [T0 + d * DAY for d in range(7)]
+    cids += ["b"] * 7
+    channels += ["web"] * 7
+    for cid, t in extra:
+        cids.append(cid)
+        times.append(t)
+        channels.append("shop")
+    baskets = pd.DataFrame({
+        "bid": np.arange(len(times)) * 7 + 3,
+        "cid": cids,
+        "ts": pd.to_datetime(np.array(times, dtype=np.int64)),
+        "amount": 5.0 + 3.0 * np.arange(len(times)),
+        "channel": channels,
+    })
+    customers = pd.DataFrame({"cid": ["a", "b", "c"], "age": [31.0, 45.0, 27.0]})
+    schema = {"customers": {"primary_key": "cid"},
+              "baskets": {"primary_key": "bid", "foreign_keys": {"cid": "customers"},
+                          "time_column": "ts"}}
+    return {"customers": customers, "baskets": baskets}, schema
+
+
+@pytest.fixture(scope="module")
+def graph():
+    db = RelationalDatabase(*_tables())
+    return build_graph(db, column_types={"baskets": {"channel": "categorical"}})
+
+
+def _standardised_amounts(graph, positions):
+    stats = graph.col_stats_dict["baskets"]["amount"]
+    amounts = 5.0 + 3.0 * np.asarray(positions)
+    return (amounts - stats[StatType.MEAN]) / stats[StatType.STD]
+
+
+def _shares(graph, channels):
+    order = list(graph.col_stats_dict["baskets"]["channel"][StatType.COUNT][0])
+    return [np.mean([c == cat for c in channels]) for cat in order]
+
+
+def test_targets_are_exact_counts_means_and_shares(graph):
+    windows = fit_count_windows(graph)
+    assert windows[("baskets", "f2p_cid", "customers")] == (DAY, 4 * DAY, 16 * DAY)
+    targets = WindowTargets(graph, windows, cutoff=T0 + 6 * DAY)
+    assert targets.dims == {"customers": 2 * 3 + 2 * 3}  # amount + two channels, twice
+    t = T0 + 2 * DAY
+    y, ok = targets.raw("customers", torch.tensor([0, 2]), torch.tensor([t, t]))
+    # customer a at day 2: past rows days 0, 1, 2; future days 3, 3 + 1 ns, 5 (by day 6)
+    past_counts = np.log1p([1, 3, 3])
+    future_counts = np.log1p([1, 3, 4])  # the 16-day window is not a target (after cutoff)
+    past_mean = [*_standardised_amounts(graph, [0, 1, 2]).mean(keepdims=True),
+                 *_shares(graph, A_CHANNEL[:3])]
+    future_mean = [*_standardised_amounts(graph, [3, 4, 5]).mean(keepdims=True),
+                   *_shares(graph, A_CHANNEL[3:])]
+    expected = np.concatenate([past_counts, future_counts, past_mean, future_mean])
+    valid = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    np.testing.assert_allclose(y[0].numpy()[valid], expected[valid], rtol=1e-12)
+    np.testing.assert_array_equal(ok[0].numpy(), valid)
+    # customer c has no baskets: zero counts are targets, means of no row are not
+    np.testing.assert_array_equal(y[1, :6].numpy(), np.zeros(6))
+    np.testing.assert_array_equal(ok[1].numpy(), [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_a_window_ending_exactly_at_the_cutoff_is_a_target(graph):
+    windows = fit_count_windows(graph)
+    cutoff = T0 + 3 * DAY  # the 1-day window from day 2 ends exactly at the cutoff
+    targets = WindowTargets(graph, windows, cutoff=cutoff)
+    times = torch.tensor([T0 + 2 * DAY, T0 + 2 * DAY + 1, NO_TIME_BOUND])
+    _, ok = targets.raw("customers", torch.zeros(3, dtype=torch.long), times)
+    np.testing.assert_array_equal(ok[:, 3].numpy(), [True, False, False])
+    assert not ok[2].any()  # no time bound, no target
+
+
+@pytest.mark.parametrize("after", [1, DAY])
+def test_no_target_reads_a_row_after_the_cutoff(after):
+    """Rows dated after the cutoff (by 1 ns or a day) change no target at any seed time."""
+    cutoff = T0 + 4 * DAY
+    base = build_graph(RelationalDatabase(*_tables()), stats_until=cutoff)
+    extra = build_graph(RelationalDatabase(*_tables([("a", cutoff + after),
+                                                     ("c", cutoff + after)])),
+                        stats_until=cutoff)
+    rows = {"baskets": np.flatnonzero(base.time_dict["baskets"].numpy() <= cutoff)}
+    windows = fit_count_windows(base, rows)
+    assert windows == fit_count_windows(extra, {"baskets": rows["baskets"]})
+    times = torch.tensor([cutoff - w + d for w in (DAY, 4 * DAY, 16 * DAY) for d in (-1, 0, 1)]
+                         + [cutoff, T0])
+    n_id = torch.tensor([0, 1, 2]).repeat_interleave(len(times))
+    times = times.repeat(3)
+    y, ok = WindowTargets(base, windows, cutoff).raw("customers", n_id, times)
+    y_extra, ok_extra = WindowTargets(extra, windows, cutoff).raw("customers", n_id, times)
+    torch.testing.assert_close(ok, ok_extra, rtol=0, atol=0)
+    torch.testing.assert_close(y[ok], y_extra[ok], rtol=0, atol=0)
+    # the windows that would reach past the cutoff are the ones left out
+    assert (y != y_extra).any() and not ok[y != y_extra].any()
+
+
+def test_scale_and_batch_targets(graph):
+    windows = fit_count_windows(graph)
+    i = graph.node_types.index("customers")
+    seeds = np.array([[i, c, T0 + d * DAY] for c in range(3) for d in range(7)])
+    targets = WindowTargets(graph, windows, cutoff=T0 + 6 * DAY, seeds=seeds)
+    y, ok = targets.raw("customers", torch.tensor(seeds[:, 1]), torch.tensor(seeds[:, 2]))
+    z = ((y - targets.mean["customers"]) / targets.std["customers"])
+    for j in range(y.shape[1]):
+        col = z[ok[:, j], j]
+        if not len(col):
+            continue  # the 16-day future window never ends by the cutoff
+        assert abs(float(col.mean())) < 1e-9
+        assert float(col.std(unbiased=False)) == pytest.approx(1.0) or len(col.unique()) == 1
+    sampler = TargetingSampler(NeighborSampler(graph, num_neighbors=(2,), temporal=True),
+                               targets)
+    batch = sampler.sample({"customers": torch.tensor([0, 1])},
+                           {"customers": torch.tensor([T0 + 2 * DAY, T0 + 3 * DAY])},
+                           torch.Generator().manual_seed(0))
+    assert batch["customers"].target.shape == (2, targets.dims["customers"])
+    assert batch["customers"].target.dtype == torch.float32
+    expected = z[[2, 7 + 3]].float().where(ok[[2, 7 + 3]], torch.zeros(()))
+    torch.testing.assert_close(batch["customers"].target, expected)
+
+
+def test_loss_is_the_mean_squared_error_of_the_valid_targets():
+    objective = PredictiveObjective({"a": 2, "b": 1}, channels=3)
+    with torch.no_grad():
+        for head in objective.heads:
+            head.weight.zero_()
+            head.bias.zero_()
+    batch = HeteroData()
+    batch["a"].target = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
+    batch["a"].target_mask = torch.tensor([[True, False], [True, True]])
+    batch["b"].target = torch.tensor([[2.0]])
+    batch["b"].target_mask = torch.tensor([[False]])
+    z = {"a": torch.zeros(5, 3), "b": torch.zeros(4, 3)}
+    loss = objective(z, batch)
+    assert float(loss.detach()) == pytest.approx((1 + 9 + 1) / 3)  # b has no valid target
+
+
+def test_contrastive_loss_weighs_the_predictive_level(graph):
+    loss = ContrastiveLoss(graph.node_types, graph.edge_types, 4, objectives=["predictive"],
+                           objective_weights={"predictive": 2.0},
+                           target_dims={"customers": 12})
+    targets = WindowTargets(graph, fit_count_windows(graph), cutoff=T0 + 6 * DAY)
+    batch = TargetingSampler(NeighborSampler(graph, num_neighbors=(2,), temporal=True),
+                             targets).sample({"customers": torch.tensor([0, 1])},
+                                             {"customers": torch.full((2,), T0 + DAY)},
+                                             torch.Generator().manual_seed(0))
+    z = {nt: torch.randn(batch[nt].num_nodes, 4) for nt in graph.node_types}
+    total, levels = loss(z, None, batch)
+    assert float(total) == pytest.approx(2.0 * levels["predictive"])
+    assert levels["predictive"] > 0
+
+
+def test_encoder_pretrains_with_the_predictive_level_and_ignores_future_rows():
+    cutoff = T0 + 4 * DAY
+    params = dict(objectives=("row", "predictive"), hidden_channels=8, max_steps=4,
+                  steps_per_epoch=2, batch_size=8, valid_fraction=0.0, random_state=0,
+                  cutoff_time=pd.Timestamp(cutoff))
+    tables, schema = _tables()
+    enc = RelationalContrastiveEncoder(**params).fit(tables, schema)
+    later, _ = _tables([("a", cutoff + 1), ("c", cutoff + DAY)])
+    enc_later = RelationalContrastiveEncoder(**params).fit(later, schema)
+    assert "train_predictive" in enc.history_[-1]
+    assert enc.history_[-1]["train_predictive"] > 0
+    rows = pd.DataFrame({"cid": ["a", "b", "c"], "at": pd.Timestamp(cutoff)})
+    np.testing.assert_array_equal(enc.transform(rows), enc_later.transform(rows))
+    assert tables["baskets"].shape == (13, 5)  # the caller's frames are left as they were
