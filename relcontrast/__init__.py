@@ -2,7 +2,8 @@
 
 Public API: :class:`RelationalDatabase`, :class:`RelationalContrastiveEncoder`,
 :class:`RelationalClassifier`, :class:`RelationalRegressor`,
-:class:`RelationalAggregator`; :func:`read_database` and :func:`infer_schema` (from
+:class:`RelationalAggregator`, :class:`RelationalBlendClassifier`,
+:class:`RelationalBlendRegressor`; :func:`read_database` and :func:`infer_schema` (from
 :mod:`relcontrast.io`) read your own database from files; data in
 :mod:`relcontrast.datasets`; a synthetic test database in :mod:`relcontrast.testing`.
 The estimators are imported on first use, so ``relcontrast.datasets`` loads without torch.
@@ -20,7 +21,10 @@ _ESTIMATORS = ("RelationalClassifier", "RelationalContrastiveEncoder", "Relation
 
 _IO = ("infer_schema", "read_database")
 
-__all__ = [*_ESTIMATORS, *_IO, "RelationalAggregator", "RelationalDatabase", "__version__"]
+_BLENDS = ("RelationalBlendClassifier", "RelationalBlendRegressor")
+
+__all__ = [*_ESTIMATORS, *_IO, *_BLENDS, "RelationalAggregator", "RelationalDatabase",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -28,6 +32,8 @@ def __getattr__(name):
         return getattr(importlib.import_module("relcontrast.estimators"), name)
     if name in _IO:
         return getattr(importlib.import_module("relcontrast.io"), name)
+    if name in _BLENDS:
+        return getattr(importlib.import_module("relcontrast.estimators.blend"), name)
     if name == "RelationalAggregator":
         return importlib.import_module("relcontrast.aggregate").RelationalAggregator
     raise AttributeError(f"module 'relcontrast' has no attribute {name!r}")
