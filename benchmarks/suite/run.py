@@ -124,6 +124,27 @@ def _cell(values, metric: str) -> str:
     return f"{mean:.4f} ± {sd:.4f}" if metric == "auroc" else f"{mean:.3f} ± {sd:.3f}"
 
 
+def probe_r2(features: arms_mod.Features, seed: int) -> float:
+    """How much of what the aggregates hold the embeddings hold, linearly: per aggregate
+    column (standardised on train, missing values at the train mean), the val R² of a ridge
+    regression from the standardised embeddings fitted on train; the median over columns
+    that vary on train and val."""
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.preprocessing import StandardScaler
+
+    agg, emb = features.get("agg")[0], features.get(f"emb:{seed}")[0]
+    mean = np.nanmean(agg["train"], axis=0)
+    keep = (np.nanstd(agg["train"], axis=0) > 0) & (np.nanstd(agg["val"], axis=0) > 0)
+    y = {s: np.where(np.isnan(agg[s]), mean, agg[s])[:, keep] for s in ("train", "val")}
+    y_scale = StandardScaler().fit(y["train"])
+    x_scale = StandardScaler().fit(emb["train"])
+    probe = Ridge(alpha=1.0).fit(x_scale.transform(emb["train"]), y_scale.transform(y["train"]))
+    pred = probe.predict(x_scale.transform(emb["val"]))
+    scores = r2_score(y_scale.transform(y["val"]), pred, multioutput="raw_values")
+    return float(np.median(scores))
+
+
 def _arm_names(tasks: dict) -> list[str]:
     """The arms present in any of ``tasks``, in the suite's order, then any others."""
     names = [a for a in arms_mod.ARMS if any(a in t.get("arms", {}) for t in tasks.values())]
@@ -172,6 +193,12 @@ def write_markdown(results: dict, name: str) -> None:
                 seconds = f" ({np.mean(times):.0f} s)" if times else ""
                 cells.append(_cell(entry["val"], task["metric"]) + seconds)
             lines.append(f"| {task_name} | " + " | ".join(cells) + " |")
+        probes = {t: [v for v in task["arms"]["emb+gbm"].get("probe_r2", []) if v is not None]
+                  for t, task in tasks.items() if "emb+gbm" in task.get("arms", {})}
+        if any(probes.values()):
+            lines += ["", "Linear probe of the embeddings onto the aggregates (median val R² "
+                      "over aggregate columns, mean over seeds): " + ", ".join(
+                          f"{t} {np.mean(v):.2f}" for t, v in probes.items() if v) + "."]
         lines.append("")
     (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
@@ -325,6 +352,8 @@ def main(argv=None) -> None:
                 for seed in args.seeds:
                     if arm in arms_mod.GBM_ARMS:
                         result = arms_mod.run_gbm(arm, task, features, seed)
+                        if arm == "emb+gbm":
+                            result["probe_r2"] = probe_r2(features, seed)
                     else:
                         result = arms_mod.run_supervised(
                             arm, task, db, encoders.get(seed), seed, args.encoder_options,
