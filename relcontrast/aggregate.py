@@ -23,23 +23,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 from torch_frame import stype
 
+from relcontrast._validation import describe_input, relational_input_tags
 from relcontrast.database import RelationalDatabase, as_database, key_tuple
-from relcontrast.estimators._common import (
-    TIME_BOUNDARIES,
-    check_entities_exist,
-    cutoff_times_ns,
-    describe_input,
-    entity_index,
-    relational_input_tags,
-    resolve_target_table,
-    resolve_time_column,
-)
 from relcontrast.graph import infer_column_types
+from relcontrast.rows import TIME_BOUNDARIES, rows_to_seeds, seed_rows
 
 __all__ = ["RelationalAggregator"]
 
 _INT64_MIN = np.iinfo(np.int64).min
-_INT64_MAX = np.iinfo(np.int64).max
 _NUMERIC_AGGREGATES = ("mean", "min", "max", "last")
 _DAY_NS = 86_400 * 10**9
 # time since the latest / earliest row (need a cutoff), mean and last gap between rows
@@ -503,27 +494,6 @@ def _list_expression(f: _Feature, rows: str) -> str:
     }[f.aggregate]
 
 
-def _rows_to_entities(db: RelationalDatabase, X, table: str, tcol: str | None,
-                      time_boundary: str):
-    """Rows X -> (entity row index [n], latest visible time in int64 nanoseconds [n]): the
-    cutoff, or one nanosecond before it with ``time_boundary="strict"``, so every window
-    compares ``time <= x.__cut``."""
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"X must be a pandas DataFrame with the target table's primary-key column(s) and "
-            f"a cutoff time column, got {describe_input(X)}."
-        )
-    if tcol is not None and tcol not in X.columns:
-        raise ValueError(f"X has no column {tcol!r}, the cutoff time column seen in fit "
-                         f"(columns {list(X.columns)}).")
-    entity = entity_index(db, X, table)
-    if tcol is None:
-        return entity, np.full(len(X), _INT64_MAX, dtype=np.int64)
-    cutoff = cutoff_times_ns(X, tcol, time_boundary)
-    check_entities_exist(db, X, table, tcol, entity, cutoff, time_boundary)
-    return entity, cutoff
-
-
 class RelationalAggregator(TransformerMixin, BaseEstimator):
     """Time-correct window aggregates of related rows, one feature vector per row of X.
 
@@ -711,9 +681,9 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
             )
         if len(X) == 0:
             raise ValueError("X has no rows; fit needs at least one (entity, cutoff) row.")
-        table = resolve_target_table(db, X, self.target_table)
-        tcol = resolve_time_column(db, X, table, self.time_column)
-        entity, cut = _rows_to_entities(db, X, table, tcol, self.time_boundary)
+        # cutoffs are latest visible times: every window compares ``time <= cutoff``
+        table, tcol, entity, cut = rows_to_seeds(db, X, self.target_table, self.time_column,
+                                                 self.time_boundary)
 
         paths = _enumerate_paths(db, table, self.max_hops)
         if not paths:
@@ -764,8 +734,8 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         db = self.database_
-        entity, cut = _rows_to_entities(db, X, self.target_table_, self.time_column_,
-                                        self.time_boundary)
+        entity, cut = seed_rows(db, X, self.target_table_, self.time_column_,
+                                self.time_boundary)
         # each distinct (entity, cutoff) is computed once
         pairs, inverse = np.unique(np.stack([entity, cut], axis=1).reshape(-1, 2), axis=0,
                                    return_inverse=True)
@@ -1027,7 +997,7 @@ class RelationalAggregator(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
     def __sklearn_tags__(self):
-        tags = relational_input_tags(super().__sklearn_tags__(), random_state=None)
+        tags = relational_input_tags(super().__sklearn_tags__())
         tags.non_deterministic = False
         tags.requires_fit = True
         tags.target_tags.required = False

@@ -54,15 +54,17 @@ __all__ = [
 logger = logging.getLogger("relcontrast.graph")
 
 
-def __getattr__(name: str):
-    # Estimators pickled with state format 2 hold graphs with ``neighbors``, a dict of
-    # ``relcontrast.graph.NeighborStore``, which now lives in ``relcontrast.sampling.index``.
-    # Resolving the old name lets such a pickle load far enough for the estimator to raise
-    # its "saved with state format 2 ... Refit it" error instead of an AttributeError.
-    if name == "NeighborStore":
-        from relcontrast.sampling.index import NeighborStore
+class _FormerNeighborStore:
+    """What ``relcontrast.graph.NeighborStore`` reads back as: estimators pickled with state
+    format 2 hold graphs with ``neighbors``, a dict of that class, which is now the sampling
+    layer's (:class:`relcontrast.sampling.NeighborStore`). Loading such a pickle reaches the
+    estimator's "saved with state format 2 ... Refit it" error instead of an
+    AttributeError; nothing reads the stores it holds."""
 
-        return NeighborStore
+
+def __getattr__(name: str):
+    if name == "NeighborStore":
+        return _FormerNeighborStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -430,12 +432,20 @@ class RelationalGraph:
         """The edge type with the same links in the opposite direction."""
         return reverse_edge_type(edge_type)
 
-    def edge_index(self, edge_type: EdgeType) -> Tensor:
-        """All edges of ``edge_type`` as global ``[2, num_edges]`` indices, grouped by
-        destination and sorted by source time within each group."""
-        from relcontrast.sampling.index import neighbor_index  # sampling builds on graph
+    def cached(self, name: str, build: Callable[[RelationalGraph], Any]) -> Any:
+        """``build(self)``, computed on the first call with ``name`` and kept with the graph.
 
-        return neighbor_index(self)[tuple(edge_type)].edge_index()
+        For structures derived from the graph alone, such as the samplers' neighbour index
+        (:func:`relcontrast.sampling.neighbor_index`): the graph is read-only, so they stay
+        valid, and every sampler of the graph shares them. They travel with the graph when
+        it is pickled.
+        """
+        key = f"_{name}"
+        value = self.__dict__.get(key)
+        if value is None:
+            value = build(self)
+            self.__dict__[key] = value
+        return value
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())

@@ -20,9 +20,9 @@ from relcontrast import (
     RelationalDatabase,
 )
 from relcontrast.database import TableSchema
-from relcontrast.estimators._common import rows_to_seeds
 from relcontrast.graph import build_graph
 from relcontrast.io import read_database, read_schema, schema_to_yaml
+from relcontrast.rows import rows_to_seeds
 
 # the classifiers' inner validation split of a dozen rows may hold one class
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")

@@ -119,7 +119,7 @@ def test_neighbor_store_sorted_by_time_with_prefix_search(tiny):
     # Untimed source (links): always eligible.
     links = neighbor_index(graph)[("links", "f2p_uid", "users")]
     assert links.eligible_end(torch.tensor([0]), torch.tensor([0])).tolist() == [1]
-    edge_index = graph.edge_index(("orders", "f2p_uid", "users"))
+    edge_index = neighbor_index(graph)[("orders", "f2p_uid", "users")].edge_index()
     assert edge_index.tolist() == [[1, 2, 0], [0, 1, 1]]
 
 
@@ -139,8 +139,9 @@ def test_synthetic_edge_types_both_directions(synthetic):
     for fk in db.foreign_keys:
         expected |= {(fk.table, f"f2p_{fk.column}", fk.referenced_table),
                      (fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)}
-        fwd = graph.edge_index((fk.table, f"f2p_{fk.column}", fk.referenced_table))
-        rev = graph.edge_index((fk.referenced_table, f"rev_f2p_{fk.column}", fk.table))
+        index = neighbor_index(graph)
+        fwd = index[(fk.table, f"f2p_{fk.column}", fk.referenced_table)].edge_index()
+        rev = index[(fk.referenced_table, f"rev_f2p_{fk.column}", fk.table)].edge_index()
         pairs = set(zip(fk.src_index.tolist(), fk.dst_index.tolist(), strict=True))
         assert set(zip(*fwd.tolist(), strict=True)) == pairs
         assert set(zip(*rev.flip(0).tolist(), strict=True)) == pairs

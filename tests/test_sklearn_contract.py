@@ -388,6 +388,7 @@ def test_unpickling_a_state_format_2_file_raises_the_refit_error(encoder, monkey
     """A file saved by relcontrast with state format 2 references
     ``relcontrast.graph.NeighborStore`` (its graph held the neighbour index). Loading it must
     reach the state-format check, not fail on the moved class."""
+    from relcontrast import graph as graph_module
     from relcontrast.estimators import _common
     from relcontrast.sampling.index import NeighborStore, neighbor_index
 
@@ -395,6 +396,7 @@ def test_unpickling_a_state_format_2_file_raises_the_refit_error(encoder, monkey
     old.graph_ = copy.copy(encoder.graph_)
     old.graph_.neighbors = neighbor_index(encoder.graph_)  # the format-2 attribute
     monkeypatch.setattr(NeighborStore, "__module__", "relcontrast.graph")
+    monkeypatch.setattr(graph_module, "NeighborStore", NeighborStore, raising=False)
     monkeypatch.setattr(_common, "STATE_FORMAT", 2)
     data = pickle.dumps(old)
     monkeypatch.undo()

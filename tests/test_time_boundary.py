@@ -24,7 +24,7 @@ from relcontrast import (
     RelationalDatabase,
     RelationalRegressor,
 )
-from relcontrast.estimators._common import (
+from relcontrast.rows import (
     cutoff_times_ns,
     latest_visible_ns,
     latest_visible_time,

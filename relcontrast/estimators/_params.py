@@ -20,13 +20,14 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-from relcontrast.estimators._common import TIME_BOUNDARIES, digest
+from relcontrast.estimators._common import digest
 from relcontrast.nn.gnn import AGGREGATIONS
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.pretraining.corruption import CORRUPTION_MODES
 from relcontrast.pretraining.fingerprint import FALSE_NEGATIVES
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS
 from relcontrast.pretraining.objectives import OBJECTIVES
+from relcontrast.rows import TIME_BOUNDARIES
 from relcontrast.sampling import SAMPLERS, TEMPORAL_STRATEGIES
 
 SEED_TIMES = ("events", "latest")

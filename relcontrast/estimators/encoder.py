@@ -20,18 +20,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
+from relcontrast._validation import describe_input
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
     SavedStateFormat,
-    describe_input,
     deterministic,
     eval_generator,
-    latest_visible_ns,
-    latest_visible_time,
     net_on_device,
     relational_input_tags,
     resolve_device,
-    rows_to_seeds,
 )
 from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._net import (
@@ -57,6 +54,7 @@ from relcontrast.pretraining import (
     WindowTargets,
     distinct_value_pools,
 )
+from relcontrast.rows import latest_visible_ns, latest_visible_time, rows_to_seeds
 from relcontrast.sampling import HGSampler, NeighborSampler
 from relcontrast.sampling.counts import CountingSampler, fit_count_windows
 

@@ -33,7 +33,6 @@ from relcontrast.estimators._common import (
     net_on_device,
     relational_input_tags,
     resolve_device,
-    rows_to_seeds,
 )
 from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._net import (
@@ -56,6 +55,7 @@ from relcontrast.estimators._params import (
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder, with_counts
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
+from relcontrast.rows import rows_to_seeds
 from relcontrast.sampling import NeighborSampler
 from relcontrast.sampling.counts import fit_count_windows
 

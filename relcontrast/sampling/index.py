@@ -103,18 +103,19 @@ def neighbor_index(graph: RelationalGraph) -> dict[EdgeType, NeighborStore]:
     -------
     dict of edge type to NeighborStore
     """
-    index = graph.__dict__.get("_neighbor_index")
-    if index is None:
-        times = {nt: t.numpy() for nt, t in graph.time_dict.items()}
-        ranks = {nt: r.numpy() for nt, r in graph.row_rank.items()}
-        index = {}
-        for fwd, (src, dst) in graph.links.items():
-            table, _, referenced = fwd
-            index[fwd] = NeighborStore(src, dst, graph.num_nodes[referenced],
-                                       times.get(table), ranks[table])
-            index[reverse_edge_type(fwd)] = NeighborStore(
-                dst, src, graph.num_nodes[table], times.get(referenced), ranks[referenced])
-        graph._neighbor_index = index  # the graph is read-only: the index stays valid
+    return graph.cached("neighbor_index", _build_neighbor_index)
+
+
+def _build_neighbor_index(graph: RelationalGraph) -> dict[EdgeType, NeighborStore]:
+    times = {nt: t.numpy() for nt, t in graph.time_dict.items()}
+    ranks = {nt: r.numpy() for nt, r in graph.row_rank.items()}
+    index = {}
+    for fwd, (src, dst) in graph.links.items():
+        table, _, referenced = fwd
+        index[fwd] = NeighborStore(src, dst, graph.num_nodes[referenced],
+                                   times.get(table), ranks[table])
+        index[reverse_edge_type(fwd)] = NeighborStore(
+            dst, src, graph.num_nodes[table], times.get(referenced), ranks[referenced])
     return index
 
 
@@ -131,8 +132,5 @@ def rows_by_rank(graph: RelationalGraph) -> dict[str, Tensor]:
     -------
     dict of str to LongTensor
     """
-    order = graph.__dict__.get("_rows_by_rank")
-    if order is None:
-        order = {nt: torch.argsort(rank) for nt, rank in graph.row_rank.items()}
-        graph._rows_by_rank = order
-    return order
+    return graph.cached("rows_by_rank", lambda g: {nt: torch.argsort(rank)
+                                                   for nt, rank in g.row_rank.items()})
