@@ -10,7 +10,13 @@ from torch_frame.data import MultiEmbeddingTensor, MultiNestedTensor
 
 from relcontrast.database import RelationalDatabase
 from relcontrast.graph import build_graph
-from relcontrast.sampling import NO_TIME_BOUND, HGSampler, NeighborSampler, neighbor_index
+from relcontrast.sampling import (
+    NO_TIME_BOUND,
+    HGSampler,
+    NeighborSampler,
+    make_sampler,
+    neighbor_index,
+)
 from relcontrast.testing import make_synthetic_database
 
 DAY = 86_400 * 10**9  # times are nanoseconds
@@ -451,3 +457,16 @@ def test_samplers_pickle(synthetic):
         restored = pickle.loads(pickle.dumps(sampler))
         assert repr(restored) == repr(sampler)
         assert _batches_equal(sampler.sample(*args, _gen(4)), restored.sample(*args, _gen(4)))
+
+
+def test_make_sampler_builds_each_estimator_sampler(tiny):
+    from relcontrast.sampling.counts import CountingSampler, fit_count_windows
+
+    neighbor = make_sampler(tiny, num_neighbors=[2, 1], strategy="uniform")
+    assert isinstance(neighbor, NeighborSampler) and neighbor.num_neighbors == (2, 1)
+    hg = make_sampler(tiny, num_neighbors=(2,), sampler="hgsampling", num_samples=3,
+                      num_layers=2, temporal=False)
+    assert isinstance(hg, HGSampler) and (hg.num_samples, hg.num_layers) == (3, 2)
+    counting = make_sampler(tiny, num_neighbors=(2,), count_windows=fit_count_windows(tiny))
+    assert isinstance(counting, CountingSampler)
+    assert isinstance(counting.sampler, NeighborSampler)

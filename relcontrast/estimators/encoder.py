@@ -55,8 +55,8 @@ from relcontrast.pretraining import (
     distinct_value_pools,
 )
 from relcontrast.rows import latest_visible_ns, latest_visible_time, rows_to_seeds
-from relcontrast.sampling import HGSampler, NeighborSampler
-from relcontrast.sampling.counts import CountingSampler, fit_count_windows
+from relcontrast.sampling import make_sampler
+from relcontrast.sampling.counts import fit_count_windows
 
 
 class PretrainingModule(nn.Module):
@@ -482,13 +482,10 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                   rows=None, targets=None):
         rows = {} if rows is None else rows  # the rows pretraining reads (absent: all)
         temporal = graph.time_dict != {}
-        if self.sampler == "hgsampling":
-            sampler = HGSampler(graph, num_samples=self.num_samples, num_layers=self.num_layers,
-                                temporal=temporal)
-        else:
-            sampler = NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
-                                      strategy=self.temporal_strategy, temporal=temporal)
-        sampler = with_counts(sampler, module.backbone)
+        sampler = make_sampler(
+            graph, num_neighbors=self.num_neighbors, strategy=self.temporal_strategy,
+            temporal=temporal, count_windows=getattr(module.backbone, "count_windows", None),
+            sampler=self.sampler, num_samples=self.num_samples, num_layers=self.num_layers)
         if targets is not None:
             sampler = TargetingSampler(sampler, targets)
         batcher = PretrainingBatcher(
@@ -584,9 +581,9 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     """Embeddings of rows X with temporal neighbour sampling, in eval mode, deterministic
     for a fixed ``seed``."""
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column, time_boundary)
-    sampler = with_counts(NeighborSampler(graph, num_neighbors=tuple(num_neighbors),
-                                          strategy=strategy, temporal=tcol is not None),
-                          backbone)
+    sampler = make_sampler(graph, num_neighbors=num_neighbors, strategy=strategy,
+                           temporal=tcol is not None,
+                           count_windows=getattr(backbone, "count_windows", None))
     gen = eval_generator(seed)
     was_training = backbone.training
     backbone.eval()
@@ -603,13 +600,6 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     if not out:
         return np.zeros((0, backbone.out_channels), dtype=np.float32)
     return torch.cat(out).numpy()
-
-
-def with_counts(sampler, backbone):
-    """``sampler`` wrapped in a :class:`~relcontrast.sampling.counts.CountingSampler` when
-    ``backbone`` reads count inputs; unchanged otherwise."""
-    windows = getattr(backbone, "count_windows", None)
-    return sampler if windows is None else CountingSampler(sampler, windows)
 
 
 def plot_history(history, ax=None):

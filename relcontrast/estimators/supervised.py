@@ -52,11 +52,11 @@ from relcontrast.estimators._params import (
     check_depth,
     warn_ignored,
 )
-from relcontrast.estimators.encoder import RelationalContrastiveEncoder, with_counts
+from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.rows import rows_to_seeds
-from relcontrast.sampling import NeighborSampler
+from relcontrast.sampling import make_sampler
 from relcontrast.sampling.counts import fit_count_windows
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
@@ -372,9 +372,9 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
 
     def _batcher(self, graph, table, seed, temporal, train_seed=None,
                  backbone=None) -> NeighborBatcher:
-        sampler = with_counts(NeighborSampler(graph, num_neighbors=tuple(self.num_neighbors),
-                                              strategy=self.temporal_strategy,
-                                              temporal=temporal), backbone)
+        sampler = make_sampler(graph, num_neighbors=self.num_neighbors,
+                               strategy=self.temporal_strategy, temporal=temporal,
+                               count_windows=getattr(backbone, "count_windows", None))
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
     def with_database(self, database):

@@ -6,16 +6,16 @@ time-aware HGSampling) serves pretraining with ``sampler="hgsampling"``. Both re
 :class:`~torch_geometric.data.HeteroData` batch with every node and edge type of the graph,
 and draw randomness only from the ``torch.Generator`` they are given. Their neighbour index
 (:func:`neighbor_index`) is built from the graph's foreign-key links once per graph.
+:func:`make_sampler` builds the sampler of every fit, ``transform`` and ``predict``.
 """
 
 from __future__ import annotations
 
 from relcontrast.sampling._common import NO_TIME_BOUND
+from relcontrast.sampling.build import SAMPLERS, make_sampler
 from relcontrast.sampling.hgsampling import HGSampler
 from relcontrast.sampling.index import NeighborStore, neighbor_index
 from relcontrast.sampling.neighbor import TEMPORAL_STRATEGIES, NeighborSampler
 
-SAMPLERS = ("neighbor", "hgsampling")  # the encoder's ``sampler`` options
-
 __all__ = ["NO_TIME_BOUND", "SAMPLERS", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborSampler",
-           "NeighborStore", "neighbor_index"]
+           "NeighborStore", "make_sampler", "neighbor_index"]

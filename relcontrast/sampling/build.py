@@ -1,0 +1,52 @@
+"""The one place that turns an estimator's sampling values into a sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from relcontrast.graph import EdgeType, RelationalGraph
+from relcontrast.sampling.counts import CountingSampler
+from relcontrast.sampling.hgsampling import HGSampler
+from relcontrast.sampling.neighbor import NeighborSampler
+
+#: The encoder's ``sampler`` options.
+SAMPLERS = ("neighbor", "hgsampling")
+
+
+def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
+                 strategy: str = "last", temporal: bool = True,
+                 count_windows: Mapping[EdgeType, Sequence[int]] | None = None,
+                 sampler: str = "neighbor", num_samples: int = 64,
+                 num_layers: int | None = None):
+    """The sampler of a fit, ``transform`` or ``predict``.
+
+    Parameters
+    ----------
+    graph : RelationalGraph
+    num_neighbors : sequence of int
+        Fan-out per hop of the temporal :class:`NeighborSampler`.
+    strategy : {"last", "uniform"}, default="last"
+        Which eligible neighbours it takes.
+    temporal : bool, default=True
+        Bound neighbours by their seed's time.
+    count_windows : dict of edge type to sequence of int, or None, default=None
+        The backbone's count windows (``RelationalBackbone.count_windows``): when given,
+        the sampler is wrapped in a :class:`~relcontrast.sampling.counts.CountingSampler`,
+        which adds the count inputs that backbone reads.
+    sampler : {"neighbor", "hgsampling"}, default="neighbor"
+        ``"hgsampling"``: an :class:`HGSampler` of ``num_samples`` nodes per type and
+        ``num_layers`` layers instead (pretraining only).
+    num_samples : int, default=64
+    num_layers : int or None, default=None
+
+    Returns
+    -------
+    NeighborSampler, HGSampler or CountingSampler
+    """
+    if sampler == "hgsampling":
+        out = HGSampler(graph, num_samples=num_samples, num_layers=num_layers,
+                        temporal=temporal)
+    else:
+        out = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
+                              temporal=temporal)
+    return out if count_windows is None else CountingSampler(out, count_windows)
