@@ -10,6 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import make_pipeline
 
 from relcontrast import RelationalContrastiveEncoder, RelationalDatabase
+from relcontrast.pretraining import pretraining_seeds
 
 SMALL = dict(hidden_channels=16, num_layers=2, batch_size=32, num_samples=8, max_steps=6,
              steps_per_epoch=3, num_neighbors=(8, 4), random_state=0)
@@ -179,7 +180,7 @@ def test_verbose_progress_bar_shows_steps_and_the_three_losses(db, capsys, monke
     err = capsys.readouterr().err
     for key in ("train_loss=", "train_row=", "train_link=", "train_context="):
         assert key in err
-    n_seeds = len(enc._pretraining_seeds(enc.graph_))
+    n_seeds = len(pretraining_seeds(enc.graph_))
     valid_batches = -(-int(n_seeds * 0.1) // SMALL["batch_size"])  # ceil
     assert f"/{SMALL['steps_per_epoch'] + valid_batches} [" in err  # steps in the epoch
 
@@ -260,7 +261,7 @@ def test_event_seed_times_put_untimed_rows_at_the_times_of_their_events():
     shops = graph.node_types.index("shops")
 
     def shop_seeds(seed_times):
-        seeds = RelationalContrastiveEncoder(seed_times=seed_times)._pretraining_seeds(graph)
+        seeds = pretraining_seeds(graph, seed_times=seed_times)
         return seeds[seeds[:, 0] == shops, 1:].tolist()
 
     assert shop_seeds("latest") == [[0, latest], [1, latest], [2, latest]]
@@ -277,3 +278,15 @@ def test_max_steps_is_an_upper_bound(db, max_steps, steps_per_epoch, expected):
                                           "patience": None}).fit(db)
     steps = [sum("train_loss" in b for b in row["batches"]) for row in enc.history_]
     assert steps == expected
+
+
+def test_old_pickle_paths_of_the_pretraining_data_path_resolve():
+    """Encoders pickled before the pretraining data path moved to relcontrast.pretraining
+    name its classes by their former modules; those names still resolve."""
+    from relcontrast._random import GeneratorPair
+    from relcontrast.estimators import _net, encoder
+    from relcontrast.pretraining import PretrainingBatcher, PretrainingModule
+
+    assert _net.PretrainingBatcher is PretrainingBatcher
+    assert _net._GeneratorPair is GeneratorPair
+    assert encoder.PretrainingModule is PretrainingModule

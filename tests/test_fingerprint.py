@@ -10,7 +10,6 @@ from torch_geometric.data import HeteroData
 
 from relcontrast import RelationalContrastiveEncoder
 from relcontrast.datasets import VAL_TIMESTAMP, load_f1
-from relcontrast.estimators.encoder import _pretraining_rows
 from relcontrast.pretraining import (
     ContextObjective,
     ContrastiveLoss,
@@ -18,6 +17,8 @@ from relcontrast.pretraining import (
     RowObjective,
     info_nce,
     input_fingerprints,
+    pretraining_rows,
+    pretraining_seeds,
 )
 
 DAY = 86_400 * 10**9
@@ -146,8 +147,7 @@ def test_equal_fingerprints_mean_equal_embeddings_on_f1():
         cutoff_time=VAL_TIMESTAMP, hidden_channels=32, max_steps=1, steps_per_epoch=1,
         false_negatives="same_input", random_state=0).fit(*load_f1())
     net = enc.net_
-    seeds = enc._pretraining_seeds(net.batcher.graph,
-                                   _pretraining_rows(enc.database_, VAL_TIMESTAMP))
+    seeds = pretraining_seeds(net.batcher.graph, pretraining_rows(enc.database_, VAL_TIMESTAMP))
     torch.manual_seed(0)  # the type-balanced draw of the batch's seed rows
     x, _ = next(iter(net.get_iterator(Dataset(seeds, None), training=True)))
     batch, _ = net.batcher(x, True)

@@ -24,6 +24,7 @@ from relcontrast import (
     RelationalDatabase,
     RelationalRegressor,
 )
+from relcontrast.pretraining import pretraining_seeds
 from relcontrast.rows import (
     cutoff_times_ns,
     latest_visible_ns,
@@ -214,8 +215,7 @@ def test_strict_cutoff_time_bounds_pretraining_strictly(options):
 def test_pretraining_seeds_at_events_see_strictly_before_them_under_strict():
     enc = RelationalContrastiveEncoder(database=FULL, **ENC).fit(X_AT_T)
     graph, users = enc.graph_, enc.graph_.node_types.index("users")
-    seeds = {rule: enc.set_params(time_boundary=rule)._pretraining_seeds(graph)
-             for rule in RULES}
+    seeds = {rule: pretraining_seeds(graph, time_boundary=rule) for rule in RULES}
     event_times = FULL.time_ns("events")
     of_a = (tables()["events"]["user_id"] == "a").to_numpy()
     for rule, shift in (("inclusive", 0), ("strict", 1)):

@@ -61,23 +61,6 @@ def seeded(random_state):
         yield seed
 
 
-def make_generator(seed: int) -> torch.Generator:
-    gen = torch.Generator()
-    gen.manual_seed(int(seed) % 2**63)
-    return gen
-
-
-def eval_generator(seed: int, gen: torch.Generator | None = None) -> torch.Generator:
-    """The generator of every evaluation pass (validation, ``transform``, ``predict``) of a
-    model seeded with ``seed``: seeded with ``seed + 1`` (apart from training's), and
-    restarted for each pass, so the same rows always sample the same neighbours. Reseeds
-    ``gen`` when given."""
-    if gen is None:
-        return make_generator(int(seed) + 1)
-    gen.manual_seed((int(seed) + 1) % 2**63)
-    return gen
-
-
 def relational_input_tags(tags, random_state, device="cpu"):
     """Tags shared by every relcontrast estimator: the input tags of rows X, and seeded
     fits deterministic on CPU (CUDA's scatter reductions are not)."""

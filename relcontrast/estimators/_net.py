@@ -30,46 +30,13 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from relcontrast.estimators._common import digest, eval_generator, make_generator, progress_bar
+from relcontrast._random import GeneratorPair
+from relcontrast.estimators._common import digest, progress_bar
 from relcontrast.estimators._distributed import DataParallel, RankShard, SyncHistory, main_only
 from relcontrast.estimators._params import fingerprint
 from relcontrast.nn import batch_to_device
-from relcontrast.pretraining import (
-    corrupt_tensor_frame,
-    hold_out_links,
-    input_fingerprints,
-    row_fingerprints,
-)
 
 logger = logging.getLogger("relcontrast")
-
-
-class _GeneratorPair:
-    """A training generator that runs on, and an evaluation generator that restarts.
-
-    ``train_seed`` (default ``seed``) seeds the training generator alone: a data-parallel
-    rank samples with its own, and evaluates with the evaluation generator of every rank.
-    """
-
-    def __init__(self, seed: int, train_seed: int | None = None):
-        self.seed = int(seed)
-        self.train = make_generator(self.seed if train_seed is None else train_seed)
-        self.eval = eval_generator(self.seed)
-
-    def reset_eval(self) -> None:
-        eval_generator(self.seed, self.eval)
-
-    def get(self, training: bool) -> torch.Generator:
-        return self.train if training else self.eval
-
-    def __getstate__(self):
-        return {"seed": self.seed, "train": self.train.get_state(), "eval": self.eval.get_state()}
-
-    def __setstate__(self, state):
-        self.seed = state["seed"]
-        self.train, self.eval = torch.Generator(), torch.Generator()
-        self.train.set_state(state["train"])
-        self.eval.set_state(state["eval"])
 
 
 class NeighborBatcher:
@@ -80,7 +47,7 @@ class NeighborBatcher:
         self.sampler = sampler
         self.seed_type = seed_type
         self.temporal = temporal
-        self.generators = _GeneratorPair(seed, train_seed)
+        self.generators = GeneratorPair(seed, train_seed)
 
     def __call__(self, x: torch.Tensor, training: bool):
         x = torch.as_tensor(x).cpu()
@@ -88,67 +55,6 @@ class NeighborBatcher:
         batch = self.sampler.sample({self.seed_type: x[:, 0]}, time,
                                     self.generators.get(training))
         return batch, {}
-
-
-class PretrainingBatcher:
-    """Seed rows ``[B, 3]`` (type id, node index, time in ns) of any tables -> a type-balanced
-    subgraph, plus corrupted copies of its attribute frames for the row-level objective.
-    With ``fingerprint_rounds``, every node also gets ``input_id``, the fingerprint of its
-    input to a GNN of that many layers (false negatives for the objectives); the attribute
-    part of it is hashed once per table here, not in every batch. ``donor_rows``: per
-    table, the rows corruption may take values from (those up to the pretraining cutoff;
-    absent: all)."""
-
-    def __init__(self, graph, sampler, seed: int, *, corruption_rate: float, corruption: str,
-                 donor_pools: dict | None, corrupt: bool,
-                 link_holdout: float = 0.0, fingerprint_rounds: int | None = None,
-                 train_seed: int | None = None, donor_rows: dict | None = None):
-        self.graph = graph
-        self.sampler = sampler
-        self.corruption_rate = corruption_rate
-        self.corruption = corruption
-        self.donor_pools = donor_pools
-        self.donor_rows = {} if donor_rows is None else donor_rows
-        self.corrupt = corrupt
-        self.link_holdout = link_holdout
-        self.fingerprint_rounds = fingerprint_rounds
-        self.row_fingerprints = None if fingerprint_rounds is None else {
-            nt: row_fingerprints(graph.tf_dict[nt], i) for i, nt in enumerate(graph.node_types)}
-        self.generators = _GeneratorPair(seed, train_seed)
-
-    def __call__(self, x: torch.Tensor, training: bool):
-        # type-balanced draws repeat rows of small tables; a row is a seed once per batch
-        # (at its earliest drawn time, when it was drawn at several)
-        x = torch.unique(torch.as_tensor(x).cpu(), dim=0)  # [num_unique, 3], sorted
-        first = torch.ones(len(x), dtype=torch.bool)
-        first[1:] = (x[1:, :2] != x[:-1, :2]).any(1)
-        x = x[first]  # [num_seeds, 3]
-        gen = self.generators.get(training)
-        seeds, times = {}, {}
-        for i, nt in enumerate(self.graph.node_types):
-            rows = x[:, 0] == i
-            if rows.any():
-                seeds[nt], times[nt] = x[rows, 1], x[rows, 2]
-        batch = self.sampler.sample(seeds, times, gen)
-        if self.link_holdout > 0:
-            batch = hold_out_links(batch, self.link_holdout, gen)
-        if self.fingerprint_rounds is not None:  # after the hold-out: the inputs as passed
-            fingerprints = input_fingerprints(batch, self.graph.node_types,
-                                              self.fingerprint_rounds, self.row_fingerprints)
-            for nt, fp in fingerprints.items():
-                batch[nt].input_id = fp
-        extra = {}
-        if self.corrupt:
-            extra["tf_corrupt"] = {
-                nt: corrupt_tensor_frame(
-                    batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
-                    mode=self.corruption,
-                    donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
-                    donor_rows=self.donor_rows.get(nt),
-                )[0]
-                for nt in self.graph.node_types
-            }
-        return batch, extra
 
 
 def fused_optimizer(device) -> dict:
@@ -522,6 +428,17 @@ class HoldOut:
         return Subset(dataset, np.sort(perm[n_valid:])), Subset(dataset, np.sort(perm[:n_valid]))
 
 
-__all__ = ["HoldOut", "NeighborBatcher", "PretrainingBatcher", "PretrainingNet",
+__all__ = ["HoldOut", "NeighborBatcher", "PretrainingNet",
            "ResumableCheckpoint", "SubgraphClassifier", "SubgraphRegressor",
            "TimeOrderedSplit"]
+
+
+def __getattr__(name: str):
+    # estimators pickled before the pretraining data path moved to relcontrast.pretraining
+    if name == "PretrainingBatcher":
+        from relcontrast.pretraining.data import PretrainingBatcher
+
+        return PretrainingBatcher
+    if name == "_GeneratorPair":
+        return GeneratorPair
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,13 +24,12 @@ from relcontrast.estimators._common import digest
 from relcontrast.nn.gnn import AGGREGATIONS
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.pretraining.corruption import CORRUPTION_MODES
+from relcontrast.pretraining.data import SEED_TIMES
 from relcontrast.pretraining.fingerprint import FALSE_NEGATIVES
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS
 from relcontrast.pretraining.objectives import OBJECTIVES
 from relcontrast.rows import TIME_BOUNDARIES
 from relcontrast.sampling import SAMPLERS, TEMPORAL_STRATEGIES
-
-SEED_TIMES = ("events", "latest")
 
 
 def _positive(kind=numbers.Integral):

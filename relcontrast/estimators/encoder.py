@@ -20,12 +20,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
+from relcontrast._random import eval_generator
 from relcontrast._validation import describe_input
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._common import (
     SavedStateFormat,
     deterministic,
-    eval_generator,
     net_on_device,
     relational_input_tags,
     resolve_device,
@@ -33,7 +33,6 @@ from relcontrast.estimators._common import (
 from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._net import (
     HoldOut,
-    PretrainingBatcher,
     PretrainingNet,
     fit_callbacks,
     fused_optimizer,
@@ -50,33 +49,17 @@ from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import (
     DEFAULT_OBJECTIVES,
     ContrastiveLoss,
+    PretrainingBatcher,
+    PretrainingModule,
     TargetingSampler,
     WindowTargets,
     distinct_value_pools,
+    pretraining_rows,
+    pretraining_seeds,
 )
-from relcontrast.rows import latest_visible_ns, latest_visible_time, rows_to_seeds
+from relcontrast.rows import latest_visible_time, rows_to_seeds
 from relcontrast.sampling import make_sampler
 from relcontrast.sampling.counts import fit_count_windows
-
-
-class PretrainingModule(nn.Module):
-    """Backbone plus the contrastive objectives; ``forward`` returns the loss.
-
-    Parameters
-    ----------
-    backbone : RelationalBackbone
-    loss : ContrastiveLoss
-    """
-
-    def __init__(self, backbone: RelationalBackbone, loss: ContrastiveLoss):
-        super().__init__()
-        self.backbone = backbone
-        self.loss = loss
-
-    def forward(self, batch, tf_corrupt=None):
-        z_clean = self.backbone(batch)
-        z_corrupt = None if tf_corrupt is None else self.backbone(batch, tf_dict=tf_corrupt)
-        return self.loss(z_clean, z_corrupt, batch)
 
 
 def _resolve_training_database(X, y, database):
@@ -97,15 +80,6 @@ def _resolve_training_database(X, y, database):
         f"fit expects (tables, schema), a RelationalDatabase, a relbench database, or a "
         f"DataFrame of rows with `database` set; got {describe_input(X)}."
     )
-
-
-def _pretraining_rows(db: RelationalDatabase, cutoff) -> dict[str, torch.Tensor]:
-    """The rows pretraining reads: per timed table with rows after ``cutoff``, the ascending
-    positions of those up to it; other tables (absent) are read whole."""
-    if cutoff is None:
-        return {}
-    return {nt: torch.from_numpy(r) for nt, r in db.rows_upto(cutoff).items()
-            if r is not None}
 
 
 class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
@@ -379,7 +353,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             if cutoff is None and tcol is not None and len(times):
                 cutoff = pd.Timestamp(int(times.max()))
         self.cutoff_time_ = None if cutoff is None else pd.Timestamp(cutoff)
-        fit_rows = _pretraining_rows(db, cutoff)
+        fit_rows = pretraining_rows(db, cutoff)
         if sum(len(fit_rows[t]) if t in fit_rows else db.num_rows(t)
                for t in db.table_names) < 2:
             raise ValueError(
@@ -394,7 +368,8 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             # seed (temporal sampling), corruption donors among them. No copy of those rows.
             graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
             backbone = self._make_backbone(graph, fit_rows)
-            seeds = self._pretraining_seeds(graph, fit_rows)
+            seeds = pretraining_seeds(graph, fit_rows, seed_times=self.seed_times,
+                                      time_boundary=self.time_boundary)
             targets = None
             if "predictive" in objectives:
                 windows = backbone.count_windows or fit_count_windows(graph, fit_rows)
@@ -431,52 +406,6 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
             temporal_encoding=self.temporal_encoding,
             count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
         )
-
-    def _pretraining_seeds(self, graph, rows=None) -> np.ndarray:
-        """Seed rows ``(type id, node index, time in ns)`` of every table of ``graph``, among
-        the rows ``rows`` (ascending positions per table; absent or None: all).
-
-        A timed row is a seed at its own time. An untimed row (e.g. a customer) is a seed at
-        the latest time of those rows (everything it holds is visible to it) and, with
-        ``seed_times="events"``, also at the time of every timed row among them that
-        references it, so pretraining sees it as ``transform`` does: at the times of its
-        history, each bounded by ``time_boundary`` (with ``"strict"``, one nanosecond
-        before the event, which it does not see). A timed row's own time bounds it under
-        both rules: under ``"strict"``, ``transform`` can embed it only after that time.
-        """
-        rows = {} if rows is None else {nt: np.asarray(r, np.int64)
-                                        for nt, r in rows.items() if r is not None}
-        node_times = {nt: t.numpy() if nt not in rows else t.numpy()[rows[nt]]
-                      for nt, t in graph.time_dict.items()}
-        is_read = {}  # per table of rows, a mask of the rows read
-        for nt, r in rows.items():
-            is_read[nt] = np.zeros(graph.num_nodes[nt], dtype=bool)
-            is_read[nt][r] = True
-        latest = [t.max() for t in node_times.values() if len(t)]
-        latest_ns = max(latest) if latest else np.iinfo(np.int64).max
-        parts = []
-        for i, nt in enumerate(graph.node_types):
-            if nt in node_times:
-                index = rows.get(nt, np.arange(graph.num_nodes[nt]))
-                t = node_times[nt]
-            else:
-                index = [np.arange(graph.num_nodes[nt])]
-                t = [np.full(graph.num_nodes[nt], latest_ns, np.int64)]
-                if self.seed_times == "events":
-                    for (src_type, _, dst_type), (src, dst) in graph.links.items():
-                        if dst_type == nt and src_type in node_times:
-                            if src_type in is_read:  # links from the rows read only
-                                keep = is_read[src_type][src]
-                                src, dst = src[keep], dst[keep]
-                            index.append(dst)
-                            t.append(latest_visible_ns(
-                                graph.time_dict[src_type].numpy()[src], self.time_boundary))
-                pairs = np.unique(np.stack([np.concatenate(index), np.concatenate(t)], 1),
-                                  axis=0)  # [num_seeds, 2]
-                index, t = pairs[:, 0], pairs[:, 1]
-            parts.append(np.stack([np.full(len(index), i, np.int64),
-                                   np.asarray(index, np.int64), np.asarray(t, np.int64)], 1))
-        return np.concatenate(parts)  # [num_seeds, 3]
 
     def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None,
                   rows=None, targets=None):

@@ -1,5 +1,6 @@
 """Pretraining: feature corruption, the row, link and context objectives and the predictive
-one."""
+one, the module that holds them with the backbone, and the pretraining data path (the rows
+read, the seed rows, the batcher)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from relcontrast.pretraining.corruption import (
     corrupt_tensor_frame,
     distinct_value_pools,
 )
+from relcontrast.pretraining.data import (
+    SEED_TIMES,
+    PretrainingBatcher,
+    pretraining_rows,
+    pretraining_seeds,
+)
 from relcontrast.pretraining.fingerprint import (
     FALSE_NEGATIVES,
     input_fingerprints,
@@ -17,6 +24,7 @@ from relcontrast.pretraining.fingerprint import (
 )
 from relcontrast.pretraining.infonce import InfoNCEResult, ProjectionHead, info_nce
 from relcontrast.pretraining.link import LinkObjective, hold_out_links
+from relcontrast.pretraining.module import PretrainingModule
 from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNormalizer
 from relcontrast.pretraining.objectives import DEFAULT_OBJECTIVES, OBJECTIVES, ContrastiveLoss
 from relcontrast.pretraining.predictive import (
@@ -32,12 +40,15 @@ __all__ = [
     "FALSE_NEGATIVES",
     "LOSS_NORMALIZATIONS",
     "OBJECTIVES",
+    "SEED_TIMES",
     "ContextObjective",
     "ContrastiveLoss",
     "InfoNCEResult",
     "LinkObjective",
     "LossNormalizer",
     "PredictiveObjective",
+    "PretrainingBatcher",
+    "PretrainingModule",
     "ProjectionHead",
     "RowObjective",
     "TargetingSampler",
@@ -48,5 +59,7 @@ __all__ = [
     "hold_out_links",
     "info_nce",
     "input_fingerprints",
+    "pretraining_rows",
+    "pretraining_seeds",
     "row_fingerprints",
 ]
