@@ -107,9 +107,8 @@ COMMON_CONSTRAINTS: dict = {
     "verbose": ["verbose"],
 }
 
+# The parameters of one estimator only; RelationalEstimator (_base.py) holds the two above.
 ENCODER_CONSTRAINTS: dict = {
-    **BACKBONE_CONSTRAINTS,
-    **COMMON_CONSTRAINTS,
     "objectives": [tuple, list, str],
     "objective_weights": [Mapping, None],
     "corruption_rate": [Interval(numbers.Real, 0, 1, closed="both")],
@@ -128,15 +127,11 @@ ENCODER_CONSTRAINTS: dict = {
 
 FAN_OUT = (_fan_out, "a non-empty tuple of ints >= -1, one fan-out per hop (-1: all), "
                      "e.g. (4, 4)")
-ENCODER_VALUES = {"num_neighbors": FAN_OUT,
-                  "objectives": (_objectives, f"a non-empty subset of {OBJECTIVES}")}
-SUPERVISED_VALUES = {"num_neighbors": FAN_OUT}
-REGRESSOR_VALUES = {**SUPERVISED_VALUES, "clip_quantiles": (
+ENCODER_VALUES = {"objectives": (_objectives, f"a non-empty subset of {OBJECTIVES}")}
+REGRESSOR_VALUES = {"clip_quantiles": (
     _quantile_pair, "a pair (low, high) of quantiles with 0 <= low < high <= 1")}
 
 SUPERVISED_CONSTRAINTS: dict = {
-    **BACKBONE_CONSTRAINTS,
-    **COMMON_CONSTRAINTS,
     "fine_tune": ["boolean"],
     "head_hidden_channels": [_positive()],
     "head_layers": [_positive()],

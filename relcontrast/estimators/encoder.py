@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 
@@ -11,7 +10,6 @@ import pandas as pd
 import torch
 from scipy import sparse
 from sklearn.base import (
-    BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
@@ -23,14 +21,7 @@ from torch import nn
 from relcontrast._random import eval_generator
 from relcontrast._validation import describe_input
 from relcontrast.database import RelationalDatabase, as_database
-from relcontrast.estimators._common import (
-    SavedStateFormat,
-    deterministic,
-    net_on_device,
-    relational_input_tags,
-    resolve_device,
-)
-from relcontrast.estimators._distributed import training_run
+from relcontrast.estimators._base import RelationalEstimator
 from relcontrast.estimators._net import (
     HoldOut,
     PretrainingNet,
@@ -40,7 +31,6 @@ from relcontrast.estimators._net import (
 from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
-    ValidatedParams,
     as_objectives,
     check_depth,
 )
@@ -82,10 +72,8 @@ def _resolve_training_database(X, y, database):
     )
 
 
-class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
-                                   ClassNamePrefixFeaturesOutMixin,
-                                   TransformerMixin,
-                                   BaseEstimator):
+class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                                   RelationalEstimator):
     """Task-agnostic contrastive pretraining of a relational GNN; embeddings per row.
 
     ``fit`` pretrains a heterogeneous GraphSAGE over the whole database without labels, with
@@ -311,12 +299,9 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
-    _parameter_constraints: dict = ENCODER_CONSTRAINTS
-    _parameter_values: dict = ENCODER_VALUES
-
-    @property
-    def module_(self) -> PretrainingModule:
-        return self.net_.module_
+    _parameter_constraints: dict = {**RelationalEstimator._parameter_constraints,
+                                    **ENCODER_CONSTRAINTS}
+    _parameter_values: dict = {**RelationalEstimator._parameter_values, **ENCODER_VALUES}
 
     @property
     def backbone_(self) -> RelationalBackbone:
@@ -361,43 +346,35 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
                 f"nothing to pretrain on."
             )
 
-        with training_run(self.device, self.random_state) as (device, ddp, seed):
-            # One graph of the whole database, its column statistics from the rows up to the
-            # cutoff: transform reads all of it (graph_); pretraining reads only the rows up to
-            # the cutoff: seeds among them at times up to it, neighbours no later than their
-            # seed (temporal sampling), corruption donors among them. No copy of those rows.
-            graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
-            backbone = self._make_backbone(graph, fit_rows)
-            seeds = pretraining_seeds(graph, fit_rows, seed_times=self.seed_times,
-                                      time_boundary=self.time_boundary)
-            targets = None
-            if "predictive" in objectives:
-                windows = backbone.count_windows or fit_count_windows(graph, fit_rows)
-                cutoff_ns = None if cutoff is None else pd.Timestamp(cutoff).as_unit("ns").value
-                targets = WindowTargets(graph, windows, cutoff_ns, seeds)
-            loss = ContrastiveLoss(
-                graph.node_types, graph.edge_types, self.hidden_channels,
-                objectives=objectives, objective_weights=self.objective_weights,
-                temperature=self.temperature, loss_normalization=self.loss_normalization,
-                target_dims=None if targets is None else targets.dims,
-            )
-            module = PretrainingModule(backbone, loss)
-            seed_types = seeds[:, 0].astype(np.min_scalar_type(len(graph.node_types)))
-            net = self._make_net(module, graph, seed, objectives, device,
-                                 seed_types=seed_types, ddp=ddp, rows=fit_rows,
-                                 targets=targets)
-            try:
-                net.fit(seeds, None)
-            finally:
-                net.distributed = None  # the fitted net is an ordinary one
-
-        self.net_ = net
-        self.history_ = net.history
-        self.database_ = db
-        self.graph_ = graph
+        self._train(db=db, cutoff=cutoff, fit_rows=fit_rows, objectives=objectives)
         self._n_features_out = self.hidden_channels
-        self.seed_ = seed
         return self
+
+    def _build_training(self, *, device, ddp, seed, db, cutoff, fit_rows, objectives):
+        # One graph of the whole database, its column statistics from the rows up to the
+        # cutoff: transform reads all of it (graph_); pretraining reads only the rows up to
+        # the cutoff: seeds among them at times up to it, neighbours no later than their
+        # seed (temporal sampling), corruption donors among them. No copy of those rows.
+        graph = build_graph(db, column_types=self.column_types, stats_until=cutoff)
+        backbone = self._make_backbone(graph, fit_rows)
+        seeds = pretraining_seeds(graph, fit_rows, seed_times=self.seed_times,
+                                  time_boundary=self.time_boundary)
+        targets = None
+        if "predictive" in objectives:
+            windows = backbone.count_windows or fit_count_windows(graph, fit_rows)
+            cutoff_ns = None if cutoff is None else pd.Timestamp(cutoff).as_unit("ns").value
+            targets = WindowTargets(graph, windows, cutoff_ns, seeds)
+        loss = ContrastiveLoss(
+            graph.node_types, graph.edge_types, self.hidden_channels,
+            objectives=objectives, objective_weights=self.objective_weights,
+            temperature=self.temperature, loss_normalization=self.loss_normalization,
+            target_dims=None if targets is None else targets.dims,
+        )
+        module = PretrainingModule(backbone, loss)
+        seed_types = seeds[:, 0].astype(np.min_scalar_type(len(graph.node_types)))
+        net = self._make_net(module, graph, seed, objectives, device,
+                             seed_types=seed_types, ddp=ddp, rows=fit_rows, targets=targets)
+        return net, seeds, None, {"database_": db, "graph_": graph, "seed_": seed}
 
     def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
         return RelationalBackbone(
@@ -464,28 +441,13 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         -------
         Z : ndarray of shape (n_rows, hidden_channels)
         """
-        check_is_fitted(self, "net_")
-        device = resolve_device(self.device)
-        net_on_device(self.net_, device)
-        with deterministic(self.random_state is not None):
+        with self._inference() as device:
             return embed_rows(self.backbone_, self.graph_, self.database_, X,
                               target_table=self.target_table, time_column=self.time_column,
                               time_boundary=self.time_boundary,
                               num_neighbors=self.num_neighbors,
                               strategy=self.temporal_strategy, batch_size=512,
                               seed=self.seed_, device=device)
-
-    def with_database(self, database) -> RelationalContrastiveEncoder:
-        """The fitted encoder reading another database, e.g. today's with new rows.
-
-        Same weights and column statistics; only the rows that neighbour sampling reads
-        change. The original encoder is left as it is.
-        """
-        check_is_fitted(self, "backbone_")
-        new = copy.copy(self)
-        new.database_ = as_database(database)
-        new.graph_ = build_graph(new.database_, reference=self.graph_)
-        return new
 
     def plot_history(self, ax=None):
         """Plot the total and per-level losses (train and held-out) per epoch.
@@ -498,8 +460,7 @@ class RelationalContrastiveEncoder(SavedStateFormat, ValidatedParams,
         return plot_history(self.history_, ax=ax)
 
     def __sklearn_tags__(self):
-        tags = relational_input_tags(super().__sklearn_tags__(), self.random_state,
-                                     self.device)
+        tags = super().__sklearn_tags__()
         tags.target_tags.required = False
         return tags
 

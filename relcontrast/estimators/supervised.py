@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, clone
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
@@ -27,14 +27,7 @@ from skorch.callbacks import (
 from torch import nn
 
 from relcontrast.database import as_database
-from relcontrast.estimators._common import (
-    SavedStateFormat,
-    deterministic,
-    net_on_device,
-    relational_input_tags,
-    resolve_device,
-)
-from relcontrast.estimators._distributed import training_run
+from relcontrast.estimators._base import RelationalEstimator
 from relcontrast.estimators._net import (
     NeighborBatcher,
     SubgraphClassifier,
@@ -47,8 +40,6 @@ from relcontrast.estimators._params import (
     BACKBONE_CONSTRAINTS,
     REGRESSOR_VALUES,
     SUPERVISED_CONSTRAINTS,
-    SUPERVISED_VALUES,
-    ValidatedParams,
     check_depth,
     warn_ignored,
 )
@@ -125,7 +116,7 @@ def _validate_y(X, y, *, numeric: bool, owner: str) -> np.ndarray:
     return y
 
 
-class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
+class _RelationalSupervised(RelationalEstimator):
     """Shared fit machinery of RelationalClassifier and RelationalRegressor."""
 
     def __init__(
@@ -194,9 +185,9 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         self.verbose = verbose
 
     _parameter_constraints: dict = {
+        **RelationalEstimator._parameter_constraints,
         **SUPERVISED_CONSTRAINTS,
         "encoder": [RelationalContrastiveEncoder, FrozenEstimator, None]}
-    _parameter_values: dict = SUPERVISED_VALUES
 
     # hooks the subclasses fill in
     _net_class = None
@@ -308,31 +299,26 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
         self._check_encoder_time_boundary(enc)
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
-        with training_run(self.device, self.random_state) as (device, ddp, seed):
-            db = self._database(enc)
-            table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
-                                                      self.time_column, self.time_boundary)
-            latest = None if tcol is None or not len(times) else int(times.max())
-            backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
-            validate_data(self, X, skip_check_array=True)  # feature_names_in_ / n_features_in_
-            head = MLPHead(backbone.out_channels, self._n_outputs,
-                           hidden_channels=self.head_hidden_channels,
-                           num_layers=self.head_layers)
-            module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
-            batcher = self._batcher(graph, table, seed, tcol is not None,
-                                    train_seed=None if ddp is None else ddp.rank_seed(seed),
-                                    backbone=backbone)
-            net = self._make_net(module, batcher, times, device, ddp)
-            try:
-                net.fit(np.stack([index, times], 1), y_prepared)
-            finally:
-                net.distributed = None  # the fitted net is an ordinary one
-        self.net_ = net
-        self.history_ = net.history
-        self.database_ = db
-        self.graph_ = graph
-        self.target_table_ = table
+        self._train(X=X, y=y_prepared, enc=enc)
         return self
+
+    def _build_training(self, *, device, ddp, seed, X, y, enc):
+        db = self._database(enc)
+        table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
+                                                  self.time_column, self.time_boundary)
+        latest = None if tcol is None or not len(times) else int(times.max())
+        backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
+        validate_data(self, X, skip_check_array=True)  # feature_names_in_ / n_features_in_
+        head = MLPHead(backbone.out_channels, self._n_outputs,
+                       hidden_channels=self.head_hidden_channels,
+                       num_layers=self.head_layers)
+        module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
+        batcher = self._batcher(graph, table, seed, tcol is not None,
+                                train_seed=None if ddp is None else ddp.rank_seed(seed),
+                                backbone=backbone)
+        net = self._make_net(module, batcher, times, device, ddp)
+        return (net, np.stack([index, times], 1), y,
+                {"database_": db, "graph_": graph, "target_table_": table})
 
     def _make_net(self, module, batcher, times, device, ddp=None):
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
@@ -377,32 +363,11 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                                count_windows=getattr(backbone, "count_windows", None))
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
-    def with_database(self, database):
-        """The fitted model reading another version of its database.
-
-        Same weights and column statistics; only the rows that neighbour sampling reads
-        change: pass today's database to predict with rows added since fitting, or
-        ``database_.upto(t)`` to score as if the database had been frozen at ``t`` (how
-        RelBench scores its test rows). The original estimator is left as it is.
-
-        Parameters
-        ----------
-        database : RelationalDatabase
-            Same tables and schema as ``database_``.
-
-        Returns
-        -------
-        estimator : a fitted copy of this estimator
-        """
-        check_is_fitted(self, "net_")
-        new = copy.copy(self)
-        new.database_ = as_database(database)
-        new.graph_ = build_graph(new.database_, reference=self.graph_)
-        new.net_ = copy.copy(self.net_)  # skorch's own state copy: modules, optimizer
+    def _read_graph(self) -> None:
+        self.net_ = copy.copy(self.net_)  # skorch's own state copy: modules, optimizer
         old = self.net_.batcher
-        new.net_.batcher = new._batcher(new.graph_, old.seed_type, old.generators.seed,
-                                        old.temporal, backbone=self.module_.backbone)
-        return new
+        self.net_.batcher = self._batcher(self.graph_, old.seed_type, old.generators.seed,
+                                          old.temporal, backbone=self.module_.backbone)
 
     def _seeds(self, X) -> np.ndarray:
         check_is_fitted(self, "net_")
@@ -410,20 +375,10 @@ class _RelationalSupervised(SavedStateFormat, ValidatedParams, BaseEstimator):
                                                self.time_column, self.time_boundary)
         return np.stack([index, times], 1)
 
-    @property
-    def module_(self) -> SupervisedModule:
-        return self.net_.module_
-
     def _forward(self, X) -> np.ndarray:
-        net_on_device(self.net_, resolve_device(self.device))
-        with deterministic(self.random_state is not None):
+        with self._inference():
             out = self.net_.forward(self._seeds(X))  # [n, outputs]
         return out.detach().cpu().numpy()
-
-    def __sklearn_tags__(self):
-        return relational_input_tags(super().__sklearn_tags__(), self.random_state,
-                                     self.device)
-
 
 class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     """Predict a class per row ``(entity, cutoff time)`` from the entity's history.
@@ -628,7 +583,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
     _parameter_constraints: dict = {**_RelationalSupervised._parameter_constraints,
                                     "loss": [StrOptions({"l1", "l2"})],
                                     "clip_quantiles": [tuple, list, None]}
-    _parameter_values: dict = REGRESSOR_VALUES
+    _parameter_values: dict = {**_RelationalSupervised._parameter_values, **REGRESSOR_VALUES}
     _numeric_target = True
     _metric_name = "neg_mae"
     _n_outputs = 1
