@@ -234,7 +234,8 @@ def test_log_k_divides_each_anchor_by_its_chance_level():
     [
         ({"objectives": []}, ValueError, "at least one of"),
         ({"objectives": ["row", "graph"]}, ValueError,
-         r"Unknown objectives \['graph'\]; valid objectives are \('row', 'link', 'context'\)"),
+         r"Unknown objectives \['graph'\]; valid objectives are \('row', 'link', 'context', "
+         r"'predictive'\)"),
         ({"objectives": ["row"], "objective_weights": {"link": 1.0}}, ValueError,
          r"objective_weights names \['link'\]"),
         ({"objective_weights": {"row": -1.0}}, ValueError, "finite number >= 0, got -1.0"),
