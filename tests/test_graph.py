@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch_frame
 
-from relcontrast import graph as graph_module
 from relcontrast.database import RelationalDatabase
 from relcontrast.graph import (
     CONST_COLUMN,
@@ -18,6 +17,8 @@ from relcontrast.graph import (
     build_graph,
     infer_column_types,
 )
+from relcontrast.graph import build as graph_build
+from relcontrast.graph.stats import column_stats, convert_column
 from relcontrast.sampling import NeighborSampler, neighbor_index
 from relcontrast.sampling.index import rows_by_rank
 from relcontrast.testing import make_synthetic_database
@@ -413,7 +414,7 @@ _TS = pd.Series(pd.to_datetime(["2001-03-04 05:06:07", None, "1999-12-31", "2030
 def test_column_stats_equal_torch_frame(ser, stype):
     from torch_frame.data.stats import compute_col_stats
 
-    _assert_same(graph_module._column_stats(ser, stype), compute_col_stats(ser, stype))
+    _assert_same(column_stats(ser, stype), compute_col_stats(ser, stype))
 
 
 @pytest.mark.parametrize("dtype", ["str", pd.StringDtype("python", na_value=pd.NA)])
@@ -421,8 +422,8 @@ def test_column_stats_equal_torch_frame(ser, stype):
 def test_convert_string_column_equals_per_value_conversion(dtype, stype):
     ser = pd.Series(["a", None, "b b", np.nan, ""], dtype=dtype, index=[4, 2, 9, 7, 1],
                     name="s")
-    fast = graph_module._convert_column(ser, stype)
-    per_value = graph_module._convert_column(ser.astype(object), stype)
+    fast = convert_column(ser, stype)
+    per_value = convert_column(ser.astype(object), stype)
     pd.testing.assert_series_equal(fast, per_value)
     assert [type(v) for v in fast] == [type(v) for v in per_value]
 
@@ -456,7 +457,7 @@ def test_materialising_in_row_chunks_equals_one_pass(name, cutoff, request, monk
     db = request.getfixturevalue(name)
     db = db[0] if isinstance(db, tuple) else db
     one_pass = build_graph(db, stats_until=cutoff)
-    monkeypatch.setattr(graph_module, "_MATERIALIZE_ROWS", 7)
+    monkeypatch.setattr(graph_build, "_MATERIALIZE_ROWS", 7)
     assert max(db.num_rows(t) for t in db.table_names) % 7  # a short last chunk
     chunked = build_graph(db, stats_until=cutoff)
     _assert_graphs_equal(chunked, one_pass)
@@ -483,7 +484,7 @@ def test_timestamp_features_int16_unless_a_year_does_not_fit(far_row, monkeypatc
     from torch_frame.data.mapper import TimestampTensorMapper
     expected = TimestampTensorMapper.to_tensor(events["when"]).unsqueeze(1)  # int64
     assert torch.equal(feat.long(), expected)
-    monkeypatch.setattr(graph_module, "_MATERIALIZE_ROWS", 7)
+    monkeypatch.setattr(graph_build, "_MATERIALIZE_ROWS", 7)
     _assert_graphs_equal(build_graph(db), one_pass)
 
 
