@@ -55,8 +55,8 @@ SCRIPT = textwrap.dedent("""
     import torch
     from relcontrast import RelationalClassifier, RelationalContrastiveEncoder
     from relcontrast import RelationalDatabase
-    from relcontrast.estimators import _net
     from relcontrast.pretraining import PretrainingBatcher
+    from relcontrast.sampling import NeighborBatcher
     from relcontrast.testing import make_synthetic_database
 
     out, encoder, classifier, batch_size = sys.argv[1:5]
@@ -64,7 +64,7 @@ SCRIPT = textwrap.dedent("""
     rank = int(os.environ.get("RANK", 0))
 
     seeds = []  # the seed rows of every training step, in order
-    for batcher in (PretrainingBatcher, _net.NeighborBatcher):
+    for batcher in (PretrainingBatcher, NeighborBatcher):
         def record(self, x, training, _call=batcher.__call__):
             if training:
                 seeds.append(np.asarray(x).copy())

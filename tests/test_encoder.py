@@ -281,12 +281,19 @@ def test_max_steps_is_an_upper_bound(db, max_steps, steps_per_epoch, expected):
 
 
 def test_old_pickle_paths_of_the_pretraining_data_path_resolve():
-    """Encoders pickled before the pretraining data path moved to relcontrast.pretraining
-    name its classes by their former modules; those names still resolve."""
+    """Estimators pickled before the pretraining data path, the batchers, the splits and
+    the checkpoint left estimators/_net.py name those classes by their former modules;
+    those names still resolve."""
     from relcontrast._random import GeneratorPair
     from relcontrast.estimators import _net, encoder
+    from relcontrast.estimators._callbacks import ResumableCheckpoint
+    from relcontrast.estimators._splits import HoldOut, TimeOrderedSplit
     from relcontrast.pretraining import PretrainingBatcher, PretrainingModule
+    from relcontrast.sampling import NeighborBatcher
 
     assert _net.PretrainingBatcher is PretrainingBatcher
+    assert _net.NeighborBatcher is NeighborBatcher
+    assert (_net.HoldOut, _net.TimeOrderedSplit) == (HoldOut, TimeOrderedSplit)
+    assert _net.ResumableCheckpoint is ResumableCheckpoint
     assert _net._GeneratorPair is GeneratorPair
     assert encoder.PretrainingModule is PretrainingModule

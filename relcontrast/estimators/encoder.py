@@ -22,18 +22,15 @@ from relcontrast._random import eval_generator
 from relcontrast._validation import describe_input
 from relcontrast.database import RelationalDatabase, as_database
 from relcontrast.estimators._base import RelationalEstimator
-from relcontrast.estimators._net import (
-    HoldOut,
-    PretrainingNet,
-    fit_callbacks,
-    fused_optimizer,
-)
+from relcontrast.estimators._callbacks import fit_callbacks
+from relcontrast.estimators._net import PretrainingNet, fused_optimizer
 from relcontrast.estimators._params import (
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
     as_objectives,
     check_depth,
 )
+from relcontrast.estimators._splits import HoldOut
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone, batch_to_device
 from relcontrast.pretraining import (

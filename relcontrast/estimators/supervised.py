@@ -28,14 +28,8 @@ from torch import nn
 
 from relcontrast.database import as_database
 from relcontrast.estimators._base import RelationalEstimator
-from relcontrast.estimators._net import (
-    NeighborBatcher,
-    SubgraphClassifier,
-    SubgraphRegressor,
-    TimeOrderedSplit,
-    fit_callbacks,
-    fused_optimizer,
-)
+from relcontrast.estimators._callbacks import fit_callbacks
+from relcontrast.estimators._net import SubgraphClassifier, SubgraphRegressor, fused_optimizer
 from relcontrast.estimators._params import (
     BACKBONE_CONSTRAINTS,
     REGRESSOR_VALUES,
@@ -43,11 +37,12 @@ from relcontrast.estimators._params import (
     check_depth,
     warn_ignored,
 )
+from relcontrast.estimators._splits import TimeOrderedSplit
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead, RelationalBackbone
 from relcontrast.rows import rows_to_seeds
-from relcontrast.sampling import make_sampler
+from relcontrast.sampling import NeighborBatcher, make_sampler
 from relcontrast.sampling.counts import fit_count_windows
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
