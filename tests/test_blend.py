@@ -169,6 +169,7 @@ def test_regressor_is_the_weighted_average_with_absolute_error_boosting(db, X, y
     blend = RelationalBlendRegressor(database=db, model=RelationalRegressor(**SUP),
                                      model_weight=W, random_state=0).fit(X, y_reg)
     assert blend.booster_.loss == "absolute_error" and blend.booster_.random_state == 0
+    assert RelationalBlendRegressor().model_weight == 0.4  # chosen on the suite's val
     model = RelationalRegressor(database=db, random_state=0, **SUP).fit(X, y_reg)
     aggregates = make_pipeline(
         RelationalAggregator(database=db),

@@ -16,9 +16,9 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 from benchmarks.suite.data import SPLITS, Task, hand_features
 
 GBM_ARMS = ("agg+gbm", "hand+gbm", "emb+gbm", "emb+agg+gbm")
-SUPERVISED_ARMS = ("scratch", "fine-tuned")
+SUPERVISED_ARMS = ("scratch", "fine-tuned", "blend")
 ARMS = (*GBM_ARMS, *SUPERVISED_ARMS)
-PRETRAINED_ARMS = ("emb+gbm", "emb+agg+gbm", "fine-tuned")
+PRETRAINED_ARMS = ("emb+gbm", "emb+agg+gbm", "fine-tuned", "blend")
 EVAL_SPLITS = ("val", "test")
 
 # Parameters of the backbone itself: a fine-tuned model brings its encoder's, so only the
@@ -32,6 +32,8 @@ _SHARED = _BACKBONE | {"num_neighbors", "temporal_strategy", "device"}
 # --quick: enough steps to run every code path, nothing more.
 QUICK_ENCODER = {"max_steps": 10, "steps_per_epoch": 5}
 QUICK_SUPERVISED = {"max_epochs": 1}
+# ``blend`` also scores val at these model weights (from the fitted parts, no refit)
+BLEND_WEIGHTS = tuple(i / 10 for i in range(11))
 
 
 def score(task: Task, y, pred) -> float:
@@ -115,9 +117,14 @@ def pretrain(db, val_timestamp, seed: int, options: dict, quick: bool):
 
 def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
                    quick: bool) -> dict:
-    """``scratch`` (reads ``db``) or ``fine-tuned`` (from ``encoder``) for one seed. The
-    model takes the encoder's ``options`` for the backbone (scratch only), the sampling and
-    the device, so that every arm has the encoder's architecture and sampling."""
+    """``scratch`` (reads ``db``), ``fine-tuned`` (from ``encoder``) or ``blend`` (the
+    fine-tuned model and gradient boosting on ``RelationalAggregator`` features, one
+    ``RelationalBlendClassifier`` / ``RelationalBlendRegressor`` at its defaults) for one
+    seed. The model takes the encoder's ``options`` for the backbone (scratch only), the
+    sampling and the device, so that every arm has the encoder's architecture and
+    sampling."""
+    from sklearn.frozen import FrozenEstimator
+
     from relcontrast import RelationalClassifier, RelationalRegressor
 
     cls = RelationalClassifier if task.classify else RelationalRegressor
@@ -128,13 +135,27 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
     if arm == "scratch":
         model = cls(database=db, **common, **shared)
     else:
-        model = cls(encoder=encoder, **common,
+        # the blend clones its model: FrozenEstimator keeps the encoder's fit through it
+        model = cls(encoder=FrozenEstimator(encoder) if arm == "blend" else encoder, **common,
                     **{k: v for k, v in shared.items() if k not in _BACKBONE})
+    if arm == "blend":
+        from relcontrast import RelationalBlendClassifier, RelationalBlendRegressor
+
+        blend = RelationalBlendClassifier if task.classify else RelationalBlendRegressor
+        model = blend(model=model, database=db, target_table=task.entity_table,
+                      time_column=task.time_column, random_state=seed)
     t0 = time.perf_counter()
     model.fit(task.X["train"], task.y["train"])
     out = {s: score(task, task.y[s], _predict(model, task.X[s], task.classify))
            for s in EVAL_SPLITS}
     out["time_s"] = time.perf_counter() - t0
-    out["epochs"] = len(model.history_)
-    out["epoch_s"] = float(np.mean([row["dur"] for row in model.history_]))
+    history = model.model_.history_ if arm == "blend" else model.history_
+    out["epochs"] = len(history)
+    out["epoch_s"] = float(np.mean([row["dur"] for row in history]))
+    if arm == "blend":
+        parts = (_predict(model.model_, task.X["val"], task.classify),
+                 _predict(model.booster_, model.aggregator_.transform(task.X["val"]),
+                          task.classify))
+        out["val_by_weight"] = [round(score(task, task.y["val"], w * parts[0] + (1 - w)
+                                            * parts[1]), 5) for w in BLEND_WEIGHTS]
     return out

@@ -434,8 +434,9 @@ class RelationalBlendRegressor(RegressorMixin, _RelationalBlend):
     booster : estimator or "auto", default="auto"
         ``"auto"``: ``HistGradientBoostingRegressor(loss="absolute_error",
         random_state=random_state)``.
-    model_weight : float in [0, 1], default=0.5
-        Weight of the model's predictions; the aggregates part gets ``1 - model_weight``.
+    model_weight : float in [0, 1], default=0.4
+        Weight of the model's predictions; the aggregates part gets ``1 - model_weight``
+        (otherwise as for :class:`RelationalBlendClassifier`).
     encoder, database, target_table, time_column, time_boundary, aggregator, random_state
         As for :class:`RelationalBlendClassifier`.
 
@@ -472,6 +473,26 @@ class RelationalBlendRegressor(RegressorMixin, _RelationalBlend):
     }
     _model_class = RelationalRegressor
     _prediction = "predict"
+
+    def __init__(
+        self,
+        *,
+        encoder=None,
+        database=None,
+        target_table=None,
+        time_column=None,
+        time_boundary="inclusive",
+        model="auto",
+        aggregator="auto",
+        booster="auto",
+        model_weight=0.4,
+        random_state=None,
+    ):
+        super().__init__(
+            encoder=encoder, database=database, target_table=target_table,
+            time_column=time_column, time_boundary=time_boundary, model=model,
+            aggregator=aggregator, booster=booster, model_weight=model_weight,
+            random_state=random_state)
 
     def _default_booster(self, random_state):
         return HistGradientBoostingRegressor(loss="absolute_error", random_state=random_state)
