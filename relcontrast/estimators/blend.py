@@ -21,9 +21,10 @@ from sklearn.utils.validation import (
 )
 
 from relcontrast.aggregate import RelationalAggregator
-from relcontrast.estimators._common import TIME_BOUNDARIES, relational_input_tags
+from relcontrast.estimators._common import relational_input_tags
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.estimators.supervised import RelationalClassifier, RelationalRegressor
+from relcontrast.rows import TIME_BOUNDARIES
 
 __all__ = ["RelationalBlendClassifier", "RelationalBlendRegressor"]
 
