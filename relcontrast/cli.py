@@ -56,6 +56,7 @@ def _demo(args) -> int:
 
     from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalDatabase
     from relcontrast.datasets import load_f1, load_f1_task
+    from relcontrast.pretraining import OBJECTIVES
 
     t0 = time.perf_counter()
     db = RelationalDatabase(*load_f1())
@@ -72,7 +73,7 @@ def _demo(args) -> int:
     ).fit(db)
     last = enc.history_[-1]
     levels = ", ".join(f"{k[6:]}={last[k]:.3f}" for k in last if k.startswith("train_")
-                       and k[6:] in ("row", "link", "context"))
+                       and k[6:] in OBJECTIVES)
     print(f"  {len(enc.history_)} epochs, final train loss {last['train_loss']:.3f} ({levels})")
     if args.plot:
         try:

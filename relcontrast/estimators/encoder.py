@@ -75,8 +75,9 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
 
     ``fit`` pretrains a heterogeneous GraphSAGE over the whole database without labels, with
     three InfoNCE objectives (row: a row vs its corrupted copy; link: a row vs the row it
-    references; context: a row vs its sampled neighbourhood) on type-balanced, time-aware
-    subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only database rows
+    references; context: a row vs its sampled neighbourhood) and a predictive one (label-free
+    statistics of the rows referencing a row, in past and future windows) on type-balanced,
+    time-aware subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only database rows
     with time <= the cutoff (or strictly before it, ``time_boundary="strict"``).
 
     Parameters
@@ -98,7 +99,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         fitted on the pretraining data), ``log1p``-scaled. The sampled neighbours alone
         cannot show these counts.
     objectives : tuple of {"row", "link", "context", "predictive"}, \
-            default=("row", "link", "context")
+            default=("row", "link", "context", "predictive")
         Any non-empty subset. ``"predictive"`` regresses, from each seed row's embedding,
         label-free statistics of the rows that reference it: their counts in past and
         future windows (1, 4 and 16 median gaps between such rows), the means of their
@@ -106,7 +107,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         and the middle future window; future windows only where they end by the
         pretraining cutoff (:class:`~relcontrast.pretraining.WindowTargets`).
     objective_weights : dict or None, default=None
-        ``{level: weight}``; None weighs the levels equally.
+        ``{level: weight}``; a level not named (every level with None) weighs 3.0 if it
+        is the predictive one, else 1.0.
     corruption_rate : float, default=0.4
         Probability that each non-key cell is corrupted for the row-level objective.
     corruption : {"uniform", "empirical"}, default="uniform"

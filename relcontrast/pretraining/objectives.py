@@ -17,14 +17,17 @@ from relcontrast.pretraining.normalization import LOSS_NORMALIZATIONS, LossNorma
 from relcontrast.pretraining.predictive import PredictiveObjective
 from relcontrast.pretraining.row import RowObjective
 
-__all__ = ["DEFAULT_OBJECTIVES", "OBJECTIVES", "ContrastiveLoss"]
+__all__ = ["DEFAULT_OBJECTIVES", "DEFAULT_WEIGHTS", "OBJECTIVES", "ContrastiveLoss"]
 
 logger = logging.getLogger("relcontrast")
 
 #: The pretraining levels, in their canonical order: three contrastive, one predictive.
 OBJECTIVES = ("row", "link", "context", "predictive")
 #: The levels an encoder pretrains with by default.
-DEFAULT_OBJECTIVES = ("row", "link", "context")
+DEFAULT_OBJECTIVES = OBJECTIVES
+#: The weight of a level that ``objective_weights`` does not name: 3 for the predictive
+#: level (chosen on the multi-database suite's val splits), 1 for the others.
+DEFAULT_WEIGHTS = {"row": 1.0, "link": 1.0, "context": 1.0, "predictive": 3.0}
 
 
 def _check_objectives(objectives) -> list[str]:
@@ -41,7 +44,7 @@ def _check_objectives(objectives) -> list[str]:
 
 def _check_weights(weights: Mapping[str, float] | None, objectives: list[str]) -> dict:
     if weights is None:
-        return dict.fromkeys(objectives, 1.0)
+        weights = {}
     if not isinstance(weights, Mapping):
         raise TypeError(
             f"objective_weights must be a dict {{objective: weight}} or None, got "
@@ -55,7 +58,7 @@ def _check_weights(weights: Mapping[str, float] | None, objectives: list[str]) -
         )
     out = {}
     for level in objectives:
-        w = float(weights.get(level, 1.0))
+        w = float(weights.get(level, DEFAULT_WEIGHTS[level]))
         if not math.isfinite(w) or w < 0:
             raise ValueError(
                 f"objective_weights[{level!r}] must be a finite number >= 0, got {w}."
@@ -85,10 +88,11 @@ class ContrastiveLoss(nn.Module):
     channels : int
         Embedding size of the backbone.
     objectives : sequence of {"row", "link", "context", "predictive"}, \
-            default=("row", "link", "context")
+            default=("row", "link", "context", "predictive")
         Any non-empty subset, for ablations.
     objective_weights : dict of str to float, default=None
-        Weight of each selected level; levels not named weigh 1.0 (None: all 1.0).
+        Weight of each selected level; levels not named (all with None) weigh
+        :data:`DEFAULT_WEIGHTS`: 3.0 the predictive level, 1.0 the others.
     temperature : float, default=0.1
         Softmax temperature of every level (SimCLR's common choice for cosine similarity).
     loss_normalization : {"log_k", "running_mean"}, default="log_k"
