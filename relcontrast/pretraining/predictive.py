@@ -54,9 +54,11 @@ def _value_columns(graph: RelationalGraph, table: str) -> np.ndarray:
     num = tf.feat_dict.get(stype.numerical)
     if num is not None:
         for j, col in enumerate(tf.col_names_dict[stype.numerical]):
-            x = num[:, j].double().numpy()
-            std = float(stats[col].get(StatType.STD, 1.0)) or 1.0
-            parts.append(((x - float(stats[col].get(StatType.MEAN, 0.0))) / std)[:, None])
+            mean = float(stats[col].get(StatType.MEAN, 0.0))
+            std = float(stats[col].get(StatType.STD, 1.0))
+            mean = mean if np.isfinite(mean) else 0.0
+            std = std if np.isfinite(std) and std > 0 else 1.0
+            parts.append(((num[:, j].double().numpy() - mean) / std)[:, None])
     cat = tf.feat_dict.get(stype.categorical)
     if cat is not None:
         for j in range(cat.shape[1]):
@@ -70,6 +72,7 @@ def _value_columns(graph: RelationalGraph, table: str) -> np.ndarray:
     if not parts:
         return np.zeros((graph.num_nodes[table], 0))
     values = np.concatenate(parts, axis=1)
+    values[~np.isfinite(values)] = np.nan  # an infinite cell is missing, as in the inputs
     return values[:, ~np.isnan(values).all(axis=0)]  # drop columns missing everywhere
 
 
@@ -242,7 +245,7 @@ class PredictiveObjective(nn.Module):
     def forward(self, z: Mapping[str, Tensor], batch: HeteroData) -> Tensor | None:
         """The loss, or None when no seed of the batch has a valid target."""
         losses = []
-        for nt, head in zip(self.node_types, self.heads):
+        for nt, head in zip(self.node_types, self.heads, strict=True):
             if nt not in batch.node_types or "target" not in batch[nt]:
                 continue
             y, ok = batch[nt].target, batch[nt].target_mask
