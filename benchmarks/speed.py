@@ -8,7 +8,9 @@ step, held-out loss included); ``transform_rows_per_s`` on the driver-dnf rows;
 ``fine_tuned_s`` / ``scratch_s`` (``RelationalClassifier`` from the encoder or from
 scratch, on the driver-dnf train rows, with their val AUROC); ``aggregator_s``
 (``RelationalAggregator`` fitted on and transforming the train rows) and
-``aggregator_sports_size_s`` (the same on :func:`sports_stand_in`); with ``--grid`` (long),
+``aggregator_sports_size_s`` (the same on :func:`sports_stand_in`); ``sample_s`` (a
+training batch's sampling in the prefetching worker) and ``phase_*_ms`` (a pretraining
+step phase by phase, from ``torch.profiler``); with ``--grid`` (long),
 ``GridSearchCV`` over ``corruption_rate`` in (0.2, 0.4, 0.6) x 3 time-ordered folds of the
 train rows, the encoder followed by gradient boosting.
 
@@ -67,6 +69,9 @@ def measure(args) -> dict:
     steps = sum("train_loss" in b for h in enc.history_ for b in h["batches"])
     out.update(epochs=len(epochs), setup_s=out["pretrain_s"] - sum(epochs),
                step_s=sum(epochs) / steps)
+    if "sample_dur" in enc.history_[-1]:  # batches prepared ahead, in a worker thread
+        out["sample_s"] = sum(h["sample_dur"] for h in enc.history_) / steps
+    out.update(_phases(db, args, VAL_TIMESTAMP, 5 if args.smoke else 20))
     rows = sum(len(s.X) for s in split.values())
     out["transform_rows_per_s"] = rows / _timed(lambda: [enc.transform(s.X)
                                                          for s in split.values()])
@@ -84,6 +89,29 @@ def measure(args) -> dict:
     if args.grid:
         out["grid_s"] = _grid(db, train, args.device)
     return out
+
+
+def _phases(db, args, cutoff, steps: int) -> dict:
+    """Milliseconds per pretraining step of each phase the library labels for
+    ``torch.profiler`` (``relcontrast.*``; none before they existed), over a fit of
+    ``steps`` steps without validation; ``backward`` is the step less the forward pass and
+    the optimizer's update. Sampling runs ahead in a worker thread: ``sample_s``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from relcontrast import RelationalContrastiveEncoder
+
+    enc = RelationalContrastiveEncoder(cutoff_time=cutoff, random_state=0, max_steps=steps,
+                                       steps_per_epoch=steps, valid_fraction=0.0,
+                                       device=args.device, **args.encoder_options)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        enc.fit(db)
+    ms = {e.key.removeprefix("relcontrast."): e.cpu_time_total / 1e3 / steps
+          for e in prof.key_averages()
+          if e.key.startswith("relcontrast.") or e.key == "aten::_fused_adam_"}
+    if "step" in ms:
+        ms["optimizer"] = ms.pop("aten::_fused_adam_", 0.0)
+        ms["backward"] = ms["step"] - ms.get("forward", 0.0) - ms["optimizer"]
+    return {f"phase_{k}_ms": v for k, v in ms.items()}
 
 
 def _grid(db, train, device: str) -> float:

@@ -47,7 +47,7 @@ SCRIPT = textwrap.dedent("""
             lr_schedule="cosine", random_state=0, checkpoint_dir=checkpoint_dir).fit(X, y)
         outputs = est.predict_proba(X)
         weights = est.module_.state_dict()
-    history = [{k: v for k, v in row.items() if k != "dur"} for row in est.history_]
+    history = [{k: v for k, v in row.items() if not k.endswith("dur")} for row in est.history_]
     with open(out, "wb") as f:
         pickle.dump({"weights": {k: v.numpy() for k, v in weights.items()},
                      "history": history, "outputs": outputs}, f)

@@ -76,7 +76,7 @@ SCRIPT = textwrap.dedent("""
     X, y = tables["orders"][["order_id", "ts"]], tables["orders"]["status"]
 
     def history(est):
-        return [{k: v for k, v in row.items() if k != "dur"} for row in est.history_]
+        return [{k: v for k, v in row.items() if not k.endswith("dur")} for row in est.history_]
 
     params = dict(database=db, batch_size=int(batch_size), **eval(encoder))
     enc = RelationalContrastiveEncoder(checkpoint_dir=checkpoint_dir, **params).fit(X)
@@ -225,7 +225,7 @@ RESUME_SCRIPT = textwrap.dedent("""
             batch_size=8, patience=3, lr_schedule="cosine", random_state=0,
             checkpoint_dir=checkpoint_dir).fit(X, y)
         result = {"weights": {k: v.numpy() for k, v in clf.module_.state_dict().items()},
-                  "history": [{k: v for k, v in r.items() if k != "dur"}
+                  "history": [{k: v for k, v in r.items() if not k.endswith("dur")}
                               for r in clf.history_], "proba": clf.predict_proba(X)}
     except ValueError as exc:
         result = {"error": str(exc)}

@@ -17,6 +17,7 @@ import itertools
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from torch.profiler import record_function
 from torch.utils.data import (
     DataLoader,
     RandomSampler,
@@ -27,6 +28,7 @@ from torch.utils.data import (
 
 from relcontrast._random import GeneratorPair
 from relcontrast.estimators._distributed import DataParallel, RankShard
+from relcontrast.estimators._prefetch import Prepared, prefetch
 from relcontrast.nn import batch_to_device
 
 
@@ -100,17 +102,34 @@ class _SubgraphMixin:
             return self
         return super().fit_loop(X, y, epochs=int(remaining), **fit_params)
 
+    def train_step(self, batch, **fit_params):
+        with record_function("relcontrast.step"):  # forward, backward and optimizer
+            return super().train_step(batch, **fit_params)
+
     def infer(self, x, **fit_params):
-        batch, extra = self.batcher(x, training=self.module_.training)
-        batch = batch_to_device(batch, self.device)
-        extra = {k: ({nt: tf.to(self.device) for nt, tf in v.items()} if isinstance(v, dict)
-                     else v) for k, v in extra.items()}
-        return self.module_(batch, **extra, **fit_params)
+        if isinstance(x, Prepared):  # sampled ahead by the epoch's prefetching worker
+            batch, extra = x.batch, x.extra
+        else:
+            batch, extra = self.batcher(x, training=self.module_.training)
+        async_copy = torch.device(self.device).type == "cuda"  # from pinned memory
+        batch = batch_to_device(batch, self.device, non_blocking=async_copy)
+        extra = {k: ({nt: tf.to(self.device, non_blocking=async_copy) for nt, tf in v.items()}
+                     if isinstance(v, dict) else v) for k, v in extra.items()}
+        with record_function("relcontrast.forward"):
+            return self.module_(batch, **extra, **fit_params)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if not training:
             self.batcher.generators.reset_eval()
-        return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if iterator is None:  # no validation split
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        timing = {"seconds": 0.0}
+        iterator = prefetch(iterator, self.batcher, training=training, device=self.device,
+                            timing=timing)
+        out = super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        if training:  # the worker's seconds, beside skorch's `dur` of the whole epoch
+            self.history.record("sample_dur", timing["seconds"])
+        return out
 
     def forward_iter(self, X, training=False, device="cpu"):
         self.batcher.generators.reset_eval()

@@ -77,8 +77,9 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     three InfoNCE objectives (row: a row vs its corrupted copy; link: a row vs the row it
     references; context: a row vs its sampled neighbourhood) and a predictive one (label-free
     statistics of the rows referencing a row, in past and future windows) on type-balanced,
-    time-aware subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only database rows
-    with time <= the cutoff (or strictly before it, ``time_boundary="strict"``).
+    time-aware subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only
+    database rows with time <= the cutoff (or strictly before it,
+    ``time_boundary="strict"``).
 
     Parameters
     ----------

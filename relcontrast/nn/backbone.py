@@ -289,7 +289,8 @@ def _batch_size(batch: HeteroData, nt: str) -> int:
     return 0 if size is None else int(size)
 
 
-def batch_to_device(batch: HeteroData, device: torch.device | str) -> HeteroData:
+def batch_to_device(batch: HeteroData, device: torch.device | str, *,
+                    non_blocking: bool = False) -> HeteroData:
     """A copy of ``batch`` whose tensors and TensorFrames live on ``device``.
 
     The input batch is not modified (its stores are shallow-copied, so tensors already on
@@ -299,12 +300,15 @@ def batch_to_device(batch: HeteroData, device: torch.device | str) -> HeteroData
     ----------
     batch : HeteroData
     device : torch.device or str
+    non_blocking : bool, default=False
+        Asynchronous host-to-device copies (for a batch in pinned memory).
 
     Returns
     -------
     HeteroData
     """
-    return copy.copy(batch).to(device)  # PyG's to() moves TensorFrames too (their .to)
+    # PyG's to() moves TensorFrames too (their .to)
+    return copy.copy(batch).to(device, non_blocking=non_blocking)
 
 
 __all__ = ["RelationalBackbone", "batch_to_device"]

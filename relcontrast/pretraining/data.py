@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from relcontrast._random import GeneratorPair
 from relcontrast.database import RelationalDatabase
@@ -133,23 +134,31 @@ class PretrainingBatcher:
             rows = x[:, 0] == i
             if rows.any():
                 seeds[nt], times[nt] = x[rows, 1], x[rows, 2]
-        batch = self.sampler.sample(seeds, times, gen)
-        if self.link_holdout > 0:
-            batch = hold_out_links(batch, self.link_holdout, gen)
+        with record_function("relcontrast.sample"):
+            batch = self.sampler.sample(seeds, times, gen)
+            if self.link_holdout > 0:
+                batch = hold_out_links(batch, self.link_holdout, gen)
         if self.fingerprint_rounds is not None:  # after the hold-out: the inputs as passed
-            fingerprints = input_fingerprints(batch, self.graph.node_types,
-                                              self.fingerprint_rounds, self.row_fingerprints)
+            with record_function("relcontrast.fingerprint"):
+                fingerprints = input_fingerprints(batch, self.graph.node_types,
+                                                  self.fingerprint_rounds,
+                                                  self.row_fingerprints)
             for nt, fp in fingerprints.items():
                 batch[nt].input_id = fp
         extra = {}
         if self.corrupt:
-            extra["tf_corrupt"] = {
-                nt: corrupt_tensor_frame(
-                    batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
-                    mode=self.corruption,
-                    donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
-                    donor_rows=self.donor_rows.get(nt),
-                )[0]
-                for nt in self.graph.node_types
-            }
+            with record_function("relcontrast.corrupt"):
+                extra["tf_corrupt"] = self._corrupt(batch, gen)
         return batch, extra
+
+    def _corrupt(self, batch, gen) -> dict:
+        """Corrupted copies of the batch's attribute frames, per table."""
+        return {
+            nt: corrupt_tensor_frame(
+                batch[nt].tf, self.graph.tf_dict[nt], self.corruption_rate, gen,
+                mode=self.corruption,
+                donor_pools=None if self.donor_pools is None else self.donor_pools[nt],
+                donor_rows=self.donor_rows.get(nt),
+            )[0]
+            for nt in self.graph.node_types
+        }

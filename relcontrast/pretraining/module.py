@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import nn
+from torch.profiler import record_function
 
 from relcontrast.nn import RelationalBackbone
 from relcontrast.pretraining.objectives import ContrastiveLoss
@@ -25,6 +26,10 @@ class PretrainingModule(nn.Module):
         self.loss = loss
 
     def forward(self, batch, tf_corrupt=None):
-        z_clean = self.backbone(batch)
-        z_corrupt = None if tf_corrupt is None else self.backbone(batch, tf_dict=tf_corrupt)
+        with record_function("relcontrast.backbone"):
+            z_clean = self.backbone(batch)
+        z_corrupt = None
+        if tf_corrupt is not None:
+            with record_function("relcontrast.backbone_corrupt"):
+                z_corrupt = self.backbone(batch, tf_dict=tf_corrupt)
         return self.loss(z_clean, z_corrupt, batch)

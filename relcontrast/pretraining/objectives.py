@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 from torch_geometric.data import HeteroData
 
 from relcontrast.pretraining.context import ContextObjective
@@ -183,10 +184,8 @@ class ContrastiveLoss(nn.Module):
                 logger.warning("The context objective has no edge type to learn from; its "
                                "loss will be 0.")
         if "predictive" in self.objectives:
+            # no table referenced by a timed one (an untimed database): its loss is 0
             levels["predictive"] = PredictiveObjective(target_dims or {}, channels)
-            if not levels["predictive"].node_types:
-                logger.warning("The predictive objective has no table referenced by a timed "
-                               "table to learn from; its loss will be 0.")
         self.levels = nn.ModuleDict(levels)
         self.normalizer = LossNormalizer(self.objectives, loss_normalization)
         self.reset_parameters()
@@ -230,14 +229,8 @@ class ContrastiveLoss(nn.Module):
             )
         total, logs = None, {}
         for level in self.objectives:
-            module = self.levels[level]
-            if level == "predictive":
-                value = module(z_clean, batch)
-                value = None if value is None else self.normalizer.scale(level, value)
-            elif level == "row":
-                value = self.normalizer(level, module(z_clean, z_corrupt, batch).values())
-            else:
-                value = self.normalizer(level, module(z_clean, batch).values())
+            with record_function(f"relcontrast.objective.{level}"):
+                value = self._level(level, z_clean, z_corrupt, batch)
             if value is None:
                 logs[level] = 0.0
                 continue
@@ -248,6 +241,16 @@ class ContrastiveLoss(nn.Module):
             device = next((z.device for z in z_clean.values()), torch.device("cpu"))
             total = torch.zeros((), device=device, requires_grad=torch.is_grad_enabled())
         return total, logs
+
+    def _level(self, level, z_clean, z_corrupt, batch) -> Tensor | None:
+        """One level's normalised loss, None when it has nothing to score."""
+        module = self.levels[level]
+        if level == "predictive":
+            value = module(z_clean, batch)
+            return None if value is None else self.normalizer.scale(level, value)
+        if level == "row":
+            return self.normalizer(level, module(z_clean, z_corrupt, batch).values())
+        return self.normalizer(level, module(z_clean, batch).values())
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(objectives={self.objectives}, "
