@@ -24,6 +24,8 @@ from relcontrast.estimators._params import (
     ValidatedParams,
 )
 from relcontrast.graph import build_graph
+from relcontrast.nn import RelationalBackbone
+from relcontrast.sampling.counts import fit_count_windows
 
 
 class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
@@ -45,6 +47,17 @@ class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
     @property
     def module_(self):
         return self.net_.module_
+
+    def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
+        """A new backbone over ``graph`` from the architecture parameters
+        (:data:`~relcontrast.estimators._params.BACKBONE_CONSTRAINTS`); the count inputs'
+        windows are fitted on the rows ``rows`` (per table; absent or None: all)."""
+        return RelationalBackbone(
+            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+            tabular_model=self.tabular_model, aggregation=self.aggregation,
+            temporal_encoding=self.temporal_encoding,
+            count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
+        )
 
     # -- fit ----------------------------------------------------------------------------
     def _build_training(self, *, device, ddp, seed, **data):  # pragma: no cover - abstract

@@ -376,14 +376,6 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
                              seed_types=seed_types, ddp=ddp, rows=fit_rows, targets=targets)
         return net, seeds, None, {"database_": db, "graph_": graph, "seed_": seed}
 
-    def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
-        return RelationalBackbone(
-            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
-            tabular_model=self.tabular_model, aggregation=self.aggregation,
-            temporal_encoding=self.temporal_encoding,
-            count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
-        )
-
     def _make_net(self, module, graph, seed, objectives, device, seed_types, ddp=None,
                   rows=None, targets=None):
         rows = {} if rows is None else rows  # the rows pretraining reads (absent: all)

@@ -40,10 +40,9 @@ from relcontrast.estimators._params import (
 from relcontrast.estimators._splits import TimeOrderedSplit
 from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
-from relcontrast.nn import MLPHead, RelationalBackbone
+from relcontrast.nn import MLPHead
 from relcontrast.rows import rows_to_seeds
 from relcontrast.sampling import NeighborBatcher, make_sampler
-from relcontrast.sampling.counts import fit_count_windows
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
 # backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE
@@ -266,13 +265,8 @@ class _RelationalSupervised(RelationalEstimator):
         # encoded with them, in one pass
         until = None if latest_time is None else pd.Timestamp(latest_time)
         graph = build_graph(db, column_types=self.column_types, stats_until=until)
-        windows = None
-        if self.count_inputs:  # window lengths, like the statistics, from the same rows
-            windows = fit_count_windows(graph, None if until is None else db.rows_upto(until))
-        backbone = RelationalBackbone(
-            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
-            tabular_model=self.tabular_model, aggregation=self.aggregation,
-            temporal_encoding=self.temporal_encoding, count_windows=windows)
+        # count windows, like the statistics, from the same rows
+        backbone = self._make_backbone(graph, None if until is None else db.rows_upto(until))
         return backbone, graph
 
     @_fit_context(prefer_skip_nested_validation=True)
