@@ -149,10 +149,10 @@ def test_distinct_values_of_multi_tensors(table):
 
 def _pools_by_exact_unique(tf: TensorFrame) -> dict:
     """The first row of each distinct value by an exact row-wise ``torch.unique``."""
-    from relcontrast.pretraining.corruption import _column_keys, _first_rows
+    from relcontrast.pretraining.cell_keys import column_keys, first_rows
 
-    return {name: _first_rows(torch.unique(_column_keys(tf.feat_dict[st], j), dim=0,
-                                           return_inverse=True)[1])[0].sort().values
+    return {name: first_rows(torch.unique(column_keys(tf.feat_dict[st], j), dim=0,
+                                          return_inverse=True)[1])[0].sort().values
             for st, names in tf.col_names_dict.items() for j, name in enumerate(names)}
 
 
@@ -168,12 +168,12 @@ def test_distinct_values_by_row_hash_equal_exact_unique_even_on_a_collision(tabl
     from relcontrast.pretraining import corruption
 
     if key_rows is not None:
-        monkeypatch.setattr(corruption, "_KEY_ROWS", key_rows)
+        monkeypatch.setattr(corruption, "KEY_ROWS", key_rows)
     graph = build_graph(RelationalDatabase(*load_f1()))
     frames = [table, *graph.tf_dict.values()]
     groupings = []  # one per column unless the hash grouping was found wrong
-    first_rows = corruption._first_rows
-    monkeypatch.setattr(corruption, "_first_rows",
+    first_rows = corruption.first_rows
+    monkeypatch.setattr(corruption, "first_rows",
                         lambda group: groupings.append(1) or first_rows(group))
     for tf in frames:
         groupings.clear()
@@ -182,7 +182,7 @@ def test_distinct_values_by_row_hash_equal_exact_unique_even_on_a_collision(tabl
         exact = _pools_by_exact_unique(tf)
         assert got.keys() == exact.keys()
         assert all(torch.equal(got[c], exact[c]) for c in got)
-    monkeypatch.setattr(corruption, "_row_hash", lambda keys: torch.zeros(
+    monkeypatch.setattr(corruption, "row_hash", lambda keys: torch.zeros(
         keys.size(0), dtype=torch.long))  # every row collides
     got, exact = distinct_value_pools(table), _pools_by_exact_unique(table)
     assert all(torch.equal(got[c], exact[c]) for c in got)

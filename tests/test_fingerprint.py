@@ -182,7 +182,7 @@ def test_row_fingerprints_of_list_values_do_not_depend_on_the_chunk(monkeypatch)
     tf = Dataset(df, {"tags": torch_frame.multicategorical,
                       "v": torch_frame.numerical}).materialize().tensor_frame
     whole = row_fingerprints(tf, 0)
-    monkeypatch.setattr(fingerprint, "_KEY_ROWS", 2)  # chunks of widths 2, 1 and 3
+    monkeypatch.setattr(fingerprint, "KEY_ROWS", 2)  # chunks of widths 2, 1 and 3
     chunked = row_fingerprints(tf, 0)
     assert torch.equal(chunked, whole)
     assert chunked[0] == chunked[2] == chunked[4]

@@ -15,13 +15,14 @@ vectorised gathers over the corrupted cells only; no Python loop runs over rows 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
 from torch_frame import TensorFrame
 from torch_frame.data import MultiEmbeddingTensor, MultiNestedTensor
 
+from relcontrast.pretraining.cell_keys import KEY_ROWS, first_rows, keys_reader, row_hash
 from relcontrast.sampling._common import segment_offsets
 
 __all__ = ["CORRUPTION_MODES", "column_order", "corrupt_tensor_frame", "distinct_value_pools"]
@@ -44,33 +45,6 @@ def column_order(tf: TensorFrame) -> list[str]:
     list of str
     """
     return [name for names in tf.col_names_dict.values() for name in names]
-
-
-def _canonical(x: Tensor) -> Tensor:
-    """``x`` ``[n, f]`` -> a tensor whose rows are equal exactly when the values are equal,
-    with every NaN one value (and -0.0 equal to 0.0)."""
-    if not x.is_floating_point():
-        return x
-    nan = torch.isnan(x)
-    return torch.cat([nan.to(x.dtype), torch.nan_to_num(x, nan=0.0) + 0.0], dim=1)  # [n, 2f]
-
-
-def _column_keys(feat, col: int) -> Tensor:
-    """One row per table row identifying the value of column ``col`` of an stype's data."""
-    if isinstance(feat, MultiEmbeddingTensor):
-        return _canonical(feat.values[:, feat.offset[col]:feat.offset[col + 1]])  # [n, dim]
-    if isinstance(feat, MultiNestedTensor):
-        n, c = feat.num_rows, feat.num_cols
-        cells = torch.arange(n, device=feat.offset.device) * c + col  # [n]
-        start, length = feat.offset[cells], feat.offset[cells + 1] - feat.offset[cells]
-        width = int(length.max()) if n else 0
-        dense = feat.values.new_zeros((n, width))  # [n, max_length]
-        row, pos = segment_offsets(length)
-        dense[row, pos] = feat.values[start[row] + pos]
-        return torch.cat([length.unsqueeze(1).to(dense.dtype), _canonical(dense)], dim=1)
-    if isinstance(feat, Mapping):  # text_tokenized: the value is the tuple of its tensors
-        return torch.cat([_column_keys(f, col).to(torch.float64) for f in feat.values()], 1)
-    return _canonical(feat[:, col].reshape(feat.size(0), -1))  # [n, feature_dim]
 
 
 def distinct_value_pools(donor_tf: TensorFrame, rows: Tensor | None = None
@@ -114,66 +88,18 @@ def distinct_value_pools(donor_tf: TensorFrame, rows: Tensor | None = None
             if n == 0:
                 pools[name] = torch.empty(0, dtype=torch.long)
                 continue
-            read_all = _keys_reader(feat, j)
+            read_all = keys_reader(feat, j)
             read = read_all if rows is None else (lambda at, read_all=read_all:
                                                   read_all(rows[at]))
-            chunks = [slice(i, i + _KEY_ROWS) for i in range(0, n, _KEY_ROWS)]
-            first, inverse = _first_rows(torch.cat([_row_hash(read(c)) for c in chunks]))
+            chunks = [slice(i, i + KEY_ROWS) for i in range(0, n, KEY_ROWS)]
+            first, inverse = first_rows(torch.cat([row_hash(read(c)) for c in chunks]))
             if not all(torch.equal(read(first[inverse[c]]), read(c)) for c in chunks):
                 # a 64-bit hash collision: group by the values themselves
-                first, _ = _first_rows(torch.unique(read(slice(None)), dim=0,
+                first, _ = first_rows(torch.unique(read(slice(None)), dim=0,
                                                     return_inverse=True)[1])
             first = first.sort().values.cpu()
             pools[name] = first if rows is None else rows[first].cpu()
     return pools
-
-
-# rows whose column keys are built at once: a text embedding column of millions of rows
-# would otherwise be copied several times over (_canonical's NaN mask, filled copy, cat)
-_KEY_ROWS = 1 << 16
-
-
-def _keys_reader(feat, col: int) -> Callable[[slice | Tensor], Tensor]:
-    """A function ``rows -> _column_keys(feat, col)[rows]`` that reads only those rows of
-    dense and embedding data; ragged data is keyed whole once."""
-    if isinstance(feat, MultiEmbeddingTensor):
-        lo, hi = int(feat.offset[col]), int(feat.offset[col + 1])
-        return lambda rows: _canonical(feat.values[rows, lo:hi])
-    if isinstance(feat, Tensor):
-        def read(rows):
-            x = feat[rows, col]
-            return _canonical(x.reshape(x.size(0), -1))  # [rows, feature_dim]
-        return read
-    keys = _column_keys(feat, col)
-    return lambda rows: keys[rows]
-
-
-_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64
-
-
-def _row_hash(keys: Tensor) -> Tensor:
-    """A 64-bit hash ``[n]`` of every row of ``keys`` ``[n, d]`` from its values' bits:
-    equal rows hash alike, so grouping by it is grouping by value barring a collision (which
-    :func:`distinct_value_pools` checks for). A sort of ``n`` integers instead of ``n``
-    rows of ``d`` values: ``torch.unique(dim=0)`` over text embeddings took minutes at
-    millions of rows."""
-    h = torch.zeros(keys.size(0), dtype=torch.int64, device=keys.device)
-    for j in range(keys.size(1)):  # one column at a time; int64 arithmetic wraps around
-        col = keys[:, j]
-        bits = col.to(torch.float64).view(torch.int64) if col.is_floating_point() else (
-            col.to(torch.int64))
-        h = (h ^ bits) * _GOLDEN
-        h = h ^ (h >> 31)
-    return h
-
-
-def _first_rows(group: Tensor) -> tuple[Tensor, Tensor]:
-    """For a label per row, ``(first row of each distinct label, each row's label index)``."""
-    _, inverse = torch.unique(group, return_inverse=True)
-    n = group.numel()
-    first = torch.full((int(inverse.max()) + 1,), n, dtype=torch.long, device=group.device)
-    rows = torch.arange(n, device=group.device)
-    return first.scatter_reduce(0, inverse, rows, reduce="amin"), inverse  # [num_distinct]
 
 
 def _corrupt_dense(feat: Tensor, donor: Tensor, cells: tuple[Tensor, Tensor], donor_rows: Tensor,

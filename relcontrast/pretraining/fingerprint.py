@@ -18,7 +18,7 @@ from torch_frame import TensorFrame
 from torch_geometric.data import HeteroData
 
 from relcontrast.graph import EdgeType
-from relcontrast.pretraining.corruption import _GOLDEN, _KEY_ROWS, _keys_reader, _row_hash
+from relcontrast.pretraining.cell_keys import GOLDEN, KEY_ROWS, keys_reader, row_hash
 
 __all__ = ["FALSE_NEGATIVES", "in_neighbor_sums", "input_fingerprints", "row_fingerprints"]
 
@@ -35,14 +35,14 @@ def _salt(k: int) -> int:
 
 def mix(h: Tensor, x: Tensor | int) -> Tensor:
     """A 64-bit hash of the pair ``(h, x)`` element-wise (int64 arithmetic wraps around)."""
-    h = (h ^ x) * _GOLDEN
+    h = (h ^ x) * GOLDEN
     return h ^ (h >> 29)
 
 
 def row_fingerprints(tf: TensorFrame, type_id: int) -> Tensor:
     """One int64 per row of ``tf`` from its table (``type_id``) and its attribute values
     (NaN and -0.0 canonicalised), each column keyed in chunks of rows as the distinct-value
-    pools key it (``corruption._keys_reader``), so a row hashes alike in any chunk.
+    pools key it (``cell_keys.keys_reader``), so a row hashes alike in any chunk.
 
     A database row has the same value in every batch, so a caller that samples many batches
     from one graph computes this once per table and gathers it by ``n_id``
@@ -52,10 +52,10 @@ def row_fingerprints(tf: TensorFrame, type_id: int) -> Tensor:
     h = torch.full((n,), type_id, dtype=torch.int64)
     for st, names in tf.col_names_dict.items():
         for j in range(len(names)):
-            read = _keys_reader(tf.feat_dict[st], j)
-            for start in range(0, n, _KEY_ROWS):  # bounded temporaries (wide text columns)
-                rows = slice(start, start + _KEY_ROWS)
-                h[rows] = mix(h[rows], _row_hash(read(rows)).cpu())
+            read = keys_reader(tf.feat_dict[st], j)
+            for start in range(0, n, KEY_ROWS):  # bounded temporaries (wide text columns)
+                rows = slice(start, start + KEY_ROWS)
+                h[rows] = mix(h[rows], row_hash(read(rows)).cpu())
     return h
 
 
