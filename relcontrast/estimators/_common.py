@@ -11,7 +11,6 @@ import torch
 from skorch.callbacks import ProgressBar
 
 from relcontrast._validation import relational_input_tags as input_tags
-from relcontrast.rows import TIME_BOUNDARIES  # noqa: F401  (estimators/blend.py reads it here)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
