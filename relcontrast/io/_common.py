@@ -9,19 +9,19 @@ import numpy as np
 from relcontrast.io import servers
 
 #: Rows sampled when a column is checked for date strings or key types.
-_DATE_SAMPLE = 1000
+DATE_SAMPLE = 1000
 
 
-def _show(value) -> str:
+def show(value) -> str:
     """repr of a value, numpy scalars as plain Python ones (``1``, not ``np.int64(1)``)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _fmt_share(share: float) -> str:
+def fmt_share(share: float) -> str:
     return f"{100 * share:.1f}%"
 
 
-def _describe_source(source) -> str:
+def describe_source(source) -> str:
     if isinstance(source, Mapping):
         return "the tables given"
     if servers.is_server_source(source):

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from relcontrast.io import servers
-from relcontrast.io.readers import _file_kind, _suffix
+from relcontrast.io.readers import file_kind, file_suffix
 
 __all__ = ["read_declared_schema"]
 
@@ -178,10 +178,10 @@ def read_declared_schema(source, *, db_schema: str | None = None,
     if not isinstance(source, (str, os.PathLike)):
         return {}
     path = Path(source)
-    if not path.is_file() or _suffix(path) not in (".sqlite", ".sqlite3", ".db", ".duckdb",
+    if not path.is_file() or file_suffix(path) not in (".sqlite", ".sqlite3", ".db", ".duckdb",
                                                    ".ddb"):
         return {}
-    kind = _file_kind(path)
+    kind = file_kind(path)
     if kind == "sqlite":
         return declared_from_constraints(_sqlite_constraints(path))
     if kind == "duckdb":

@@ -11,9 +11,9 @@ import pandas as pd
 
 from relcontrast._validation import did_you_mean
 from relcontrast.database import key_tuple
-from relcontrast.io._common import _DATE_SAMPLE, _fmt_share, _show
+from relcontrast.io._common import DATE_SAMPLE, fmt_share, show
 from relcontrast.io.readers import read_tables
-from relcontrast.io.schema_files import _parse_schema
+from relcontrast.io.schema_files import parse_schema
 
 __all__ = ["MIN_INCLUSION", "infer_schema"]
 
@@ -96,13 +96,13 @@ def _key_kind(series: pd.Series) -> str | None:
             if not np.all(np.isfinite(arr) & (arr == np.round(arr))):
                 return None
         return "number"
-    head = values.iloc[:_DATE_SAMPLE]
+    head = values.iloc[:DATE_SAMPLE]
     if len(head) and all(isinstance(v, str) for v in head):
         return "string"
     return None
 
 
-def _spread_sample(values: pd.Series, n: int = _DATE_SAMPLE) -> pd.Series:
+def _spread_sample(values: pd.Series, n: int = DATE_SAMPLE) -> pd.Series:
     """Up to ``n`` evenly spaced values (deterministic, unlike ``Series.sample``)."""
     if len(values) <= n:
         return values
@@ -190,7 +190,7 @@ def _uniqueness_problem(series: pd.Series) -> str | None:
     if not series.is_unique:
         dup = series[series.duplicated()].iloc[0]
         return (f"{int(series.duplicated(keep=False).sum())} rows share a value "
-                f"(e.g. {_show(dup)})")
+                f"(e.g. {show(dup)})")
     return None
 
 
@@ -332,7 +332,7 @@ def _referenced_key(table, df, tables, names, pks, min_inclusion, reasons) -> st
     candidates.sort(key=lambda c: c[:3])
     *_, col, refs = candidates[0]
     evidence = ", ".join(f"{where} ({'another name' if by_values else 'same name'}, "
-                         f"{_fmt_share(share)} of its values)" for by_values, where, share in refs)
+                         f"{fmt_share(share)} of its values)" for by_values, where, share in refs)
     others = [c[3] for c in candidates[1:]]
     also = f" Other referenced unique columns: {others}." if others else ""
     reasons.append(f"{col}: primary key: unique and non-null, referenced by {evidence}.{also}")
@@ -444,10 +444,10 @@ def _infer_foreign_keys(table, df, tables, pks, names, min_inclusion,
         for _, _, ref, ref_pk, why, share, n in matches:
             if accepted and ref == accepted[0][2]:
                 continue
-            found = f"{_fmt_share(share)} of its {n} non-null values are in {ref}.{ref_pk}"
+            found = f"{fmt_share(share)} of its {n} non-null values are in {ref}.{ref_pk}"
             if share < min_inclusion:
                 reasons.append(f"{col}: not a foreign key to {ref!r} ({why}): {found}, below "
-                               f"the {_fmt_share(min_inclusion)} threshold.")
+                               f"the {fmt_share(min_inclusion)} threshold.")
             else:
                 reasons.append(f"{col}: not a foreign key to {ref!r} ({why}; {found}): the "
                                f"name points more clearly at {accepted[0][2]!r}.")
@@ -456,8 +456,8 @@ def _infer_foreign_keys(table, df, tables, pks, names, min_inclusion,
             out[col] = ref
             nulls = int(df[col].isna().sum())
             reasons.append(
-                f"{col}: foreign key to {ref!r}: {why}; {_fmt_share(share)} of its {n} non-null "
-                f"values are in {ref}.{ref_pk} (threshold {_fmt_share(min_inclusion)})"
+                f"{col}: foreign key to {ref!r}: {why}; {fmt_share(share)} of its {n} non-null "
+                f"values are in {ref}.{ref_pk} (threshold {fmt_share(min_inclusion)})"
                 + (f", {nulls} null(s)." if nulls else "."))
     return out
 
@@ -479,7 +479,7 @@ def _value_match(table, col, tables, pks, names, min_inclusion, reasons) -> str 
             hits.append((ref, ref_pk, share))
     n = int(series.notna().sum())
     if len(hits) > 1:
-        where = ", ".join(f"{r}.{k} ({_fmt_share(s)})" for r, k, s in hits)
+        where = ", ".join(f"{r}.{k} ({fmt_share(s)})" for r, k, s in hits)
         reasons.append(f"{col}: not a foreign key: its values are in the keys of several "
                        f"tables ({where}); set it by hand.")
         return None
@@ -488,9 +488,9 @@ def _value_match(table, col, tables, pks, names, min_inclusion, reasons) -> str 
     ref, ref_pk, share = hits[0]
     nulls = int(series.isna().sum())
     reasons.append(
-        f"{col}: foreign key to {ref!r}: by values under another name: {_fmt_share(share)} of "
+        f"{col}: foreign key to {ref!r}: by values under another name: {fmt_share(share)} of "
         f"its {n} non-null values are in {ref}.{ref_pk} (threshold "
-        f"{_fmt_share(min_inclusion)}), no other table's key holds them"
+        f"{fmt_share(min_inclusion)}), no other table's key holds them"
         + (f", {nulls} null(s)." if nulls else "."))
     return ref
 
@@ -523,12 +523,12 @@ def _composite_foreign_keys(table, df, tables, pks, names, fks, min_inclusion,
         if share >= min_inclusion:
             out[cols] = ref
             reasons.append(f"{label}: foreign key to {ref!r}: named as the columns of {where}; "
-                           f"{_fmt_share(share)} of its {len(rows)} rows' values are in it "
-                           f"(threshold {_fmt_share(min_inclusion)}).")
+                           f"{fmt_share(share)} of its {len(rows)} rows' values are in it "
+                           f"(threshold {fmt_share(min_inclusion)}).")
         else:
             reasons.append(f"{label}: not a foreign key to {ref!r} (named as the columns of "
-                           f"{where}): {_fmt_share(share)} of its {len(rows)} rows' values "
-                           f"are in it, below the {_fmt_share(min_inclusion)} threshold.")
+                           f"{where}): {fmt_share(share)} of its {len(rows)} rows' values "
+                           f"are in it, below the {fmt_share(min_inclusion)} threshold.")
     return out
 
 
@@ -560,7 +560,7 @@ def _time_candidate(col: str, series: pd.Series):
     share = float(parsed.notna().mean())
     if share < MIN_DATE_SHARE:
         return None
-    detail = f"strings that parse as dates ({_fmt_share(share)} of {len(strings)} sampled)"
+    detail = f"strings that parse as dates ({fmt_share(share)} of {len(strings)} sampled)"
     if share < 1:
         bad = strings[parsed.isna()].iloc[0]
         detail += (f"; fix the others (e.g. {bad!r}) before use, relcontrast needs every "
@@ -630,7 +630,7 @@ def _check_declared(declared, tables) -> dict[str, dict]:
     if not isinstance(declared, Mapping):
         raise TypeError(f"declared must be a dict {{table: {{primary_key: ..., foreign_keys: "
                         f"..., time_column: ...}}}} or None, got {type(declared).__name__}.")
-    parsed = _parse_schema(declared, "declared")
+    parsed = parse_schema(declared, "declared")
     for table, spec in parsed.items():
         if table not in tables:
             raise ValueError(

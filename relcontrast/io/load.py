@@ -11,11 +11,11 @@ import pandas as pd
 from relcontrast._validation import did_you_mean
 from relcontrast.database import RelationalDatabase
 from relcontrast.io import servers
-from relcontrast.io._common import _describe_source, _show
+from relcontrast.io._common import describe_source, show
 from relcontrast.io.catalog import declared_keys, read_declared_schema
 from relcontrast.io.inference import infer_schema
 from relcontrast.io.readers import read_tables
-from relcontrast.io.schema_files import _SCHEMA_KEYS, TIME_UNITS, _schema_summary, read_schema
+from relcontrast.io.schema_files import SCHEMA_KEYS, TIME_UNITS, read_schema, schema_summary
 
 __all__ = ["read_database"]
 
@@ -28,7 +28,7 @@ def _convert_time(table: str, col: str, series: pd.Series, unit: str) -> pd.Seri
             bad = values[arr != np.round(arr)].iloc[0]
             raise ValueError(
                 f"Table {table!r}: time column {col!r} has time_unit 'year' but holds "
-                f"non-integer value {_show(bad)}; years must be whole numbers."
+                f"non-integer value {show(bad)}; years must be whole numbers."
             )
         years = series.astype("Int64").astype("string")
         return pd.to_datetime(years, format="%Y", errors="raise")
@@ -113,7 +113,7 @@ def read_database(source, schema=None, *, db_schema: str | None = None,
         )
     selection = {"db_schema": db_schema, "tables": tables}
     frames = read_tables(source, **selection)
-    where = _describe_source(source)
+    where = describe_source(source)
     if schema is None:
         declared = declared_keys(read_declared_schema(source, **selection))
         spec = infer_schema(frames, declared=declared)
@@ -121,7 +121,7 @@ def read_database(source, schema=None, *, db_schema: str | None = None,
                 "the schema inferred")
         warnings.warn(
             f"No schema given: using {what} from {where}:\n"
-            f"{_schema_summary(spec)}\nCheck it (`relcontrast schema DATA` or "
+            f"{schema_summary(spec)}\nCheck it (`relcontrast schema DATA` or "
             f"infer_schema(tables, return_reasons=True) explain each choice) and pass it as "
             f"schema= to silence this warning.",
             UserWarning, stacklevel=2,
@@ -145,5 +145,5 @@ def read_database(source, schema=None, *, db_schema: str | None = None,
             f"from the source{' (or name the tables to read with tables=)' if is_server else ''}."
         )
     tables = _apply_time_units(tables, spec, time_unit)
-    db_schema = {t: {k: s[k] for k in _SCHEMA_KEYS} for t, s in spec.items()}
+    db_schema = {t: {k: s[k] for k in SCHEMA_KEYS} for t, s in spec.items()}
     return RelationalDatabase(tables, db_schema, on_dangling=on_dangling)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from relcontrast.io import servers
-from relcontrast.io._common import _DATE_SAMPLE
+from relcontrast.io._common import DATE_SAMPLE
 
 __all__ = ["read_table", "read_tables"]
 
@@ -38,7 +38,7 @@ _ISO_DATETIME = (r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
                  r"(?:Z|[+-]\d{2}:?\d{2})?")
 
 
-def _suffix(path: Path) -> str:
+def file_suffix(path: Path) -> str:
     name = path.name.lower()
     for suffix in (*_CSV_SUFFIXES, *_PARQUET_SUFFIXES):
         if name.endswith(suffix):
@@ -47,7 +47,7 @@ def _suffix(path: Path) -> str:
 
 
 def _stem(path: Path) -> str:
-    return path.name[: len(path.name) - len(_suffix(path))]
+    return path.name[: len(path.name) - len(file_suffix(path))]
 
 
 def _parse_iso_strings(df: pd.DataFrame) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def _parse_iso_strings(df: pd.DataFrame) -> pd.DataFrame:
                 isinstance(v, str) for v in values)):
             continue
         strings = values.astype(str)
-        if not strings.iloc[:_DATE_SAMPLE].str.fullmatch(_ISO_DATETIME).all():
+        if not strings.iloc[:DATE_SAMPLE].str.fullmatch(_ISO_DATETIME).all():
             continue  # cheap rejection of most text columns before scanning them whole
         if not strings.str.fullmatch(_ISO_DATETIME).all():
             continue
@@ -124,7 +124,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"No such file: {str(path)!r}.")
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a folder; read_table reads one CSV or parquet file.")
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     con = duckdb.connect(":memory:")
     try:
         if suffix in _CSV_SUFFIXES:
@@ -146,7 +146,7 @@ def _read_folder(folder: Path) -> dict[str, pd.DataFrame]:
     by_format: dict[str, list[Path]] = {"CSV": [], "parquet": []}
     ignored = []
     for path in files:
-        suffix = _suffix(path)
+        suffix = file_suffix(path)
         if path.is_file() and suffix in _CSV_SUFFIXES:
             by_format["CSV"].append(path)
         elif path.is_file() and suffix in _PARQUET_SUFFIXES:
@@ -253,7 +253,7 @@ def _read_duckdb(path: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _file_kind(path: Path) -> str | None:
+def file_kind(path: Path) -> str | None:
     with open(path, "rb") as f:
         head = f.read(16)
     if head.startswith(_SQLITE_MAGIC):
@@ -322,7 +322,7 @@ def read_tables(source, *, db_schema: str | None = None,
         )
     if path.is_dir():
         return _read_folder(path)
-    suffix = _suffix(path)
+    suffix = file_suffix(path)
     if suffix in _CSV_SUFFIXES or suffix in _PARQUET_SUFFIXES:
         raise ValueError(
             f"{str(path)!r} is a single table; put the tables of the database in one folder "
@@ -334,7 +334,7 @@ def read_tables(source, *, db_schema: str | None = None,
             f"folder of CSV or parquet files, a SQLite file ({', '.join(_SQLITE_SUFFIXES)}) or "
             f"a DuckDB file (.duckdb)."
         )
-    kind = _file_kind(path)
+    kind = file_kind(path)
     expected = "sqlite" if suffix in (".sqlite", ".sqlite3") else (
         "duckdb" if suffix in (".duckdb", ".ddb") else kind)  # .db: either
     if kind is None or kind != expected:

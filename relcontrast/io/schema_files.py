@@ -20,8 +20,8 @@ __all__ = ["TIME_UNITS", "read_schema", "schema_to_yaml"]
 #: seconds / milliseconds / microseconds / nanoseconds since 1970-01-01.
 TIME_UNITS = ("year", "D", "s", "ms", "us", "ns")
 
-_SCHEMA_KEYS = ("primary_key", "foreign_keys", "time_column")
-_SCHEMA_FILE_KEYS = (*_SCHEMA_KEYS, "time_unit")
+SCHEMA_KEYS = ("primary_key", "foreign_keys", "time_column")
+_SCHEMA_FILE_KEYS = (*SCHEMA_KEYS, "time_unit")
 _FK_ENTRY_KEYS = ("columns", "references")
 _QUOTE_HINT = (" In YAML, quote names it would read as numbers or booleans, e.g. \"on\" or "
                "\"2020\".")
@@ -84,7 +84,7 @@ def _parse_foreign_keys(table: str, fks, origin: str) -> dict:
     )
 
 
-def _parse_schema(raw, origin: str) -> dict[str, dict]:
+def parse_schema(raw, origin: str) -> dict[str, dict]:
     if not isinstance(raw, Mapping):
         raise ValueError(
             f"{origin} must map each table to its keys, e.g. {{users: {{primary_key: user_id}}}}"
@@ -162,7 +162,7 @@ def read_schema(source) -> dict[str, dict]:
         ``time_column``, plus ``time_unit`` where given. The input is not modified.
     """
     if isinstance(source, Mapping):
-        return _parse_schema(source, "schema")
+        return parse_schema(source, "schema")
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             f"schema must be a dict or the path of a YAML / JSON file, got "
@@ -191,7 +191,7 @@ def read_schema(source) -> dict[str, dict]:
         raise ValueError(
             f"Cannot read {origin}: unknown extension {suffix!r}; use .yaml, .yml or .json."
         )
-    return _parse_schema(raw, origin)
+    return parse_schema(raw, origin)
 
 
 def _yaml_scalar(value) -> str:
@@ -256,7 +256,7 @@ def _yaml_key(value, as_list: bool = False) -> str:
     return _yaml_scalar(value)
 
 
-def _schema_summary(schema) -> str:
+def schema_summary(schema) -> str:
     lines = []
     for table, spec in schema.items():
         fks = ", ".join(f"{c}->{r}" for c, r in spec["foreign_keys"].items())
