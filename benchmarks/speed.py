@@ -1,23 +1,16 @@
 """Time-to-embeddings and time-to-model on F1, optionally beside an earlier commit.
 
-Library defaults (plus ``--encoder-options``), F1 pretrained up to 2005-01-01 with
-``random_state=0``, each measurement in a fresh process through the public API:
-``pretrain_s`` (wall; ``pretrain_cpu_s``, every thread's CPU time) with its ``epochs``,
-``setup_s`` (the fit minus its epochs) and ``step_s`` (the epochs' seconds per training
-step, held-out loss included); ``transform_rows_per_s`` on the driver-dnf rows;
-``fine_tuned_s`` / ``scratch_s`` (``RelationalClassifier`` from the encoder or from
-scratch, on the driver-dnf train rows, with their val AUROC); ``aggregator_s``
-(``RelationalAggregator`` fitted on and transforming the train rows) and
-``aggregator_sports_size_s`` (the same on :func:`sports_stand_in`); ``sample_s`` (a
-training batch's sampling in the prefetching worker) and ``phase_*_ms`` (a pretraining
-step phase by phase, from ``torch.profiler``); with ``--grid`` (long),
-``GridSearchCV`` over ``corruption_rate`` in (0.2, 0.4, 0.6) x 3 time-ordered folds of the
-train rows, the encoder followed by gradient boosting.
-
-``--base <commit>`` runs the same measurements with that commit's library (a ``git
-worktree`` first on ``PYTHONPATH``), alternating, and adds ``base / current`` ratios.
-Timings are only comparable on an otherwise idle machine. Writes
-``benchmarks/results/<output>.json`` and ``.md``:
+Library defaults (plus ``--encoder-options``), F1 pretrained up to 2005-01-01, seed 0, each
+measurement in a fresh process through the public API: ``pretrain_s`` (wall; CPU time in
+``pretrain_cpu_s``), ``epochs``, ``setup_s`` (the fit less its epochs), ``step_s`` (per
+training step, held-out loss included), ``sample_s`` (a batch's sampling in the prefetching
+worker), ``phase_*_ms`` (a step phase by phase, from ``torch.profiler``),
+``transform_rows_per_s``, ``fine_tuned_s`` / ``scratch_s`` (driver-dnf classifiers, with
+val AUROC), ``aggregator_s`` and ``aggregator_sports_size_s`` (:func:`sports_stand_in`);
+``--grid``: ``GridSearchCV`` over ``corruption_rate`` in (0.2, 0.4, 0.6) x 3 time-ordered
+folds, encoder + gradient boosting. ``--base <commit>`` measures that commit's library too
+(a ``git worktree`` on ``PYTHONPATH``) and adds ``base / current`` ratios; only an idle
+machine gives comparable times. Writes ``benchmarks/results/<output>.json`` and ``.md``:
 
     .venv/bin/python benchmarks/speed.py [--base <commit>] [--threads 2] [--device cpu]
         [--encoder-options '{"sampler": "hgsampling"}'] [--grid] [--smoke]
@@ -92,10 +85,8 @@ def measure(args) -> dict:
 
 
 def _phases(db, args, cutoff, steps: int) -> dict:
-    """Milliseconds per pretraining step of each phase the library labels for
-    ``torch.profiler`` (``relcontrast.*``; none before they existed), over a fit of
-    ``steps`` steps without validation; ``backward`` is the step less the forward pass and
-    the optimizer's update. Sampling runs ahead in a worker thread: ``sample_s``."""
+    """Milliseconds per step of each phase labelled ``relcontrast.*`` for ``torch.profiler``
+    in a ``steps``-step fit; ``backward``: the step less forward and optimizer."""
     from torch.profiler import ProfilerActivity, profile
 
     from relcontrast import RelationalContrastiveEncoder

@@ -117,12 +117,9 @@ def pretrain(db, val_timestamp, seed: int, options: dict, quick: bool):
 
 def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
                    quick: bool) -> dict:
-    """``scratch`` (reads ``db``), ``fine-tuned`` (from ``encoder``) or ``blend`` (the
-    fine-tuned model and gradient boosting on ``RelationalAggregator`` features, one
-    ``RelationalBlendClassifier`` / ``RelationalBlendRegressor`` at its defaults) for one
-    seed. The model takes the encoder's ``options`` for the backbone (scratch only), the
-    sampling and the device, so that every arm has the encoder's architecture and
-    sampling."""
+    """``scratch`` (reads ``db``), ``fine-tuned`` (from ``encoder``) or ``blend`` (a
+    ``RelationalBlend*`` at its defaults over the fine-tuned model) for one seed, with the
+    encoder's ``options`` for the backbone (scratch only), the sampling and the device."""
     from sklearn.frozen import FrozenEstimator
 
     from relcontrast import RelationalClassifier, RelationalRegressor

@@ -1,21 +1,17 @@
 """Run the suite: every (database, task, arm, seed) asked for, merged into one JSON, a
 markdown table per database and one plot.
 
-    OMP_NUM_THREADS=2 .venv/bin/python -m benchmarks.suite                    # everything
-    .venv/bin/python -m benchmarks.suite --arms agg+gbm hand+gbm              # baselines only
+    .venv/bin/python -m benchmarks.suite                                      # everything
     .venv/bin/python -m benchmarks.suite --databases portal --quick           # smoke test
     .venv/bin/python -m benchmarks.suite --encoder-options '{"num_layers": 3,
         "num_neighbors": [4, 4, 4]}' --output suite_three_layers              # an ablation
 
-Results already in ``benchmarks/results/<output>.json`` are kept: a run replaces only the
-(database, task, arm, seed) entries it computes, so arms can be run separately. The JSON is
-``{"databases": {DB: {"tasks": {TASK: {"metric": "auroc" | "mae", "arms": {ARM: {"val":
-[one value per seed], "test": [...], "time_s": [...], "seeds": [...]}}}}}}}`` plus metadata.
-Values are listed in the order of ``seeds``. ``time_s`` of an arm is its wall time for one
-seed: features (aggregates and hand-made features are computed once per task and counted in
-every seed), fitting and predicting val and test; the pretraining that ``emb+gbm``,
-``emb+agg+gbm`` and ``fine-tuned`` read is timed separately, once per database and seed
-(``pretraining``: ``time_s``, ``epochs``, ``steps``).
+A run replaces only the (database, task, arm, seed) entries it computes in
+``benchmarks/results/<output>.json``: ``{"databases": {DB: {"tasks": {TASK: {"metric":
+"auroc" | "mae", "arms": {ARM: {"val": [per seed], "test": [...], "time_s": [...], "seeds":
+[...]}}}}}}}``. ``time_s``: one seed's features, fit and predictions (aggregates and
+hand-made features counted in every seed); pretraining is timed once per database and seed
+(``pretraining``).
 """
 
 from __future__ import annotations
@@ -44,19 +40,14 @@ def _log(message: str) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def _git(*args: str) -> str | None:
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def _commit() -> str:
     """HEAD, with ``+changes`` when the library's files differ from it."""
-    head = _git("rev-parse", "HEAD") or "unknown"
-    changed = _git("status", "--porcelain", "--", str(Path(__file__).parents[2] / "relcontrast"))
-    return head + ("+changes" if changed else "")
+    def git(*args):
+        done = subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).parent)
+        return done.stdout.strip() if done.returncode == 0 else None
+    changed = git("status", "--porcelain", "--", str(Path(__file__).parents[2] / "relcontrast"))
+    return (git("rev-parse", "HEAD") or "unknown") + ("+changes" if changed else "")
 
 
 def _shrink(task: data.Task) -> data.Task:
@@ -98,10 +89,8 @@ def _merge_arm(entry: dict, seed: int, result: dict, stamp: dict) -> dict:
 
 
 def _update(name: str, change) -> dict:
-    """Apply ``change`` (a function that edits the results dict in place) to
-    ``benchmarks/results/<name>.json`` under a file lock, re-reading it first, so that runs
-    in parallel processes writing the same output keep each other's entries. Returns the
-    results as written."""
+    """Apply ``change`` (edits the results dict in place) to ``<name>.json`` under a file
+    lock, re-reading it first, so parallel runs keep each other's entries; returns it."""
     import fcntl
 
     path = RESULTS / f"{name}.json"
@@ -125,10 +114,8 @@ def _cell(values, metric: str) -> str:
 
 
 def probe_r2(features: arms_mod.Features, seed: int) -> float:
-    """How much of what the aggregates hold the embeddings hold, linearly: per aggregate
-    column (standardised on train, missing values at the train mean), the val R² of a ridge
-    regression from the standardised embeddings fitted on train; the median over columns
-    that vary on train and val."""
+    """Median over aggregate columns (varying on train and val; missing at the train mean)
+    of the val R² of a ridge regression from the embeddings, both standardised on train."""
     from sklearn.linear_model import Ridge
     from sklearn.metrics import r2_score
     from sklearn.preprocessing import StandardScaler
@@ -152,8 +139,7 @@ def _arm_names(tasks: dict) -> list[str]:
 
 
 def write_markdown(results: dict, name: str) -> None:
-    """Per database: its tables and tasks, then the arms' val mean ± sd over seeds and mean
-    wall time per seed."""
+    """Per database: tables, tasks, the arms' val mean ± sd and wall time per seed."""
     lines = [f"# Suite results (`{name}.json`)", "",
              "Val metric (AUROC: higher is better; MAE: lower is better), mean ± sd over "
              "the seeds listed in the JSON, and in brackets the mean wall time of one seed "
