@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import time
 
 import numpy as np
 import torch
@@ -30,6 +31,10 @@ from relcontrast._random import GeneratorPair
 from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.estimators._prefetch import Prepared, prefetch
 from relcontrast.nn import batch_to_device
+
+
+#: Device types whose training batches are prepared ahead in a worker thread.
+PREFETCH_DEVICES = ("cuda",)
 
 
 def fused_optimizer(device) -> dict:
@@ -110,7 +115,11 @@ class _SubgraphMixin:
         if isinstance(x, Prepared):  # sampled ahead by the epoch's prefetching worker
             batch, extra = x.batch, x.extra
         else:
+            start = time.perf_counter()
             batch, extra = self.batcher(x, training=self.module_.training)
+            timing = getattr(self, "_sample_timing", None)
+            if timing is not None:
+                timing["seconds"] += time.perf_counter() - start
         async_copy = torch.device(self.device).type == "cuda"  # from pinned memory
         batch = batch_to_device(batch, self.device, non_blocking=async_copy)
         extra = {k: ({nt: tf.to(self.device, non_blocking=async_copy) for nt, tf in v.items()}
@@ -123,11 +132,18 @@ class _SubgraphMixin:
             self.batcher.generators.reset_eval()
         if iterator is None:  # no validation split
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        timing = {"seconds": 0.0}
-        iterator = prefetch(iterator, self.batcher, training=training, device=self.device,
-                            timing=timing)
-        out = super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        if training:  # the worker's seconds, beside skorch's `dur` of the whole epoch
+        timing = self._sample_timing = {"seconds": 0.0}
+        # on a GPU the batches are prepared ahead in a worker thread; on the CPU the worker
+        # would compete with the step for the same cores (1.5x slower F1 pretraining wall
+        # time on 2 cores, benchmarks/speed.py), so they are prepared inline
+        if torch.device(self.device).type in PREFETCH_DEVICES:
+            iterator = prefetch(iterator, self.batcher, training=training, device=self.device,
+                                timing=timing)
+        try:
+            out = super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            self._sample_timing = None
+        if training:  # seconds spent sampling, beside skorch's `dur` of the whole epoch
             self.history.record("sample_dur", timing["seconds"])
         return out
 
