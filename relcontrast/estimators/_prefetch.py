@@ -3,9 +3,11 @@ thread while the current step runs.
 
 A step's input pipeline (neighbour sampling, corruption, fingerprints, count inputs and
 predictive targets) runs on the CPU. Run inline, a GPU waits for it every step; run
-ahead, it overlaps the step. The seed rows of an epoch are drawn first, in the calling
-thread, exactly when skorch's loop would draw them (a ``DataLoader`` over a
-``WeightedRandomSampler`` draws all of an epoch's rows on its first batch), and the worker
+ahead, it overlaps the step. The nets prefetch on CUDA only (``_net.PREFETCH_DEVICES``): on
+the CPU the worker and the step would share the same cores. The seed rows of an epoch are
+drawn first, in the calling thread, exactly when skorch's loop would draw them (a
+``DataLoader`` over a ``WeightedRandomSampler`` draws all of an epoch's rows on its first
+batch), and the worker
 prepares their batches in order with the batcher's own generators, so a seeded fit gives
 the same batches, bitwise, as without prefetching.
 """
