@@ -32,7 +32,6 @@ from relcontrast.estimators._distributed import DataParallel, RankShard
 from relcontrast.estimators._prefetch import Prepared, prefetch
 from relcontrast.nn import batch_to_device
 
-
 #: Device types whose training batches are prepared ahead in a worker thread.
 PREFETCH_DEVICES = ("cuda",)
 
