@@ -479,3 +479,35 @@ def test_seeds_only_gives_the_seeds_their_full_embeddings(num_neighbors, aggrega
     assert {nt: z.size(0) for nt, z in trimmed.items()} == {nt: h[0]
                                                             for nt, h in hop_nodes.items()}
     torch.testing.assert_close(trimmed["users"], full["users"][:10], rtol=0, atol=1e-5)
+
+
+def test_held_out_links_keep_the_trimmed_pass_exact():
+    """Holding out link targets keeps the sampler's per-hop edge counts true, so the
+    corrupted pretraining pass (seeds_only) still trims, and still matches the full pass."""
+    from relcontrast import RelationalDatabase
+    from relcontrast.graph import build_graph
+    from relcontrast.pretraining import hold_out_links
+    from relcontrast.sampling import NeighborSampler
+    from relcontrast.testing import make_synthetic_database
+
+    graph = build_graph(RelationalDatabase(*make_synthetic_database()))
+    backbone = make_backbone(graph)
+    users = torch.arange(10)
+    batch = NeighborSampler(graph, num_neighbors=(3, 2)).sample(
+        {"users": users}, {"users": graph.time_dict["users"][users] + 200 * 86_400 * 10**9},
+        torch.Generator())
+    before = {et: (batch[et].edge_index.clone(), list(batch[et].num_hop_edges))
+              for et in batch.edge_types}
+    hold_out_links(batch, 0.5, torch.Generator().manual_seed(0))
+    pairs = lambda ei: {tuple(p) for p in ei.t().tolist()}  # noqa: E731
+    for et in batch.edge_types:
+        (edges, hops), kept = before[et], batch[et].edge_index
+        assert len(pairs(edges)) == edges.size(1)  # no repeated edge: pairs identify edges
+        assert batch[et].num_hop_edges is not None
+        for h_before, h_after in zip(hops, batch[et].num_hop_edges, strict=True):
+            assert pairs(kept[:, :h_after]) == pairs(edges[:, :h_before]) & pairs(kept)
+    assert sum(batch[et].edge_index.size(1) for et in batch.edge_types) < sum(
+        e.size(1) for e, _ in before.values())
+    full = backbone(batch)
+    seeds = backbone(batch, seeds_only=True)
+    torch.testing.assert_close(seeds["users"], full["users"][:10], rtol=0, atol=1e-5)

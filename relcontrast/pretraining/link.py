@@ -120,14 +120,22 @@ def hold_out_links(batch: HeteroData, rate: float, generator: torch.Generator) -
         edge_index = batch[et].edge_index  # [2, E]
         held = torch.rand(edge_index.size(1), generator=generator) < rate
         batch[et].target_edge_index = edge_index[:, held]
-        batch[et].edge_index = edge_index[:, ~held]
-        batch[et].num_hop_edges = None  # the sampler's counts no longer hold
+        _keep_edges(batch[et], ~held)
         rev = reverse_edge_type(et)
         if rev in batch.edge_types and held.any():
             num_dst = max(int(batch[dst].num_nodes), 1)
             held_keys = edge_index[0, held] * num_dst + edge_index[1, held]  # [H]
             rev_index = batch[rev].edge_index  # [2, E_rev], row 0 in dst, row 1 in src
             rev_keys = rev_index[1] * num_dst + rev_index[0]
-            batch[rev].edge_index = rev_index[:, ~torch.isin(rev_keys, held_keys)]
-            batch[rev].num_hop_edges = None
+            _keep_edges(batch[rev], ~torch.isin(rev_keys, held_keys))
     return batch
+
+
+def _keep_edges(store, keep: Tensor) -> None:
+    """Keep the edges where ``keep`` holds; a sampler's per-hop edge counts (edges of the
+    first hops come first) become the counts of the edges kept."""
+    store.edge_index = store.edge_index[:, keep]
+    hops = store.get("num_hop_edges")
+    if hops is not None:
+        kept = torch.cat([keep.new_zeros(1, dtype=torch.long), keep.long().cumsum(0)])
+        store.num_hop_edges = [int(kept[h]) for h in hops]
