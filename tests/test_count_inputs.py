@@ -1,11 +1,5 @@
-"""Count inputs (``count_inputs=True``): exact counts, no leakage, row order, parameters.
-
-A hand-built shop: customers ``a``, ``b``, ``c`` (untimed) and their baskets (timed).
-Customer ``a`` has baskets on days 0, 1, 2, 3, 3 + 1 ns and 5; ``b`` on days 0 to 6 (one
-a day); ``c`` none. The positive gaps between a customer's consecutive baskets are 1 day
-(nine times), 1 ns and 2 days - 1 ns: their lower median is 1 day, so the windows are 1, 4
-and 16 days.
-"""
+"""Count inputs (``count_inputs=True``): exact counts, no leakage, row order, parameters,
+on the hand-built shop of ``tests/shop.py`` (count windows of 1, 4 and 16 days)."""
 
 from __future__ import annotations
 
@@ -16,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from shop import DAY, T0, shop_tables
 from sklearn.utils._param_validation import InvalidParameterError
 
 from relcontrast import (
@@ -34,33 +29,13 @@ from relcontrast.sampling.counts import (
     node_counts,
 )
 
-DAY = 86_400 * 10**9
-T0 = pd.Timestamp("2021-03-01").value
 FK = ("baskets", "f2p_cid", "customers")
-A_DAYS = [0, 1, 2, 3, 3, 5]  # the second day-3 basket is 1 ns later
 ENCODER = dict(hidden_channels=8, max_steps=4, steps_per_epoch=2, batch_size=8,
                valid_fraction=0.0, random_state=0)
 
 
 def _tables(extra_baskets: list[tuple[str, int]] = ()) -> tuple[dict, dict]:
-    times = [T0 + d * DAY + (1 if i == 4 else 0) for i, d in enumerate(A_DAYS)]
-    cids = ["a"] * len(times)
-    times += [T0 + d * DAY for d in range(7)]
-    cids += ["b"] * 7
-    for cid, t in extra_baskets:
-        cids.append(cid)
-        times.append(t)
-    baskets = pd.DataFrame({
-        "bid": np.arange(len(times)) * 7 + 3,
-        "cid": cids,
-        "ts": pd.to_datetime(np.array(times, dtype=np.int64)),
-        "amount": 5.0 + 3.0 * np.arange(len(times)),
-    })
-    customers = pd.DataFrame({"cid": ["a", "b", "c"], "age": [31.0, 45.0, 27.0]})
-    schema = {"customers": {"primary_key": "cid"},
-              "baskets": {"primary_key": "bid", "foreign_keys": {"cid": "customers"},
-                          "time_column": "ts"}}
-    return {"customers": customers, "baskets": baskets}, schema
+    return shop_tables(extra_baskets)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,6 @@
-"""The predictive objective: exact targets, no row after the cutoff, the loss, the encoder.
-
-A hand-built shop: customers ``a``, ``b``, ``c`` (untimed) and their baskets (timed), with
-an amount and a channel. Customer ``a`` has baskets on days 0, 1, 2, 3, 3 + 1 ns and 5;
-``b`` on days 0 to 6; ``c`` none. The lower median gap between a customer's baskets is 1 day,
-so the windows are 1, 4 and 16 days.
-"""
+"""The predictive objective: exact targets, no row after the cutoff, the loss, the encoder,
+on the hand-built shop of ``tests/shop.py`` with a channel column (windows of 1, 4 and 16
+days)."""
 
 from __future__ import annotations
 
@@ -12,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from shop import A_CHANNEL, DAY, T0, shop_tables
 from torch_frame.data.stats import StatType
 from torch_geometric.data import HeteroData
 
@@ -26,34 +23,9 @@ from relcontrast.pretraining import (
 from relcontrast.sampling import NO_TIME_BOUND, NeighborSampler
 from relcontrast.sampling.counts import fit_count_windows
 
-DAY = 86_400 * 10**9
-T0 = pd.Timestamp("2021-03-01").value
-A_DAYS = [0, 1, 2, 3, 3, 5]  # the second day-3 basket is 1 ns later
-A_CHANNEL = ["web", "web", "shop", "web", "shop", "web"]
-
 
 def _tables(extra: list[tuple[str, int]] = ()) -> tuple[dict, dict]:
-    times = [T0 + d * DAY + (1 if i == 4 else 0) for i, d in enumerate(A_DAYS)]
-    cids, channels = ["a"] * len(times), list(A_CHANNEL)
-    times += [T0 + d * DAY for d in range(7)]
-    cids += ["b"] * 7
-    channels += ["web"] * 7
-    for cid, t in extra:
-        cids.append(cid)
-        times.append(t)
-        channels.append("shop")
-    baskets = pd.DataFrame({
-        "bid": np.arange(len(times)) * 7 + 3,
-        "cid": cids,
-        "ts": pd.to_datetime(np.array(times, dtype=np.int64)),
-        "amount": 5.0 + 3.0 * np.arange(len(times)),
-        "channel": channels,
-    })
-    customers = pd.DataFrame({"cid": ["a", "b", "c"], "age": [31.0, 45.0, 27.0]})
-    schema = {"customers": {"primary_key": "cid"},
-              "baskets": {"primary_key": "bid", "foreign_keys": {"cid": "customers"},
-                          "time_column": "ts"}}
-    return {"customers": customers, "baskets": baskets}, schema
+    return shop_tables(extra, channel=True)
 
 
 @pytest.fixture(scope="module")
