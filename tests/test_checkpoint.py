@@ -38,7 +38,8 @@ SCRIPT = textwrap.dedent("""
     if kind == "encoder":
         est = RelationalContrastiveEncoder(
             database=db, hidden_channels=16, max_steps=80, steps_per_epoch=4, batch_size=32,
-            patience=3, random_state=0, checkpoint_dir=checkpoint_dir).fit(X)
+            patience=3, lr_schedule="cosine", random_state=0,
+            checkpoint_dir=checkpoint_dir).fit(X)
         outputs = est.transform(X)
         weights = est.backbone_.state_dict()
     else:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -278,6 +279,15 @@ def test_max_steps_is_an_upper_bound(db, max_steps, steps_per_epoch, expected):
                                           "patience": None}).fit(db)
     steps = [sum("train_loss" in b for b in row["batches"]) for row in enc.history_]
     assert steps == expected
+
+
+def test_cosine_schedule_anneals_the_learning_rate_over_max_steps(db):
+    enc = RelationalContrastiveEncoder(**{**SMALL, "max_steps": 4, "steps_per_epoch": 3,
+                                          "lr": 0.01, "lr_schedule": "cosine"}).fit(db)
+    lrs = [b["event_lr"] for row in enc.history_ for b in row["batches"] if "train_loss" in b]
+    expected = [0.005 * (1 + math.cos(math.pi * step / 4)) for step in range(4)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    assert enc.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-15)
 
 
 def test_old_pickle_paths_of_the_pretraining_data_path_resolve():

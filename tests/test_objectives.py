@@ -279,3 +279,17 @@ def test_hold_out_links_moves_edges_out_of_message_passing():
     assert not pairs(target) & pairs(kept)
     assert pairs(rev.flip(0)) == pairs(kept)  # the reverse of a held-out link is gone too
     assert "target_edge_index" not in batch["b", "rev_f2p_b", "a"]
+
+
+def test_row_level_anchors_are_the_rows_with_a_corrupted_view():
+    """The corrupted pass embeds the seeds (the first nodes of each type) only: they are the
+    anchors, every node of the type still a candidate."""
+    batch = _batch(n_a=6, n_b=4)
+    z = _random_z(batch, 8, seed=0)
+    z_corrupt = {"a": z["a"][:2] + 0.1, "b": z["b"][:0]}
+    objective = RowObjective(NODE_TYPES, 8)
+    row = objective(z, z_corrupt, batch)
+    assert set(row) == {"a"}
+    assert row["a"].num_negatives.tolist() == [5, 5]
+    full = objective(z, {"a": z["a"] + 0.1, "b": z["b"]}, batch)
+    torch.testing.assert_close(row["a"].loss, full["a"].loss[:2])

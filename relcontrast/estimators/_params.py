@@ -99,6 +99,7 @@ COMMON_CONSTRAINTS: dict = {
     "temporal_strategy": [StrOptions(set(TEMPORAL_STRATEGIES))],
     "batch_size": [_positive()],
     "lr": [_positive(numbers.Real)],
+    "lr_schedule": [StrOptions({"cosine"}), None],
     "patience": [_positive(), None],
     "valid_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
     "device": [str, torch.device],
@@ -139,7 +140,6 @@ SUPERVISED_CONSTRAINTS: dict = {
     "backbone_lr": [_positive(numbers.Real), StrOptions({"auto"}), None],
     "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
     "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-    "lr_schedule": [StrOptions({"cosine"}), None],
 }
 
 

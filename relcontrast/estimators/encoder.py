@@ -15,7 +15,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import PassthroughScoring
+from skorch.callbacks import LRScheduler, PassthroughScoring
 from torch import nn
 
 from relcontrast._random import eval_generator
@@ -47,6 +47,10 @@ from relcontrast.pretraining import (
 from relcontrast.rows import latest_visible_time, rows_to_seeds
 from relcontrast.sampling import make_sampler
 from relcontrast.sampling.counts import fit_count_windows
+
+#: At most this many held-out seed rows validate early stopping: four batches at the default
+#: batch size, so validation costs a few steps' time per epoch.
+MAX_VALID_ROWS = 512
 
 
 def _resolve_training_database(X, y, database):
@@ -145,17 +149,21 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     batch_size : int, default=128
         Seed rows per pretraining step, every table equally likely; per process under
         ``torchrun``.
-    max_steps : int, default=200
+    max_steps : int, default=120
         Upper bound on optimisation steps.
-    steps_per_epoch : int, default=50
+    steps_per_epoch : int, default=40
         Steps between two evaluations of the held-out loss (one skorch epoch).
-    lr : float, default=1e-3
+    lr : float, default=2e-3
         Adam learning rate.
+    lr_schedule : {None, "cosine"}, default=None
+        None: a constant learning rate; "cosine": cosine annealing from ``lr`` to 0 over
+        ``max_steps``, one step per batch.
     patience : int or None, default=4
         Epochs without held-out improvement before stopping early (the best epoch's
         weights are kept); None: no early stopping.
     valid_fraction : float, default=0.1
-        Fraction of seed rows held out for the early-stopping loss (at most 2048 rows).
+        Fraction of seed rows held out for the early-stopping loss (at most
+        ``MAX_VALID_ROWS`` = 512 rows, four batches at the default ``batch_size``).
     cutoff_time : datetime-like or None, default=None
         Pretraining sees only rows with time <= cutoff_time (< cutoff_time with
         ``time_boundary="strict"``). None: the latest cutoff time of the rows X when
@@ -247,9 +255,10 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         temporal_strategy="last",
         seed_times="events",
         batch_size=128,
-        max_steps=200,
-        steps_per_epoch=50,
-        lr=1e-3,
+        max_steps=120,
+        steps_per_epoch=40,
+        lr=2e-3,
+        lr_schedule=None,
         patience=4,
         valid_fraction=0.1,
         cutoff_time=None,
@@ -286,6 +295,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.max_steps = max_steps
         self.steps_per_epoch = steps_per_epoch
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.patience = patience
         self.valid_fraction = valid_fraction
         self.cutoff_time = cutoff_time
@@ -397,7 +407,8 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
             fingerprint_rounds=self.num_layers if self.false_negatives == "same_input" else None,
             train_seed=None if ddp is None else ddp.rank_seed(seed),
         )
-        holdout = HoldOut(self.valid_fraction, 2048, seed) if self.valid_fraction else None
+        holdout = (HoldOut(self.valid_fraction, MAX_VALID_ROWS, seed) if self.valid_fraction
+                   else None)
         if holdout is not None and holdout.num_valid(len(seed_types)) < 1:
             holdout = None  # too few seed rows to hold any out: no early stopping
         valid_batches = 0 if holdout is None else math.ceil(  # validation: global batches
@@ -405,8 +416,11 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         scores = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
                                                           on_train=split == "train"))
                   for level in objectives for split in ("train", "valid")]
+        decisions = [("lr_schedule", LRScheduler(policy="CosineAnnealingLR", T_max=self.max_steps,
+                                                 step_every="batch"))
+                     ] if self.lr_schedule == "cosine" else []
         callbacks, verbose = fit_callbacks(
-            self, scores, early_stopping=holdout is not None, ddp=ddp,
+            self, scores, decisions, early_stopping=holdout is not None, ddp=ddp,
             batches_per_epoch=self.steps_per_epoch + valid_batches,
             postfix_keys=["train_loss", *(f"train_{o}" for o in objectives)])
         return PretrainingNet(

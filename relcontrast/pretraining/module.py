@@ -29,7 +29,7 @@ class PretrainingModule(nn.Module):
         with record_function("relcontrast.backbone"):
             z_clean = self.backbone(batch)
         z_corrupt = None
-        if tf_corrupt is not None:
+        if tf_corrupt is not None:  # the row level contrasts the seeds' corrupted views only
             with record_function("relcontrast.backbone_corrupt"):
-                z_corrupt = self.backbone(batch, tf_dict=tf_corrupt)
+                z_corrupt = self.backbone(batch, tf_dict=tf_corrupt, seeds_only=True)
         return self.loss(z_clean, z_corrupt, batch)

@@ -207,9 +207,9 @@ class ContrastiveLoss(nn.Module):
         ----------
         z_clean : dict of str to Tensor of shape [num_nodes, channels]
             Backbone embeddings of the batch.
-        z_corrupt : dict of str to Tensor of shape [num_nodes, channels] or None
-            Backbone embeddings of the batch with corrupted features (same graph); required
-            by the row level only.
+        z_corrupt : dict of str to Tensor of shape [num_anchors, channels] or None
+            Backbone embeddings with corrupted features (same graph) of the first
+            ``num_anchors`` nodes of each type, the seeds; required by the row level only.
         batch : HeteroData
             The sampled subgraph (``edge_index`` per edge type, ``n_id`` per node type).
 

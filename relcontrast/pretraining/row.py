@@ -25,14 +25,17 @@ def node_identities(batch: HeteroData, node_type: str) -> list[Tensor]:
 class RowObjective(nn.Module):
     r"""Row-level InfoNCE: corrupted view of a row versus its clean view, per node type.
 
-    For a node type with :math:`N \ge 2` nodes in the batch, the anchor of node :math:`i` is
-    :math:`g_t(z^{corrupt}_i)`, its positive :math:`g_t(z^{clean}_i)` and its negatives
-    :math:`g_t(z^{clean}_j)` for the other nodes :math:`j` of the type (all of them,
-    :math:`K = N - 1`, except false negatives: copies of the same database row, with the same
-    ``n_id``, and nodes whose inputs are identical, with the same ``input_id``, whose clean
-    embeddings cannot differ from the positive). :math:`g_t` is one :class:`ProjectionHead` per node
-    type, shared by both views: tables live in different regions of the embedding space, and
-    a head per table lets each discard what its own invariance does not need.
+    The corrupted view is computed for the first :math:`M \le N` nodes of a type only (the
+    batch's seeds: :class:`PretrainingModule` runs the corrupted backbone pass with
+    ``seeds_only=True``, whose cost is a fraction of a full pass). For each of them, the
+    anchor of node :math:`i` is :math:`g_t(z^{corrupt}_i)`, its positive
+    :math:`g_t(z^{clean}_i)` and its negatives :math:`g_t(z^{clean}_j)` for the other
+    :math:`N - 1` nodes :math:`j` of the type in the batch, except false negatives: copies
+    of the same database row, with the same ``n_id``, and nodes whose inputs are identical,
+    with the same ``input_id``, whose clean embeddings cannot differ from the positive.
+    :math:`g_t` is one :class:`ProjectionHead` per node type, shared by both views: tables
+    live in different regions of the embedding space, and a head per table lets each
+    discard what its own invariance does not need.
 
     Parameters
     ----------
@@ -64,22 +67,26 @@ class RowObjective(nn.Module):
 
         Parameters
         ----------
-        z_clean, z_corrupt : dict of str to Tensor of shape [num_nodes, channels]
-            Backbone embeddings of the batch with clean and with corrupted features.
+        z_clean : dict of str to Tensor of shape [num_nodes, channels]
+            Backbone embeddings of the batch.
+        z_corrupt : dict of str to Tensor of shape [num_anchors, channels]
+            Backbone embeddings with corrupted features of the first ``num_anchors`` nodes
+            of each type (the seeds; all nodes works too).
         batch : HeteroData
             The batch (its ``n_id`` and ``input_id`` mask false negatives).
 
         Returns
         -------
         dict of str to InfoNCEResult
-            Node types with fewer than 2 nodes are left out.
+            Node types with fewer than 2 nodes or no corrupted row are left out.
         """
         out = {}
         for nt, head in zip(self.node_types, self.heads, strict=True):
             if nt not in z_clean or nt not in z_corrupt or z_clean[nt].size(0) < 2:
                 continue
-            n = z_clean[nt].size(0)
-            anchors = spread_index(n, self.max_anchors, z_clean[nt].device)
+            anchors = spread_index(z_corrupt[nt].size(0), self.max_anchors, z_clean[nt].device)
+            if anchors.numel() == 0:
+                continue
             out[nt] = info_nce(head(z_corrupt[nt][anchors]), head(z_clean[nt]), anchors,
                                temperature=self.temperature, key_ids=node_identities(batch, nt))
         return out
