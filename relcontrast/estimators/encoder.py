@@ -416,9 +416,10 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         scores = [(f"{split}_{level}", PassthroughScoring(name=f"{split}_{level}",
                                                           on_train=split == "train"))
                   for level in objectives for split in ("train", "valid")]
-        decisions = [("lr_schedule", LRScheduler(policy="CosineAnnealingLR", T_max=self.max_steps,
-                                                 step_every="batch"))
-                     ] if self.lr_schedule == "cosine" else []
+        decisions = []
+        if self.lr_schedule == "cosine":  # annealed over max_steps, a step after every batch
+            decisions.append(("lr_schedule", LRScheduler(
+                policy="CosineAnnealingLR", T_max=self.max_steps, step_every="batch")))
         callbacks, verbose = fit_callbacks(
             self, scores, decisions, early_stopping=holdout is not None, ddp=ddp,
             batches_per_epoch=self.steps_per_epoch + valid_batches,
