@@ -65,12 +65,13 @@ def _demo(args) -> int:
     val = load_f1_task("driver-dnf", "val")
     print(f"\ndriver-dnf: {len(train.X)} train rows, {len(val.X)} val rows")
 
-    print(f"\n1/4 Pretraining (no labels, data up to {args.cutoff}, at most {args.steps} "
-          f"steps) ...", flush=True)
     enc = RelationalContrastiveEncoder(
-        database=db, cutoff_time=pd.Timestamp(args.cutoff), max_steps=args.steps,
-        time_boundary=args.time_boundary, random_state=args.seed, verbose=args.verbose,
-    ).fit(db)
+        database=db, cutoff_time=pd.Timestamp(args.cutoff), time_boundary=args.time_boundary,
+        random_state=args.seed, verbose=args.verbose,
+        **({} if args.steps is None else {"max_steps": args.steps}))
+    print(f"\n1/4 Pretraining (no labels, data up to {args.cutoff}, at most {enc.max_steps} "
+          f"steps) ...", flush=True)
+    enc.fit(db)
     last = enc.history_[-1]
     levels = ", ".join(f"{k[6:]}={last[k]:.3f}" for k in last if k.startswith("train_")
                        and k[6:] in OBJECTIVES)
@@ -423,7 +424,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_demo)
     _add_common(p)
     p.add_argument("--cutoff", default=_F1_CUTOFF)
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=None,
+                   help="maximum pretraining steps (default: the encoder's)")
     p.add_argument("--epochs", type=int, default=20, help="max epochs of the classifiers")
     p.add_argument("--plot", default="relcontrast_demo_losses.png",
                    help="where to save the pretraining loss curves ('' to skip)")
@@ -448,7 +450,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="pretrain on rows up to this time only (before it with "
                         "--time-boundary strict), e.g. your first validation time; default: "
                         f"every row ({_F1_CUTOFF} for F1)")
-    p.add_argument("--steps", type=int, default=200, help="maximum pretraining steps")
+    p.add_argument("--steps", type=int, default=None,
+                   help="maximum pretraining steps (default: the encoder's)")
     _add_time_boundary(p, None, "inclusive; `embed` and `fit --encoder` use the encoder's")
     _add_model_options(p, "encoder", "corruption_rate=0.2")
     p.add_argument("--out", "--output", dest="output", default="encoder.joblib")

@@ -458,3 +458,20 @@ def test_library_advice_names_the_time_boundary_option():
     assert _for_the_cli("dated 2021 (time_boundary='strict': a row is visible only strictly "
                         "before the cutoff)") == (
         "dated 2021 (--time-boundary strict: a row is visible only strictly before the cutoff)")
+
+
+def test_pretraining_steps_default_to_the_encoders(monkeypatch):
+    """Without --steps, `demo` and `pretrain` pretrain as long as the library's default."""
+    made = []
+    real = RelationalContrastiveEncoder
+
+    class Recording(real):
+        def fit(self, *args, **kwargs):
+            made.append(self.max_steps)
+            raise SystemExit(0)  # stop before any work
+
+    monkeypatch.setattr("relcontrast.RelationalContrastiveEncoder", Recording)
+    for argv in (["demo"], ["pretrain"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert made == [real().max_steps] * 2
