@@ -6,7 +6,9 @@ measurement in a fresh process through the public API: ``pretrain_s`` (wall; CPU
 training step, held-out loss included), ``sample_s`` (a batch's sampling in the prefetching
 worker), ``phase_*_ms`` (a step phase by phase, from ``torch.profiler``),
 ``transform_rows_per_s``, ``fine_tuned_s`` / ``scratch_s`` (driver-dnf classifiers, with
-val AUROC), ``aggregator_s`` and ``aggregator_sports_size_s`` (:func:`sports_stand_in`);
+val AUROC), ``aggregator_s`` and ``aggregator_sports_size_s`` (:func:`sports_stand_in`),
+``pretrain_sports_size_s``, ``fine_tuned_sports_size_s`` / ``scratch_sports_size_s`` (its
+24k rows);
 ``--grid``: ``GridSearchCV`` over ``corruption_rate`` in (0.2, 0.4, 0.6) x 3 time-ordered
 folds, encoder + gradient boosting. ``--base <commit>`` measures that commit's library too
 (a ``git worktree`` on ``PYTHONPATH``) and adds ``base / current`` ratios; only an idle
@@ -74,13 +76,33 @@ def measure(args) -> dict:
                                    **({"max_epochs": 1} if args.smoke else {}), **kwargs)
         out[f"{arm}_s"] = _timed(lambda clf=clf: clf.fit(train.X, train.y))
         out[f"{arm}_val_auroc"] = roc_auc_score(val.y, clf.predict_proba(val.X)[:, 1])
+    sports, sports_X, sports_y = sports_stand_in()
+    sports = RelationalDatabase(*sports)
     for key, (database, X) in {"aggregator_s": (db, train.X),
-                               "aggregator_sports_size_s": sports_stand_in()}.items():
-        agg = RelationalAggregator(database=RelationalDatabase(*database)
-                                   if isinstance(database, tuple) else database)
+                               "aggregator_sports_size_s": (sports, sports_X)}.items():
+        agg = RelationalAggregator(database=database)
         out[key] = _timed(lambda agg=agg, X=X: agg.fit(X).transform(X))
+    out.update(_sports_models(sports, sports_X, sports_y, args))
     if args.grid:
         out["grid_s"] = _grid(db, train, args.device)
+    return out
+
+
+def _sports_models(db, X, y, args) -> dict:
+    """Times only: pretraining up to the rows' latest cutoff, then fine-tuned and scratch
+    classifiers on all rows of the sports-size stand-in (early stopping on the latest 10%)."""
+    from relcontrast import RelationalClassifier, RelationalContrastiveEncoder
+
+    smoke = args.smoke
+    out = {"sports_size_train_rows": len(X)}
+    enc = RelationalContrastiveEncoder(
+        database=db, cutoff_time=X["time"].max(), random_state=0, device=args.device,
+        **({"max_steps": 4, "steps_per_epoch": 2} if smoke else {}), **args.encoder_options)
+    out["pretrain_sports_size_s"] = _timed(lambda: enc.fit(db))
+    for arm, kwargs in (("fine_tuned", {"encoder": enc}), ("scratch", {"database": db})):
+        clf = RelationalClassifier(random_state=0, device=args.device,
+                                   **({"max_epochs": 1} if smoke else {}), **kwargs)
+        out[f"{arm}_sports_size_s"] = _timed(lambda clf=clf: clf.fit(X, y))
     return out
 
 
@@ -124,10 +146,10 @@ def _grid(db, train, device: str) -> float:
 
 
 def sports_stand_in(seed: int = 0):
-    """``((tables, schema), X)``: a seeded synthetic stand-in of the representation issue's
-    sports database (9 tables, 146k rows; wide small-integer stat tables, about 4.3k
+    """``((tables, schema), X, y)``: a seeded synthetic stand-in of the representation
+    issue's sports database (9 tables, 146k rows; wide small-integer stat tables, about 4.3k
     aggregator features); X: every person with a stat row in the two seasons before
-    1 January of 2005-2010 (24,137 rows)."""
+    1 January of 2005-2010 (24,137 rows); y: whether the person has one in the next year."""
     import numpy as np
     import pandas as pd
 
@@ -178,13 +200,17 @@ def sports_stand_in(seed: int = 0):
         schema[name] = {"foreign_keys": {"person_id": "people", "team_id": "teams"},
                         "time_column": "date"}
     active = pd.concat([batting, pitching, fielding])[["person_id", "date"]]
-    rows = []
+    rows, labels = [], []
     for year in range(2005, 2011):
         t = pd.Timestamp(f"{year}-01-01")
         recent = (active["date"] < t) & (active["date"] >= t - pd.Timedelta("730D"))
-        rows.append(pd.DataFrame({"person_id": np.unique(active["person_id"][recent]),
-                                  "time": t}))
-    return (tables, schema), pd.concat(rows, ignore_index=True)
+        people_t = np.unique(active["person_id"][recent])
+        later = active["person_id"][(active["date"] > t)
+                                    & (active["date"] <= t + pd.Timedelta("365D"))]
+        rows.append(pd.DataFrame({"person_id": people_t, "time": t}))
+        labels.append(np.isin(people_t, later.to_numpy()).astype(int))
+    return ((tables, schema), pd.concat(rows, ignore_index=True),
+            pd.Series(np.concatenate(labels), name="active_next_year"))
 
 
 def _run(tree: Path, argv: list[str], threads: int) -> dict:
