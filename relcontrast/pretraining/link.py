@@ -138,4 +138,4 @@ def _keep_edges(store, keep: Tensor) -> None:
     hops = store.get("num_hop_edges")
     if hops is not None:
         kept = torch.cat([keep.new_zeros(1, dtype=torch.long), keep.long().cumsum(0)])
-        store.num_hop_edges = [int(kept[h]) for h in hops]
+        store.num_hop_edges = kept[list(hops)].tolist()

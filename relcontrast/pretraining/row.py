@@ -44,8 +44,9 @@ class RowObjective(nn.Module):
         Embedding size of the backbone.
     temperature : float, default=0.1
     max_anchors : int, default=1024
-        At most this many anchors per node type (evenly spread over the batch), bounding the
-        ``[anchors, N]`` logit matrix; every node still serves as a negative.
+        At most this many anchors per node type (evenly spread over the rows with a
+        corrupted view), bounding the ``[anchors, N]`` logit matrix; every node still
+        serves as a negative.
     """
 
     def __init__(self, node_types: Sequence[str], channels: int, *, temperature: float = 0.1,
@@ -82,11 +83,10 @@ class RowObjective(nn.Module):
         """
         out = {}
         for nt, head in zip(self.node_types, self.heads, strict=True):
-            if nt not in z_clean or nt not in z_corrupt or z_clean[nt].size(0) < 2:
+            if (nt not in z_clean or nt not in z_corrupt or z_clean[nt].size(0) < 2
+                    or z_corrupt[nt].size(0) == 0):
                 continue
             anchors = spread_index(z_corrupt[nt].size(0), self.max_anchors, z_clean[nt].device)
-            if anchors.numel() == 0:
-                continue
             out[nt] = info_nce(head(z_corrupt[nt][anchors]), head(z_clean[nt]), anchors,
                                temperature=self.temperature, key_ids=node_identities(batch, nt))
         return out
