@@ -12,6 +12,7 @@ import pytest
 import torch
 from shop import DAY, T0, shop_tables
 from sklearn.utils._param_validation import InvalidParameterError
+from torch_frame.data.stats import StatType
 
 from relcontrast import (
     RelationalClassifier,
@@ -26,8 +27,11 @@ from relcontrast.sampling.counts import (
     CountingSampler,
     count_channels,
     fit_count_windows,
+    mean_dims,
     node_counts,
+    window_values,
 )
+from relcontrast.sampling.index import neighbor_index
 
 FK = ("baskets", "f2p_cid", "customers")
 ENCODER = dict(hidden_channels=8, max_steps=4, steps_per_epoch=2, batch_size=8,
@@ -121,10 +125,74 @@ def test_backbone_needs_the_counts_and_its_own_windows(graph):
     assert plain.count_encoder is None and plain.count_windows is None
 
 
+# -- mean inputs ---------------------------------------------------------------------------
+def test_window_means_are_exact():
+    """Means of the amount (standardised) and of the channel shares of a's baskets: over all
+    time (with a basket 20 days before day 0) and over the 16-day window; 0 for c."""
+    tables, schema = shop_tables([("a", T0 - 20 * DAY)], channel=True)
+    graph = build_graph(RelationalDatabase(tables, schema))
+    windows = fit_count_windows(graph)
+    assert windows == {FK: (DAY, 4 * DAY, 16 * DAY)}
+    # amount, then the shares of "web" (11 baskets) and "shop" (3), by frequency
+    assert mean_dims(graph, windows) == {FK: 3}
+    assert count_channels(windows, mean_dims(graph, windows)) == {"customers": 4 + 2 * 3}
+    stats = graph.col_stats_dict["baskets"]["amount"]
+    mu, sd = float(stats[StatType.MEAN]), float(stats[StatType.STD])
+    a, c = (int(i) for i in RelationalDatabase(tables, schema).key_to_index(
+        "customers", ["a", "c"]))
+    got = node_counts(graph, windows, "customers", torch.tensor([a, c]),
+                      torch.tensor([T0 + 3 * DAY, T0 + 3 * DAY]), means=True)
+    # a at day 3: the old basket (amount 44, shop) and days 0-3 (5, 8, 11, 14; web, web,
+    # shop, web); the 16-day window holds days 0-3 only
+    counts = torch.tensor([5, 1, 4, 4], dtype=torch.float).log1p()
+    torch.testing.assert_close(got[0, :4], counts, rtol=0, atol=0)
+    expected = torch.tensor([(16.4 - mu) / sd, 3 / 5, 2 / 5, (9.5 - mu) / sd, 3 / 4, 1 / 4])
+    torch.testing.assert_close(got[0, 4:], expected, rtol=0, atol=2e-6)
+    torch.testing.assert_close(got[1], torch.zeros(10), rtol=0, atol=0)
+
+
+def test_a_mean_reads_only_its_own_rows_exactly():
+    """A basket of customer a, who comes before b in the index, or one of b's after the
+    bound, changes no bit of b's means (float64, same column statistics): the sums are
+    exact, not running float sums that round differently once a row is added before b's."""
+    base = build_graph(RelationalDatabase(*shop_tables(channel=True)))
+    tables, schema = shop_tables([("a", T0 + DAY + 5), ("b", T0 + 9 * DAY)], channel=True)
+    tables["baskets"].loc[13, "amount"] = 123_456.7  # a's new basket: a large running sum
+    graphs = [base, build_graph(RelationalDatabase(tables, schema), reference=base)]
+    nodes, bound = torch.tensor([0, 1]), torch.full((2,), T0 + 3 * DAY)  # a, b
+    got = []
+    for g in graphs:
+        store = neighbor_index(g)[FK]
+        got.append(window_values(g, FK).mean(store.rowptr[nodes],
+                                             store.eligible_end(nodes, bound))[0])
+    assert not torch.equal(got[0][0], got[1][0])  # a: a basket on day 1
+    assert torch.equal(got[0][1], got[1][1])  # b: nothing new
+    counts = [node_counts(g, fit_count_windows(base), "customers", nodes, bound, means=True)
+              for g in graphs]
+    assert torch.equal(counts[0][1], counts[1][1])
+
+
+def test_backbone_reads_the_means(graph):
+    windows = fit_count_windows(graph)
+    with pytest.raises(ValueError, match="mean_inputs=True needs count_windows"):
+        RelationalBackbone(graph, mean_inputs=True)
+    backbone = RelationalBackbone(graph, hidden_channels=8, count_windows=windows,
+                                  mean_inputs=True).eval()
+    assert "mean_inputs=True" in repr(backbone)
+    assert backbone.count_encoder.in_channels == {"customers": 4 + 2 * 1}  # the amount
+    sampler = NeighborSampler(graph, num_neighbors=(2, 2), strategy="last")
+    seeds = ({"customers": torch.tensor([0, 1])}, {"customers": torch.tensor([T0, T0])})
+    with pytest.raises(ValueError, match="Count inputs of 'customers' have shape"):
+        backbone(CountingSampler(sampler, windows).sample(*seeds, None))
+    z = backbone(CountingSampler(sampler, windows, means=True).sample(*seeds, None))
+    assert z["customers"].shape == (2, 8)
+
+
 # -- estimators ----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def encoder(db):
-    return RelationalContrastiveEncoder(count_inputs=True, **ENCODER).fit(db)
+@pytest.fixture(scope="module", params=[False, True], ids=["counts", "means"])
+def encoder(db, request):
+    return RelationalContrastiveEncoder(count_inputs=True, mean_inputs=request.param,
+                                        **ENCODER).fit(db)
 
 
 def test_encoder_reads_the_counts(encoder, db):
@@ -135,13 +203,14 @@ def test_encoder_reads_the_counts(encoder, db):
     np.testing.assert_array_equal(Z[2], Z[5])  # c has no basket: nothing changes
 
 
-@pytest.mark.parametrize("sampler", ["neighbor", "hgsampling"])
-def test_rows_after_the_cutoff_never_change_the_embedding(sampler):
+@pytest.mark.parametrize("sampler, means", [("neighbor", False), ("hgsampling", False),
+                                            ("neighbor", True)])
+def test_rows_after_the_cutoff_never_change_the_embedding(sampler, means):
     """A basket 1 ns after t changes neither the fitted windows nor the weights (pretraining
     cutoff t) nor any embedding at t."""
     t = T0 + 3 * DAY
-    params = dict(ENCODER, count_inputs=True, sampler=sampler, num_samples=4,
-                  cutoff_time=pd.Timestamp(t))
+    params = dict(ENCODER, count_inputs=True, mean_inputs=means, sampler=sampler,
+                  num_samples=4, cutoff_time=pd.Timestamp(t))
     later = [("a", t + 1), ("c", t + 1), ("b", t + 30 * DAY)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -185,7 +254,11 @@ def test_row_order_never_changes_windows_or_embeddings(encoder, db):
 
 def test_pickle_round_trip_gives_identical_embeddings(encoder):
     X = _rows([T0 + 3 * DAY, T0 + 9 * DAY])
+    encoder.transform(X)
+    # the window values (predictive targets, mean inputs) are rebuilt, not pickled
+    assert "_transient_window_values" in vars(encoder.graph_)
     loaded = pickle.loads(pickle.dumps(encoder))
+    assert "_transient_window_values" not in vars(loaded.graph_)
     assert loaded.backbone_.count_windows == encoder.backbone_.count_windows
     np.testing.assert_array_equal(encoder.transform(X), loaded.transform(X))
 
@@ -212,6 +285,11 @@ def test_parameter_validation(db, encoder):
     with pytest.raises(InvalidParameterError,
                        match="'count_inputs' parameter of RelationalClassifier must be"):
         RelationalClassifier(database=db, count_inputs=1).fit(X, [0, 1, 0])
+    with pytest.raises(InvalidParameterError,
+                       match="'mean_inputs' parameter of RelationalRegressor must be"):
+        RelationalRegressor(database=db, mean_inputs="yes").fit(X, [0.0, 1.0, 0.0])
+    with pytest.warns(UserWarning, match="mean_inputs=True is ignored without count_inputs"):
+        RelationalContrastiveEncoder(count_inputs=False, mean_inputs=True, **ENCODER).fit(db)
     with pytest.warns(UserWarning, match="count_inputs is ignored with an encoder"):
         RelationalClassifier(encoder=encoder, count_inputs=True, max_epochs=1,
                              valid_fraction=0.0, random_state=0).fit(X, [0, 1, 0])

@@ -61,7 +61,9 @@ def test_targets_are_exact_counts_means_and_shares(graph):
                    *_shares(graph, A_CHANNEL[3:])]
     expected = np.concatenate([past_counts, future_counts, past_mean, future_mean])
     valid = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
-    np.testing.assert_allclose(y[0].numpy()[valid], expected[valid], rtol=1e-12)
+    # counts exact; means summed in steps of 2**-20 (WindowValues), so within half a step
+    np.testing.assert_array_equal(y[0, :6].numpy()[valid[:6]], expected[:6][valid[:6]])
+    np.testing.assert_allclose(y[0, 6:].numpy(), expected[6:], rtol=0, atol=2**-21)
     np.testing.assert_array_equal(ok[0].numpy(), valid)
     # customer c has no baskets: zero counts are targets, means of no row are not
     np.testing.assert_array_equal(y[1, :6].numpy(), np.zeros(6))

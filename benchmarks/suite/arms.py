@@ -24,7 +24,7 @@ EVAL_SPLITS = ("val", "test")
 # Parameters of the backbone itself: a fine-tuned model brings its encoder's, so only the
 # model from scratch takes them from --encoder-options.
 _BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
-             "temporal_encoding", "column_types", "count_inputs"}
+             "temporal_encoding", "column_types", "count_inputs", "mean_inputs"}
 # The encoder options the supervised arms share: the backbone, the sampling and the device
 # (not the training loop's: the encoder's lr or batch_size are not the head's).
 _SHARED = _BACKBONE | {"num_neighbors", "temporal_strategy", "device"}

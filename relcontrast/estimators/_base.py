@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -52,11 +53,16 @@ class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
         """A new backbone over ``graph`` from the architecture parameters
         (:data:`~relcontrast.estimators._params.BACKBONE_CONSTRAINTS`); the count inputs'
         windows are fitted on the rows ``rows`` (per table; absent or None: all)."""
+        if self.mean_inputs and not self.count_inputs:
+            warnings.warn(f"{type(self).__name__}: mean_inputs=True is ignored without "
+                          f"count_inputs; set count_inputs=True to read the means.",
+                          UserWarning, stacklevel=3)
         return RelationalBackbone(
             graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,
             temporal_encoding=self.temporal_encoding,
             count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
+            mean_inputs=self.count_inputs and self.mean_inputs,
         )
 
     # -- fit ----------------------------------------------------------------------------

@@ -86,6 +86,7 @@ BACKBONE_CONSTRAINTS: dict = {
     "aggregation": [StrOptions(set(AGGREGATIONS))],
     "temporal_encoding": ["boolean"],
     "count_inputs": ["boolean"],
+    "mean_inputs": ["boolean"],
     "column_types": [Mapping, None],
 }
 

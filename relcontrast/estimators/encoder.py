@@ -103,6 +103,11 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         windows of 1, 4 and 16 median gaps between the rows that reference one row (gaps
         fitted on the pretraining data), ``log1p``-scaled. The sampled neighbours alone
         cannot show these counts.
+    mean_inputs : bool, default=False
+        With ``count_inputs``, add the mean of every numerical column of the referencing
+        rows (standardised) and the share of each of their 4 most frequent categories,
+        over all time and over the longest window: what an entity's rows were like, which
+        4 sampled neighbours cannot show for an entity with hundreds of them.
     objectives : tuple of {"row", "link", "context", "predictive"}, \
             default=("row", "link", "context", "predictive")
         Any non-empty subset. ``"predictive"`` regresses, from each seed row's embedding,
@@ -241,6 +246,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         aggregation="mean",
         temporal_encoding=True,
         count_inputs=True,
+        mean_inputs=False,
         objectives=DEFAULT_OBJECTIVES,
         objective_weights=None,
         corruption_rate=0.4,
@@ -278,6 +284,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.aggregation = aggregation
         self.temporal_encoding = temporal_encoding
         self.count_inputs = count_inputs
+        self.mean_inputs = mean_inputs
         self.objectives = objectives
         self.objective_weights = objective_weights
         self.corruption_rate = corruption_rate
@@ -393,6 +400,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         sampler = make_sampler(
             graph, num_neighbors=self.num_neighbors, strategy=self.temporal_strategy,
             temporal=temporal, count_windows=getattr(module.backbone, "count_windows", None),
+            mean_inputs=getattr(module.backbone, "mean_inputs", False),
             sampler=self.sampler, num_samples=self.num_samples, num_layers=self.num_layers)
         if targets is not None:
             sampler = TargetingSampler(sampler, targets)
@@ -480,7 +488,8 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column, time_boundary)
     sampler = make_sampler(graph, num_neighbors=num_neighbors, strategy=strategy,
                            temporal=tcol is not None,
-                           count_windows=getattr(backbone, "count_windows", None))
+                           count_windows=getattr(backbone, "count_windows", None),
+                           mean_inputs=getattr(backbone, "mean_inputs", False))
     gen = eval_generator(seed)
     was_training = backbone.training
     backbone.eval()

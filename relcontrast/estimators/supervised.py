@@ -128,6 +128,7 @@ class _RelationalSupervised(RelationalEstimator):
         aggregation="mean",
         temporal_encoding=True,
         count_inputs=False,
+        mean_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -159,6 +160,7 @@ class _RelationalSupervised(RelationalEstimator):
         self.aggregation = aggregation
         self.temporal_encoding = temporal_encoding
         self.count_inputs = count_inputs
+        self.mean_inputs = mean_inputs
         self.head_hidden_channels = head_hidden_channels
         self.head_layers = head_layers
         self.num_neighbors = num_neighbors
@@ -349,7 +351,8 @@ class _RelationalSupervised(RelationalEstimator):
                  backbone=None) -> NeighborBatcher:
         sampler = make_sampler(graph, num_neighbors=self.num_neighbors,
                                strategy=self.temporal_strategy, temporal=temporal,
-                               count_windows=getattr(backbone, "count_windows", None))
+                               count_windows=getattr(backbone, "count_windows", None),
+                               mean_inputs=getattr(backbone, "mean_inputs", False))
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
     def _read_graph(self) -> None:
@@ -420,6 +423,10 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         Add to each row's input a projection of how many rows reference it per foreign
         key, at its time bound, over all time and over windows fitted on the training data
         (see :class:`RelationalContrastiveEncoder`). With an encoder, its backbone decides.
+    mean_inputs : bool, default=False
+        With ``count_inputs``, add the means of the referencing rows' values over all time
+        and the longest window (see :class:`RelationalContrastiveEncoder`). With an
+        encoder, its backbone decides.
     head_hidden_channels : int, default=128
         Width of the hidden layers of an MLP head.
     head_layers : int, default=1
@@ -594,6 +601,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         aggregation="mean",
         temporal_encoding=True,
         count_inputs=False,
+        mean_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -626,6 +634,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
             aggregation=aggregation,
             temporal_encoding=temporal_encoding,
             count_inputs=count_inputs,
+            mean_inputs=mean_inputs,
             head_hidden_channels=head_hidden_channels,
             head_layers=head_layers,
             num_neighbors=num_neighbors,

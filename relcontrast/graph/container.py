@@ -70,20 +70,24 @@ class RelationalGraph:
         """The edge type with the same links in the opposite direction."""
         return reverse_edge_type(edge_type)
 
-    def cached(self, name: str, build: Callable[[RelationalGraph], Any]) -> Any:
+    def cached(self, name: str, build: Callable[[RelationalGraph], Any], *,
+               pickled: bool = True) -> Any:
         """``build(self)``, computed on the first call with ``name`` and kept with the graph.
 
         For structures derived from the graph alone, such as the samplers' neighbour index
         (:func:`relcontrast.sampling.neighbor_index`): the graph is read-only, so they stay
         valid, and every sampler of the graph shares them. They travel with the graph when
-        it is pickled.
+        it is pickled, unless ``pickled=False`` (large ones that are quick to rebuild).
         """
-        key = f"_{name}"
+        key = f"_{name}" if pickled else f"_transient_{name}"
         value = self.__dict__.get(key)
         if value is None:
             value = build(self)
             self.__dict__[key] = value
         return value
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_transient_")}
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{nt}={n}" for nt, n in self.num_nodes.items())

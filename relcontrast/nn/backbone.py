@@ -17,7 +17,7 @@ from relcontrast.nn.encoders import HeteroAttributeEncoder
 from relcontrast.nn.gnn import AGGREGATIONS, HeteroGraphSAGE
 from relcontrast.nn.tabular import TABULAR_MODELS
 from relcontrast.nn.temporal import HeteroTemporalEncoder
-from relcontrast.sampling.counts import count_channels
+from relcontrast.sampling.counts import count_channels, mean_dims
 
 
 def _graph_attr(graph: Any, name: str) -> Any:
@@ -59,6 +59,10 @@ class RelationalBackbone(nn.Module):
         besides all time (:func:`relcontrast.sampling.counts.fit_count_windows`, fitted on
         the data like column statistics). Batches must then carry ``counts`` per node type
         (:class:`relcontrast.sampling.counts.CountingSampler`). None: no count inputs.
+    mean_inputs : bool, default=False
+        The count inputs also hold, per foreign key, the means of the referencing rows'
+        values over all time and over the longest window
+        (:func:`relcontrast.sampling.counts.node_counts`); needs ``count_windows``.
 
     Attributes
     ----------
@@ -75,7 +79,8 @@ class RelationalBackbone(nn.Module):
     def __init__(self, graph: Any, hidden_channels: int = 128, num_layers: int = 2,
                  tabular_model: str = "linear", aggregation: str = "mean",
                  temporal_encoding: bool = True, dropout: float = 0.0,
-                 count_windows: Mapping[tuple[str, str, str], Sequence[int]] | None = None):
+                 count_windows: Mapping[tuple[str, str, str], Sequence[int]] | None = None,
+                 mean_inputs: bool = False):
         super().__init__()
         if (isinstance(hidden_channels, bool) or int(hidden_channels) != hidden_channels
                 or hidden_channels < 1):
@@ -112,7 +117,12 @@ class RelationalBackbone(nn.Module):
         self.gnn = HeteroGraphSAGE(self.node_types, self.edge_types, self.hidden_channels,
                                    num_layers=self.num_layers, aggregation=aggregation)
         self.count_windows = _check_count_windows(count_windows, self.edge_types)
-        channels = {} if self.count_windows is None else count_channels(self.count_windows)
+        if mean_inputs and self.count_windows is None:
+            raise ValueError("mean_inputs=True needs count_windows: the means are count "
+                             "inputs over the same windows; pass both or neither.")
+        self.mean_inputs = bool(mean_inputs)
+        channels = {} if self.count_windows is None else count_channels(
+            self.count_windows, mean_dims(graph, self.count_windows) if mean_inputs else None)
         self.count_encoder = (HeteroCountEncoder(channels, self.hidden_channels)
                               if any(channels.values()) else None)
         self.reset_parameters()
@@ -195,7 +205,8 @@ class RelationalBackbone(nn.Module):
                 if batch[nt].get("counts") is None:
                     raise ValueError(
                         f"batch[{nt!r}] has no `counts`, which a backbone with count_windows "
-                        f"reads; sample with CountingSampler(sampler, backbone.count_windows) "
+                        f"reads; sample with CountingSampler(sampler, backbone.count_windows, "
+                        f"backbone.mean_inputs) "
                         f"(relcontrast.sampling.counts).")
                 counts[nt] = batch[nt].counts
             for nt, c in self.count_encoder(counts).items():
@@ -256,7 +267,8 @@ class RelationalBackbone(nn.Module):
                 f"num_layers={self.num_layers}, tabular_model={self.tabular_model!r}, "
                 f"aggregation={self.aggregation!r}, "
                 f"temporal_encoding={self.temporal_encoding}"
-                f"{'' if self.count_windows is None else ', count_inputs=True'})")
+                f"{'' if self.count_windows is None else ', count_inputs=True'}"
+                f"{', mean_inputs=True' if getattr(self, 'mean_inputs', False) else ''})")
 
 
 def _check_count_windows(count_windows, edge_types

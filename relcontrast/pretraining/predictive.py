@@ -27,53 +27,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch_frame import stype
-from torch_frame.data.stats import StatType
 from torch_geometric.data import HeteroData
 
 from relcontrast.graph import EdgeType, RelationalGraph, is_foreign_key_edge_type
 from relcontrast.sampling._common import NO_TIME_BOUND
+from relcontrast.sampling.counts import window_values
 from relcontrast.sampling.index import neighbor_index
 
 __all__ = ["PredictiveObjective", "TargetingSampler", "WindowTargets"]
 
-#: Categories per categorical column whose share in a window is a target (the most
-#: frequent ones in the pretraining data).
-TOP_CATEGORIES = 4
 _INT64_MAX = torch.iinfo(torch.int64).max
 _INT64_MIN = torch.iinfo(torch.int64).min
 _MAX_FIT_SEEDS = 100_000  # seeds per table the target scale is fitted on
-
-
-def _value_columns(graph: RelationalGraph, table: str) -> np.ndarray:
-    """``[num_rows, C]`` float64 values whose window means are targets, NaN where missing:
-    the standardised numerical columns, then one indicator per frequent category."""
-    tf = graph.tf_dict[table]
-    stats = graph.col_stats_dict[table]
-    parts = []
-    num = tf.feat_dict.get(stype.numerical)
-    if num is not None:
-        for j, col in enumerate(tf.col_names_dict[stype.numerical]):
-            mean = float(stats[col].get(StatType.MEAN, 0.0))
-            std = float(stats[col].get(StatType.STD, 1.0))
-            mean = mean if np.isfinite(mean) else 0.0
-            std = std if np.isfinite(std) and std > 0 else 1.0
-            parts.append(((num[:, j].double().numpy() - mean) / std)[:, None])
-    cat = tf.feat_dict.get(stype.categorical)
-    if cat is not None:
-        for j in range(cat.shape[1]):
-            code = cat[:, j].numpy()  # categories by frequency; -1 missing
-            k = min(TOP_CATEGORIES, int(code.max()) + 1 if len(code) else 0)
-            if k < 2:
-                continue
-            onehot = (code[:, None] == np.arange(k)[None, :]).astype(np.float64)
-            onehot[code < 0] = np.nan
-            parts.append(onehot)
-    if not parts:
-        return np.zeros((graph.num_nodes[table], 0))
-    values = np.concatenate(parts, axis=1)
-    values[~np.isfinite(values)] = np.nan  # an infinite cell is missing, as in the inputs
-    return values[:, ~np.isnan(values).all(axis=0)]  # drop columns missing everywhere
 
 
 class _KeyTargets:
@@ -82,15 +47,8 @@ class _KeyTargets:
     def __init__(self, graph: RelationalGraph, edge_type: EdgeType, windows: Sequence[int]):
         self.store = neighbor_index(graph)[edge_type]
         self.windows = tuple(int(w) for w in windows)
-        values = _value_columns(graph, edge_type[0])[self.store.col.numpy()]  # [E, C]
-        present = ~np.isnan(values)
-        # prefix sums in index order: a window of a node's referencing rows is a slice
-        zero = np.zeros((1, values.shape[1]))
-        self.value_sum = torch.from_numpy(
-            np.concatenate([zero, np.cumsum(np.where(present, values, 0.0), axis=0)]))
-        self.value_count = torch.from_numpy(
-            np.concatenate([zero, np.cumsum(present, axis=0, dtype=np.float64)]))
-        self.num_values = values.shape[1]
+        self.values = window_values(graph, edge_type)
+        self.num_values = self.values.num_values
 
     @property
     def num_targets(self) -> int:
@@ -98,11 +56,6 @@ class _KeyTargets:
 
     def _end(self, n_id: Tensor, bound: Tensor) -> Tensor:
         return self.store.eligible_end(n_id, bound)
-
-    def _mean(self, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
-        count = self.value_count[hi] - self.value_count[lo]  # [n, C]
-        mean = (self.value_sum[hi] - self.value_sum[lo]) / count.clamp_min(1.0)
-        return mean, count > 0
 
     def __call__(self, n_id: Tensor, t: Tensor, cutoff: int) -> tuple[Tensor, Tensor]:
         """``(values [n, num_targets] float64, valid [n, num_targets] bool)``."""
@@ -117,9 +70,9 @@ class _KeyTargets:
         values = [(end - lo).double().log1p() for lo in past_lo]
         values += [(hi - end).double().log1p() for hi in future_hi]
         valid = [timed] * len(ws) + future_ok
-        past_mean, past_any = self._mean(past_lo[-1], end)
+        past_mean, past_any = self.values.mean(past_lo[-1], end)
         mid = len(ws) // 2
-        future_mean, future_any = self._mean(end, future_hi[mid])
+        future_mean, future_any = self.values.mean(end, future_hi[mid])
         out = torch.cat([torch.stack(values, 1), past_mean, future_mean], 1)
         ok = torch.cat([torch.stack(valid, 1), past_any & timed[:, None],
                         future_any & future_ok[mid][:, None]], 1)

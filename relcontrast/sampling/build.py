@@ -16,7 +16,7 @@ SAMPLERS = ("neighbor", "hgsampling")
 def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
                  strategy: str = "last", temporal: bool = True,
                  count_windows: Mapping[EdgeType, Sequence[int]] | None = None,
-                 sampler: str = "neighbor", num_samples: int = 64,
+                 mean_inputs: bool = False, sampler: str = "neighbor", num_samples: int = 64,
                  num_layers: int | None = None):
     """The sampler of a fit, ``transform`` or ``predict``.
 
@@ -33,6 +33,8 @@ def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
         The backbone's count windows (``RelationalBackbone.count_windows``): when given,
         the sampler is wrapped in a :class:`~relcontrast.sampling.counts.CountingSampler`,
         which adds the count inputs that backbone reads.
+    mean_inputs : bool, default=False
+        The backbone's ``mean_inputs``: the count inputs hold window means too.
     sampler : {"neighbor", "hgsampling"}, default="neighbor"
         ``"hgsampling"``: an :class:`HGSampler` of ``num_samples`` nodes per type and
         ``num_layers`` layers instead (pretraining only).
@@ -49,4 +51,4 @@ def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
     else:
         out = NeighborSampler(graph, num_neighbors=tuple(num_neighbors), strategy=strategy,
                               temporal=temporal)
-    return out if count_windows is None else CountingSampler(out, count_windows)
+    return out if count_windows is None else CountingSampler(out, count_windows, mean_inputs)

@@ -10,6 +10,13 @@ foreign key referencing the node's table, ``log1p`` of those counts at the node'
 (``ref_time``): all time, then per window ``w`` the rows with ``bound - w < time <= bound``.
 The window lengths are fitted once from the data (:func:`fit_count_windows`) and kept with
 the backbone, like column statistics.
+
+With ``means=True`` the inputs also hold, per foreign key, the mean of every numerical
+column of the referencing rows (standardised with the column statistics) and the share of
+each of their most frequent categories, over all time and over the longest window: what an
+entity's rows were like, not only how many there were, which the 4 latest neighbours cannot
+show for an entity with hundreds of rows. Each mean is a difference of two prefix sums over
+the neighbour index (:func:`window_values`), so it costs no more than a count.
 """
 
 from __future__ import annotations
@@ -19,20 +26,111 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor
+from torch_frame import stype
+from torch_frame.data.stats import StatType
 from torch_geometric.data import HeteroData
 
 from relcontrast.graph import EdgeType, RelationalGraph, is_foreign_key_edge_type
 from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.index import neighbor_index
 
-__all__ = ["COUNT_WINDOW_MULTIPLES", "CountingSampler", "add_counts", "count_channels",
-           "fit_count_windows", "node_counts"]
+__all__ = ["COUNT_WINDOW_MULTIPLES", "TOP_CATEGORIES", "CountingSampler", "WindowValues",
+           "add_counts", "count_channels", "fit_count_windows", "mean_dims", "node_counts",
+           "value_columns", "window_values"]
 
 #: Window lengths, in multiples of the median gap between consecutive rows that reference
 #: the same row (see :func:`fit_count_windows`).
 COUNT_WINDOW_MULTIPLES = (1, 4, 16)
 _INT64_MIN = torch.iinfo(torch.int64).min
 _MAX_WINDOW = 2**62  # windows are capped here so that bound - window stays exact in int64
+#: Categories per categorical column whose share in a window is a window value (the most
+#: frequent ones in the data the column statistics were computed on).
+TOP_CATEGORIES = 4
+
+
+def value_columns(graph: RelationalGraph, table: str) -> np.ndarray:
+    """``[num_rows, C]`` float64 values of a table's rows whose window means the count inputs
+    and the predictive targets read, NaN where missing: the numerical columns standardised
+    with the column statistics, then one indicator per frequent category (at most
+    :data:`TOP_CATEGORIES` per categorical column); columns missing everywhere are left
+    out."""
+    tf = graph.tf_dict[table]
+    stats = graph.col_stats_dict[table]
+    parts = []
+    num = tf.feat_dict.get(stype.numerical)
+    if num is not None:
+        for j, col in enumerate(tf.col_names_dict[stype.numerical]):
+            mean = float(stats[col].get(StatType.MEAN, 0.0))
+            std = float(stats[col].get(StatType.STD, 1.0))
+            mean = mean if np.isfinite(mean) else 0.0
+            std = std if np.isfinite(std) and std > 0 else 1.0
+            parts.append(((num[:, j].double().numpy() - mean) / std)[:, None])
+    cat = tf.feat_dict.get(stype.categorical)
+    if cat is not None:
+        for j in range(cat.shape[1]):
+            code = cat[:, j].numpy()  # categories by frequency; -1 missing
+            k = min(TOP_CATEGORIES, int(code.max()) + 1 if len(code) else 0)
+            if k < 2:
+                continue
+            onehot = (code[:, None] == np.arange(k)[None, :]).astype(np.float64)
+            onehot[code < 0] = np.nan
+            parts.append(onehot)
+    if not parts:
+        return np.zeros((graph.num_nodes[table], 0))
+    values = np.concatenate(parts, axis=1)
+    values[~np.isfinite(values)] = np.nan  # an infinite cell is missing, as in the inputs
+    return values[:, ~np.isnan(values).all(axis=0)]
+
+
+class WindowValues:
+    """Prefix sums of :func:`value_columns` of the rows referencing each row through one
+    foreign key, in the neighbour index's order: the mean over any time slice of a node's
+    referencing rows is a difference of two rows.
+
+    The sums are exact: values are rounded to multiples of ``2**-20`` (and clipped to
+    ``+-2**16`` standard deviations) and summed as int64, so a node's mean depends on its
+    own rows only, not on how many rows of other nodes come before them in the index (a
+    float running sum would round differently once a row is added anywhere before).
+
+    Attributes
+    ----------
+    value_sum, value_count : LongTensor [num_edges + 1, C]
+        Prefix sums of the present values (in units of ``2**-20``) and of their number.
+    num_values : int
+        ``C``.
+    """
+
+    SCALE = 2**20
+    LIMIT = 2**16
+
+    def __init__(self, graph: RelationalGraph, edge_type: EdgeType):
+        col = neighbor_index(graph)[edge_type].col.numpy()
+        values = value_columns(graph, edge_type[0])[col]  # [E, C]
+        present = ~np.isnan(values)
+        fixed = np.rint(np.clip(np.where(present, values, 0.0), -self.LIMIT, self.LIMIT)
+                        * self.SCALE).astype(np.int64)
+        zero = np.zeros((1, values.shape[1]), dtype=np.int64)
+        self.value_sum = torch.from_numpy(np.concatenate([zero, np.cumsum(fixed, axis=0)]))
+        self.value_count = torch.from_numpy(
+            np.concatenate([zero, np.cumsum(present, axis=0, dtype=np.int64)]))
+        self.num_values = values.shape[1]
+
+    def mean(self, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean of each value over index slices ``[lo, hi)`` (``[n]`` each) and whether the
+        slice holds one: ``([n, C] float64, 0 where none; [n, C] bool)``."""
+        count = self.value_count[hi] - self.value_count[lo]  # [n, C]
+        total = (self.value_sum[hi] - self.value_sum[lo]).double() / self.SCALE
+        return total / count.clamp_min(1).double(), count > 0
+
+
+def window_values(graph: RelationalGraph, edge_type: EdgeType) -> WindowValues:
+    """The :class:`WindowValues` of a foreign key, built on first use and kept with the
+    graph like the neighbour index (but not pickled with it: 16 bytes per link and value)."""
+    cache = graph.cached("window_values", lambda g: {}, pickled=False)
+    edge_type = tuple(edge_type)
+    if edge_type not in cache:
+        cache[edge_type] = WindowValues(graph, edge_type)
+    return cache[edge_type]
 
 
 def fit_count_windows(graph: RelationalGraph,
@@ -95,21 +193,33 @@ def fit_count_windows(graph: RelationalGraph,
     return windows
 
 
-def count_channels(windows: Mapping[EdgeType, Sequence[int]]) -> dict[str, int]:
-    """Number of count inputs per node type: per foreign key into it, 1 + its windows."""
+def count_channels(windows: Mapping[EdgeType, Sequence[int]],
+                   value_dims: Mapping[EdgeType, int] | None = None) -> dict[str, int]:
+    """Number of count inputs per node type: per foreign key into it, 1 + its windows, plus
+    with ``value_dims`` (values per foreign key, :func:`mean_dims`) two means of each value:
+    over all time and over the longest window (one where it has none)."""
     out: dict[str, int] = {}
     for et, ws in windows.items():
-        out[et[2]] = out.get(et[2], 0) + 1 + len(ws)
+        means = 0 if value_dims is None else (2 if ws else 1) * value_dims[et]
+        out[et[2]] = out.get(et[2], 0) + 1 + len(ws) + means
     return out
 
 
-def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]],
-                node_type: str, n_id: Tensor, bound: Tensor) -> Tensor:
-    """``log1p`` of the count inputs of nodes ``n_id`` of ``node_type`` at time ``bound``.
+def mean_dims(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]]
+              ) -> dict[EdgeType, int]:
+    """Number of values whose means the count inputs hold, per foreign key of ``windows``."""
+    return {tuple(et): window_values(graph, et).num_values for et in windows}
 
-    Per edge type of ``windows`` into ``node_type`` (in the order of ``windows``): the number
-    of in-neighbours with time <= ``bound``, then per window ``w`` those with
-    ``bound - w < time <= bound``. A node whose bound is ``NO_TIME_BOUND`` counts every row,
+
+def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]],
+                node_type: str, n_id: Tensor, bound: Tensor, means: bool = False) -> Tensor:
+    """The count inputs of nodes ``n_id`` of ``node_type`` at time ``bound``.
+
+    Per edge type of ``windows`` into ``node_type`` (in the order of ``windows``): ``log1p``
+    of the number of in-neighbours with time <= ``bound``, then per window ``w`` of those
+    with ``bound - w < time <= bound``; with ``means``, then the mean of each of their
+    :func:`value_columns` over the first and over the last of these slices (0 where the
+    slice holds no value). A node whose bound is ``NO_TIME_BOUND`` counts every row,
     its windows ending at the latest row of that edge type. Rows of untimed tables count at
     every bound.
 
@@ -126,27 +236,32 @@ def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]
 
     Returns
     -------
-    Tensor [num_nodes, count_channels(windows)[node_type]]
-        float32.
+    Tensor [num_nodes, count_channels(windows, value_dims)[node_type]]
+        float32 (``value_dims`` is :func:`mean_dims` with ``means``, else None).
     """
     index = neighbor_index(graph)
-    columns = []
+    parts = []
     for et, ws in windows.items():
         if et[2] != node_type:
             continue
         store = index[et]
         start = store.rowptr[n_id]
         end = store.eligible_end(n_id, bound)
-        columns.append(end - start)  # [num_nodes]
+        lows = [start]
         if ws:
             latest = store.src_times[-1]
             at = torch.where(bound == NO_TIME_BOUND, latest, bound)  # [num_nodes]
             for w in ws:
                 lower = at.clamp(min=_INT64_MIN + int(w)) - int(w)  # exact: no wrap-around
-                columns.append(end - store.eligible_end(n_id, lower))  # [num_nodes]
-    if not columns:
+                lows.append(store.eligible_end(n_id, lower))  # [num_nodes]
+        parts.append(torch.stack([end - lo for lo in lows], 1).to(torch.float32).log1p())
+        if means:
+            values = window_values(graph, et)
+            for lo in lows[:1] + lows[1:][-1:]:  # all time, the longest window
+                parts.append(values.mean(lo, end)[0].to(torch.float32))  # [num_nodes, C]
+    if not parts:
         return torch.zeros(n_id.numel(), 0)  # [num_nodes, 0]
-    return torch.stack(columns, dim=1).to(torch.float32).log1p()  # [num_nodes, channels]
+    return torch.cat(parts, dim=1)  # [num_nodes, channels]
 
 
 class CountingSampler:
@@ -165,9 +280,13 @@ class CountingSampler:
     sampler : NeighborSampler or HGSampler
     windows : dict of edge type to sequence of int
         As :func:`fit_count_windows` returns (a backbone's ``count_windows``).
+    means : bool, default=False
+        Add the window means of the referencing rows' values (a backbone's
+        ``mean_inputs``).
     """
 
-    def __init__(self, sampler, windows: Mapping[EdgeType, Sequence[int]]):
+    def __init__(self, sampler, windows: Mapping[EdgeType, Sequence[int]],
+                 means: bool = False):
         graph = getattr(sampler, "graph", None)
         if not isinstance(graph, RelationalGraph):
             raise TypeError(f"sampler must have a RelationalGraph `graph` (a NeighborSampler "
@@ -179,22 +298,24 @@ class CountingSampler:
         self.sampler = sampler
         self.graph = graph
         self.windows = {tuple(et): tuple(int(w) for w in ws) for et, ws in windows.items()}
-        self._channels = count_channels(self.windows)
+        self.means = bool(means)
+        self._channels = count_channels(self.windows,
+                                        mean_dims(graph, self.windows) if means else None)
 
     def sample(self, seeds: Mapping[str, Tensor], seed_time: Mapping[str, Tensor] | None,
                generator: torch.Generator | None) -> HeteroData:
         """The wrapped sampler's batch, with ``counts`` per node type that has them."""
         batch = self.sampler.sample(seeds, seed_time, generator)
-        return add_counts(batch, self.graph, self.windows)
+        return add_counts(batch, self.graph, self.windows, self.means)
 
     def __repr__(self) -> str:
         return f"CountingSampler({self.sampler!r}, count_channels={self._channels})"
 
 
 def add_counts(batch: HeteroData, graph: RelationalGraph,
-               windows: Mapping[EdgeType, Sequence[int]]) -> HeteroData:
-    """Set ``batch[nt].counts`` (:func:`node_counts` at ``batch[nt].ref_time``) for every node
-    type with count inputs; returns ``batch``, edited in place."""
+               windows: Mapping[EdgeType, Sequence[int]], means: bool = False) -> HeteroData:
+    """Set ``batch[nt].counts`` (:func:`node_counts` at ``batch[nt].ref_time``, with
+    ``means``) for every node type with count inputs; returns ``batch``, edited in place."""
     for nt in count_channels(windows):
         store = batch[nt]
         n_id = store.n_id
@@ -204,5 +325,5 @@ def add_counts(batch: HeteroData, graph: RelationalGraph,
                 f"batch[{nt!r}] needs `ref_time`, one time bound per node (NO_TIME_BOUND for "
                 f"none), to count the rows referencing its nodes; the sampler gave "
                 f"{None if bound is None else tuple(bound.shape)} for {n_id.numel()} nodes.")
-        store.counts = node_counts(graph, windows, nt, n_id, bound)
+        store.counts = node_counts(graph, windows, nt, n_id, bound, means)
     return batch
