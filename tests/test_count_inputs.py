@@ -266,7 +266,7 @@ def test_pickle_round_trip_gives_identical_embeddings(encoder):
 def test_supervised_from_scratch_and_fine_tuned(encoder, db):
     X = _rows([T0 + d * DAY for d in range(1, 7)])
     y = np.arange(len(X)) % 2
-    scratch = RelationalClassifier(database=db, count_inputs=True, hidden_channels=8,
+    scratch = RelationalClassifier(database=db, hidden_channels=8,
                                    max_epochs=1, valid_fraction=0.0, random_state=0).fit(X, y)
     assert scratch.module_.backbone.count_windows == {FK: (DAY, 4 * DAY, 16 * DAY)}
     assert scratch.predict_proba(X).shape == (len(X), 2)
@@ -291,7 +291,7 @@ def test_parameter_validation(db, encoder):
     with pytest.warns(UserWarning, match="mean_inputs=True is ignored without count_inputs"):
         RelationalContrastiveEncoder(count_inputs=False, mean_inputs=True, **ENCODER).fit(db)
     with pytest.warns(UserWarning, match="count_inputs is ignored with an encoder"):
-        RelationalClassifier(encoder=encoder, count_inputs=True, max_epochs=1,
+        RelationalClassifier(encoder=encoder, count_inputs=False, max_epochs=1,
                              valid_fraction=0.0, random_state=0).fit(X, [0, 1, 0])
 
 

@@ -127,7 +127,7 @@ class _RelationalSupervised(RelationalEstimator):
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
-        count_inputs=False,
+        count_inputs=True,
         mean_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
@@ -419,7 +419,7 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         Neighbour aggregation of GraphSAGE.
     temporal_encoding : bool, default=True
         Add an encoding of each row's age relative to its seed's time.
-    count_inputs : bool, default=False
+    count_inputs : bool, default=True
         Add to each row's input a projection of how many rows reference it per foreign
         key, at its time bound, over all time and over windows fitted on the training data
         (see :class:`RelationalContrastiveEncoder`). With an encoder, its backbone decides.
@@ -600,7 +600,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         tabular_model="linear",
         aggregation="mean",
         temporal_encoding=True,
-        count_inputs=False,
+        count_inputs=True,
         mean_inputs=False,
         head_hidden_channels=128,
         head_layers=1,
