@@ -149,6 +149,11 @@ def test_window_means_are_exact():
     expected = torch.tensor([(16.4 - mu) / sd, 3 / 5, 2 / 5, (9.5 - mu) / sd, 3 / 4, 1 / 4])
     torch.testing.assert_close(got[0, 4:], expected, rtol=0, atol=2e-6)
     torch.testing.assert_close(got[1], torch.zeros(10), rtol=0, atol=0)
+    # without windows (an untimed referencing table): the all-time count and means only
+    assert count_channels({FK: ()}, mean_dims(graph, windows)) == {"customers": 1 + 3}
+    alone = node_counts(graph, {FK: ()}, "customers", torch.tensor([a]),
+                        torch.tensor([T0 + 3 * DAY]), means=True)
+    torch.testing.assert_close(alone[0], torch.cat([got[0, :1], got[0, 4:7]]), rtol=0, atol=0)
 
 
 def test_a_mean_reads_only_its_own_rows_exactly():

@@ -257,7 +257,8 @@ def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]
         parts.append(torch.stack([end - lo for lo in lows], 1).to(torch.float32).log1p())
         if means:
             values = window_values(graph, et)
-            for lo in lows[:1] + lows[1:][-1:]:  # all time, the longest window
+            slices = [start] if len(lows) == 1 else [start, lows[-1]]  # all, the longest
+            for lo in slices:
                 parts.append(values.mean(lo, end)[0].to(torch.float32))  # [num_nodes, C]
     if not parts:
         return torch.zeros(n_id.numel(), 0)  # [num_nodes, 0]
