@@ -293,7 +293,7 @@ def test_parameter_validation(db, encoder):
     with pytest.raises(InvalidParameterError,
                        match="'mean_inputs' parameter of RelationalRegressor must be"):
         RelationalRegressor(database=db, mean_inputs="yes").fit(X, [0.0, 1.0, 0.0])
-    with pytest.warns(UserWarning, match="mean_inputs=True is ignored without count_inputs"):
+    with pytest.warns(UserWarning, match="mean_inputs is ignored without count_inputs"):
         RelationalContrastiveEncoder(count_inputs=False, mean_inputs=True, **ENCODER).fit(db)
     with pytest.warns(UserWarning, match="count_inputs is ignored with an encoder"):
         RelationalClassifier(encoder=encoder, count_inputs=False, max_epochs=1,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import warnings
 
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -23,6 +22,7 @@ from relcontrast.estimators._params import (
     COMMON_CONSTRAINTS,
     FAN_OUT,
     ValidatedParams,
+    warn_ignored,
 )
 from relcontrast.graph import build_graph
 from relcontrast.nn import RelationalBackbone
@@ -53,10 +53,9 @@ class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
         """A new backbone over ``graph`` from the architecture parameters
         (:data:`~relcontrast.estimators._params.BACKBONE_CONSTRAINTS`); the count inputs'
         windows are fitted on the rows ``rows`` (per table; absent or None: all)."""
-        if self.mean_inputs and not self.count_inputs:
-            warnings.warn(f"{type(self).__name__}: mean_inputs=True is ignored without "
-                          f"count_inputs; set count_inputs=True to read the means.",
-                          UserWarning, stacklevel=3)
+        if not self.count_inputs:
+            warn_ignored(self, ["mean_inputs"], "without count_inputs; set count_inputs=True "
+                         "to read the means")
         return RelationalBackbone(
             graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
             tabular_model=self.tabular_model, aggregation=self.aggregation,

@@ -45,7 +45,7 @@ from relcontrast.pretraining import (
     pretraining_seeds,
 )
 from relcontrast.rows import latest_visible_time, rows_to_seeds
-from relcontrast.sampling import make_sampler
+from relcontrast.sampling import count_inputs_of, make_sampler
 from relcontrast.sampling.counts import fit_count_windows
 
 #: At most this many held-out seed rows validate early stopping: four batches at the default
@@ -399,8 +399,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         temporal = graph.time_dict != {}
         sampler = make_sampler(
             graph, num_neighbors=self.num_neighbors, strategy=self.temporal_strategy,
-            temporal=temporal, count_windows=getattr(module.backbone, "count_windows", None),
-            mean_inputs=getattr(module.backbone, "mean_inputs", False),
+            temporal=temporal, **count_inputs_of(module.backbone),
             sampler=self.sampler, num_samples=self.num_samples, num_layers=self.num_layers)
         if targets is not None:
             sampler = TargetingSampler(sampler, targets)
@@ -487,9 +486,7 @@ def embed_rows(backbone, graph, db, X, *, target_table, time_column, time_bounda
     for a fixed ``seed``."""
     table, tcol, index, times = rows_to_seeds(db, X, target_table, time_column, time_boundary)
     sampler = make_sampler(graph, num_neighbors=num_neighbors, strategy=strategy,
-                           temporal=tcol is not None,
-                           count_windows=getattr(backbone, "count_windows", None),
-                           mean_inputs=getattr(backbone, "mean_inputs", False))
+                           temporal=tcol is not None, **count_inputs_of(backbone))
     gen = eval_generator(seed)
     was_training = backbone.training
     backbone.eval()

@@ -42,7 +42,7 @@ from relcontrast.estimators.encoder import RelationalContrastiveEncoder
 from relcontrast.graph import build_graph
 from relcontrast.nn import MLPHead
 from relcontrast.rows import rows_to_seeds
-from relcontrast.sampling import NeighborBatcher, make_sampler
+from relcontrast.sampling import NeighborBatcher, count_inputs_of, make_sampler
 
 _BACKBONE = "backbone.*"  # parameter names of the backbone inside SupervisedModule
 # backbone_lr="auto": a pretrained backbone fine-tunes at lr * PRETRAINED_LR_SCALE
@@ -351,8 +351,7 @@ class _RelationalSupervised(RelationalEstimator):
                  backbone=None) -> NeighborBatcher:
         sampler = make_sampler(graph, num_neighbors=self.num_neighbors,
                                strategy=self.temporal_strategy, temporal=temporal,
-                               count_windows=getattr(backbone, "count_windows", None),
-                               mean_inputs=getattr(backbone, "mean_inputs", False))
+                               **count_inputs_of(backbone))
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
 
     def _read_graph(self) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from relcontrast.sampling._common import NO_TIME_BOUND
 from relcontrast.sampling.batcher import NeighborBatcher
-from relcontrast.sampling.build import SAMPLERS, make_sampler
+from relcontrast.sampling.build import SAMPLERS, count_inputs_of, make_sampler
 from relcontrast.sampling.hgsampling import HGSampler
 from relcontrast.sampling.index import NeighborStore, neighbor_index
 from relcontrast.sampling.neighbor import TEMPORAL_STRATEGIES, NeighborSampler
 
 __all__ = ["NO_TIME_BOUND", "SAMPLERS", "TEMPORAL_STRATEGIES", "HGSampler", "NeighborBatcher",
-           "NeighborSampler", "NeighborStore", "make_sampler", "neighbor_index"]
+           "NeighborSampler", "NeighborStore", "count_inputs_of", "make_sampler",
+           "neighbor_index"]

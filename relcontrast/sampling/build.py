@@ -13,6 +13,14 @@ from relcontrast.sampling.neighbor import NeighborSampler
 SAMPLERS = ("neighbor", "hgsampling")
 
 
+def count_inputs_of(backbone) -> dict:
+    """The :func:`make_sampler` keywords that give ``backbone`` the count inputs it reads:
+    its ``count_windows`` and ``mean_inputs`` (None / False for a backbone without them,
+    or pickled before them)."""
+    return {"count_windows": getattr(backbone, "count_windows", None),
+            "mean_inputs": getattr(backbone, "mean_inputs", False)}
+
+
 def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
                  strategy: str = "last", temporal: bool = True,
                  count_windows: Mapping[EdgeType, Sequence[int]] | None = None,
@@ -30,7 +38,8 @@ def make_sampler(graph: RelationalGraph, *, num_neighbors: Sequence[int],
     temporal : bool, default=True
         Bound neighbours by their seed's time.
     count_windows : dict of edge type to sequence of int, or None, default=None
-        The backbone's count windows (``RelationalBackbone.count_windows``): when given,
+        The backbone's count windows (``RelationalBackbone.count_windows``; with
+        ``mean_inputs``, :func:`count_inputs_of` gives both): when given,
         the sampler is wrapped in a :class:`~relcontrast.sampling.counts.CountingSampler`,
         which adds the count inputs that backbone reads.
     mean_inputs : bool, default=False
