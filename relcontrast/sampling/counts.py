@@ -217,11 +217,11 @@ def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]
 
     Per edge type of ``windows`` into ``node_type`` (in the order of ``windows``): ``log1p``
     of the number of in-neighbours with time <= ``bound``, then per window ``w`` of those
-    with ``bound - w < time <= bound``; with ``means``, then the mean of each of their
-    :func:`value_columns` over the first and over the last of these slices (0 where the
-    slice holds no value). A node whose bound is ``NO_TIME_BOUND`` counts every row,
-    its windows ending at the latest row of that edge type. Rows of untimed tables count at
-    every bound.
+    with ``bound - w < time <= bound``. With ``means``, after all the counts, per edge type
+    the mean of each of their :func:`value_columns` over all time and over the longest
+    window (0 where it holds no value; all time only for a key without windows). A node
+    whose bound is ``NO_TIME_BOUND`` counts every row, its windows ending at the latest row
+    of that edge type. Rows of untimed tables count at every bound.
 
     Parameters
     ----------
@@ -240,29 +240,30 @@ def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]
         float32 (``value_dims`` is :func:`mean_dims` with ``means``, else None).
     """
     index = neighbor_index(graph)
-    parts = []
+    columns, means_parts = [], []
     for et, ws in windows.items():
         if et[2] != node_type:
             continue
         store = index[et]
         start = store.rowptr[n_id]
         end = store.eligible_end(n_id, bound)
-        lows = [start]
+        columns.append(end - start)  # [num_nodes]
+        lower_end = start  # of the longest window
         if ws:
             latest = store.src_times[-1]
             at = torch.where(bound == NO_TIME_BOUND, latest, bound)  # [num_nodes]
             for w in ws:
                 lower = at.clamp(min=_INT64_MIN + int(w)) - int(w)  # exact: no wrap-around
-                lows.append(store.eligible_end(n_id, lower))  # [num_nodes]
-        parts.append(torch.stack([end - lo for lo in lows], 1).to(torch.float32).log1p())
+                lower_end = store.eligible_end(n_id, lower)  # [num_nodes]
+                columns.append(end - lower_end)
         if means:
             values = window_values(graph, et)
-            slices = [start] if len(lows) == 1 else [start, lows[-1]]  # all, the longest
-            for lo in slices:
-                parts.append(values.mean(lo, end)[0].to(torch.float32))  # [num_nodes, C]
-    if not parts:
+            for lo in [start] if lower_end is start else [start, lower_end]:
+                means_parts.append(values.mean(lo, end)[0].to(torch.float32))  # [num_nodes, C]
+    if not columns:
         return torch.zeros(n_id.numel(), 0)  # [num_nodes, 0]
-    return torch.cat(parts, dim=1)  # [num_nodes, channels]
+    counts = torch.stack(columns, dim=1).to(torch.float32).log1p()  # [num_nodes, channels]
+    return torch.cat([counts, *means_parts], dim=1) if means_parts else counts
 
 
 class CountingSampler:
