@@ -50,7 +50,8 @@ def test_two_seeded_pretraining_runs_are_bitwise_identical(f1_db, two_threads):
         assert torch.equal(w0[k], w1[k]), k
     np.testing.assert_array_equal(z0, z1)
     assert h0 == h1
-    assert not torch.are_deterministic_algorithms_enabled()  # the caller's setting is back
+    assert not torch.are_deterministic_algorithms_enabled()  # the caller's settings are back
+    assert torch.utils.deterministic.fill_uninitialized_memory
 
 
 def test_two_seeded_supervised_runs_are_bitwise_identical(f1_db, two_threads):

@@ -29,15 +29,22 @@ def deterministic(enabled: bool = True):
     the link objective) otherwise reorder floating-point sums between runs, so two seeded
     fits on two threads end with different weights. ``warn_only`` keeps a CUDA run working
     where an op has no deterministic kernel (it is tagged non-deterministic there).
+    Uninitialised memory is not filled (``torch.utils.deterministic.
+    fill_uninitialized_memory``): no relcontrast op reads memory it did not write, and the
+    filling issued a fill for every allocation, a few percent of a step on CPU.
     """
+    flags = torch.utils.deterministic
     before = (torch.are_deterministic_algorithms_enabled(),
-              torch.is_deterministic_algorithms_warn_only_enabled())
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              flags.fill_uninitialized_memory)
     if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        flags.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        flags.fill_uninitialized_memory = before[2]
 
 
 @contextlib.contextmanager
