@@ -116,10 +116,11 @@ def pretrain(db, val_timestamp, seed: int, options: dict, quick: bool):
 
 
 def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
-                   quick: bool) -> dict:
+                   quick: bool, model_options: dict | None = None) -> dict:
     """``scratch`` (reads ``db``), ``fine-tuned`` (from ``encoder``) or ``blend`` (a
     ``RelationalBlend*`` at its defaults over the fine-tuned model) for one seed, with the
-    encoder's ``options`` for the backbone (scratch only), the sampling and the device."""
+    encoder's ``options`` for the backbone (scratch only), the sampling and the device, and
+    ``model_options`` for the classifier or regressor."""
     from sklearn.frozen import FrozenEstimator
 
     from relcontrast import RelationalClassifier, RelationalRegressor
@@ -128,7 +129,7 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
     shared = {k: v for k, v in options.items() if k in _SHARED}
     quick_params = QUICK_SUPERVISED if quick else {}
     common = {"target_table": task.entity_table, "time_column": task.time_column,
-              "random_state": seed, **quick_params}
+              "random_state": seed, **quick_params, **(model_options or {})}
     if arm == "scratch":
         model = cls(database=db, **common, **shared)
     else:

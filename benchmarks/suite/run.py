@@ -243,6 +243,9 @@ def _parse(argv) -> argparse.Namespace:
                         help="JSON dict of RelationalContrastiveEncoder parameters; the "
                         "supervised arms take the backbone's (scratch), num_neighbors, "
                         "temporal_strategy and device from it")
+    parser.add_argument("--model-options", type=json.loads, default={},
+                        help="JSON dict of RelationalClassifier / RelationalRegressor "
+                        "parameters for the supervised arms (e.g. backbone_lr)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: a few pretraining steps, one epoch, "
                         f"{QUICK_ROWS} rows (output defaults to suite_quick)")
@@ -250,8 +253,9 @@ def _parse(argv) -> argparse.Namespace:
                         help="results name: benchmarks/results/NAME.json/.md/.png "
                         "(default suite, or suite_quick with --quick)")
     args = parser.parse_args(argv)
-    if not isinstance(args.encoder_options, dict):
-        parser.error("--encoder-options must be a JSON object")
+    for name in ("encoder_options", "model_options"):
+        if not isinstance(getattr(args, name), dict):
+            parser.error(f"--{name.replace('_', '-')} must be a JSON object")
     if args.tasks:
         known = {t for d in args.databases for t in data.TASKS[d]}
         unknown = sorted(set(args.tasks) - known)
@@ -272,16 +276,17 @@ def main(argv=None) -> None:
         sys.argv[1:] if argv is None else argv)
     stamp = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ"),
              "commit": _commit(), "threads": torch.get_num_threads(), "quick": args.quick}
-    run = {"command": command, **stamp, "encoder_options": args.encoder_options,
+    options = {"encoder_options": args.encoder_options, "model_options": args.model_options}
+    run = {"command": command, **stamp, **options,
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
     def start(results):
-        results.update({k: v for k, v in run.items() if k != "encoder_options"})
+        results.update({k: v for k, v in run.items() if k not in options})
         results.setdefault("runs", []).append(run)
         results.setdefault("databases", {})
 
     results = _update(args.output, start)
-    stamp = {**stamp, "encoder_options": args.encoder_options}
+    stamp = {**stamp, **options}
 
     def database(results, db_name):
         return results["databases"].setdefault(db_name, {})
@@ -343,7 +348,7 @@ def main(argv=None) -> None:
                     else:
                         result = arms_mod.run_supervised(
                             arm, task, db, encoders.get(seed), seed, args.encoder_options,
-                            args.quick)
+                            args.quick, args.model_options)
 
                     def scored(r, task_entry=task_entry, arm=arm, seed=seed, result=result):
                         arms = task_entry(r).setdefault("arms", {})
