@@ -47,6 +47,14 @@ def _predict(model, x, classify: bool) -> np.ndarray:
     return model.predict_proba(x)[:, 1] if classify else model.predict(x)
 
 
+def _scores(task: Task, predictions: dict) -> dict:
+    """``{split: score}`` and ``constant``: whether every val prediction is the same (e.g.
+    absolute-error boosting that never leaves the training median)."""
+    out = {s: score(task, task.y[s], p) for s, p in predictions.items()}
+    out["constant"] = bool(np.ptp(np.asarray(predictions["val"])) == 0)
+    return out
+
+
 def gradient_boosting(classify: bool, seed: int):
     """scikit-learn's histogram gradient boosting at its defaults, seeded; absolute error
     for regression (the tasks' MAE)."""
@@ -97,8 +105,7 @@ def run_gbm(arm: str, task: Task, features: Features, seed: int) -> dict:
     x = {s: np.hstack([p[0][s] for p in parts]) for s in SPLITS}
     t0 = time.perf_counter()
     model = gradient_boosting(task.classify, seed).fit(x["train"], task.y["train"])
-    out = {s: score(task, task.y[s], _predict(model, x[s], task.classify))
-           for s in EVAL_SPLITS}
+    out = _scores(task, {s: _predict(model, x[s], task.classify) for s in EVAL_SPLITS})
     out["time_s"] = time.perf_counter() - t0 + sum(p[1] for p in parts)
     return out
 
@@ -144,8 +151,7 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
                       time_column=task.time_column, random_state=seed)
     t0 = time.perf_counter()
     model.fit(task.X["train"], task.y["train"])
-    out = {s: score(task, task.y[s], _predict(model, task.X[s], task.classify))
-           for s in EVAL_SPLITS}
+    out = _scores(task, {s: _predict(model, task.X[s], task.classify) for s in EVAL_SPLITS})
     out["time_s"] = time.perf_counter() - t0
     history = model.model_.history_ if arm == "blend" else model.history_
     out["epochs"] = len(history)

@@ -144,7 +144,8 @@ def write_markdown(results: dict, name: str) -> None:
              "Val metric (AUROC: higher is better; MAE: lower is better), mean ± sd over "
              "the seeds listed in the JSON, and in brackets the mean wall time of one seed "
              "(features, fit, predicting val and test; pretraining, shared by every task of "
-             "a database, is on the database's own line). Written by "
+             "a database, is on the database's own line); [constant in k of n]: in k seeds "
+             "every val prediction was the same. Written by "
              "`python -m benchmarks.suite` from the JSON beside this file.", ""]
     for db_name, db in results.get("databases", {}).items():
         tables = ", ".join(f"{t} {n:,}" for t, n in db.get("tables", {}).items())
@@ -177,7 +178,10 @@ def write_markdown(results: dict, name: str) -> None:
                     continue
                 times = [t for t in entry.get("time_s", []) if t is not None]
                 seconds = f" ({np.mean(times):.0f} s)" if times else ""
-                cells.append(_cell(entry["val"], task["metric"]) + seconds)
+                constant = sum(bool(c) for c in entry.get("constant", []))
+                flag = (f" [constant in {constant} of {len(entry['val'])}]" if constant
+                        else "")
+                cells.append(_cell(entry["val"], task["metric"]) + seconds + flag)
             lines.append(f"| {task_name} | " + " | ".join(cells) + " |")
         probes = {t: [v for v in task["arms"]["emb+gbm"].get("probe_r2", []) if v is not None]
                   for t, task in tasks.items() if "emb+gbm" in task.get("arms", {})}
