@@ -17,7 +17,8 @@ row's time) on every estimator; ``--submission DIR`` then writes its prediction 
 ``test_deployment`` (``DIR/<arm>/seed<k>/rel-f1__<task>.csv``) and scores them offline with
 relbench. Smoke test: ``--seeds 0 --tasks driver-dnf --jobs 1 --encoder-options
 '{"max_steps": 20}' --output /tmp/smoke``. Writes ``benchmarks/results/<output>.json``
-(every run, a summary, the target checks), ``.md``, ``.png`` and ``_pretraining.png``.
+(every run with each pretraining's per-epoch losses, a summary, the target checks), ``.md``
+and ``.png``.
 """
 
 from __future__ import annotations
@@ -399,7 +400,7 @@ def targets(summary: list[dict]) -> list[str]:
     return out
 
 
-def plot(summary: list[dict], pretraining: list[dict], stem: Path) -> None:
+def plot(summary: list[dict], stem: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -428,28 +429,13 @@ def plot(summary: list[dict], pretraining: list[dict], stem: Path) -> None:
     fig.savefig(stem.with_suffix(".png"), dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.5), sharey=False)
-    for run in pretraining:
-        epochs = [h["epoch"] for h in run["history"]]
-        for ax, level in zip(axes, ("loss", "row", "link", "context"), strict=True):
-            for split, style in (("train", "-"), ("valid", "--")):
-                ax.plot(epochs, [h.get(f"{split}_{level}") for h in run["history"]], style,
-                        color=f"C{run['seed']}", alpha=0.8,
-                        label=f"seed {run['seed']} {run['tabular']} {split}")
-            ax.set_title(level)
-            ax.set_xlabel("epoch (50 steps)")
-    axes[0].set_ylabel("normalised loss (chance = 1)")
-    axes[-1].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(stem.parent / f"{stem.name}_pretraining.png", dpi=110)
-    plt.close(fig)
 
 
 def write(stem: Path, payload: dict) -> None:
     """The JSON, the tables and the plots of a run."""
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     stem.with_suffix(".md").write_text(markdown(payload["summary"], payload["meta"]))
-    plot(payload["summary"], [r for r in payload["runs"] if r["job"] == "pretrain"], stem)
+    plot(payload["summary"], stem)
 
 
 def main() -> None:

@@ -29,9 +29,7 @@ SPLITS = ("train", "val", "test")
 TIME = "time"  # the cutoff-time column of every non-F1 task's X
 
 
-# --------------------------------------------------------------------------------------------
 # Databases
-# --------------------------------------------------------------------------------------------
 
 
 def _package_dir(name: str) -> Path:
@@ -98,12 +96,11 @@ def load_movielens() -> tuple[dict[str, pd.DataFrame], dict]:
         "ratings": ratings,
     }
     schema = {
-        "users": {"primary_key": "userId", "foreign_keys": {}, "time_column": None},
-        "movies": {"primary_key": "movieId", "foreign_keys": {}, "time_column": None},
-        "genres": {"primary_key": "genre", "foreign_keys": {}, "time_column": None},
+        "users": {"primary_key": "userId"},
+        "movies": {"primary_key": "movieId"},
+        "genres": {"primary_key": "genre"},
         "movie_genres": {"primary_key": "movieGenreId",
-                         "foreign_keys": {"movieId": "movies", "genre": "genres"},
-                         "time_column": None},
+                         "foreign_keys": {"movieId": "movies", "genre": "genres"}},
         "ratings": {"primary_key": "ratingId",
                     "foreign_keys": {"userId": "users", "movieId": "movies"},
                     "time_column": "timestamp"},
@@ -142,8 +139,8 @@ def load_portal() -> tuple[dict[str, pd.DataFrame], dict]:
         "surveys": {"primary_key": "record_id",
                     "foreign_keys": {"plot_id": "plots", "species_id": "species"},
                     "time_column": "date"},
-        "species": {"primary_key": "species_id", "foreign_keys": {}, "time_column": None},
-        "plots": {"primary_key": "plot_id", "foreign_keys": {}, "time_column": None},
+        "species": {"primary_key": "species_id"},
+        "plots": {"primary_key": "plot_id"},
     }
     return tables, schema
 
@@ -174,17 +171,14 @@ def load_cdnow() -> tuple[dict[str, pd.DataFrame], dict]:
                  .rename(columns={"date": "first_purchase"}))
     tables = {"customers": customers, "purchases": purchases}
     schema = {
-        "customers": {"primary_key": "customer_id", "foreign_keys": {},
-                      "time_column": "first_purchase"},
+        "customers": {"primary_key": "customer_id", "time_column": "first_purchase"},
         "purchases": {"primary_key": "purchaseId",
                       "foreign_keys": {"customer_id": "customers"}, "time_column": "date"},
     }
     return tables, schema
 
 
-# --------------------------------------------------------------------------------------------
 # Tasks
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -416,9 +410,7 @@ def load_tasks(name: str, tables: dict[str, pd.DataFrame],
     return {t: build_task(TASKS[name][t], tables) for t in names}
 
 
-# --------------------------------------------------------------------------------------------
 # Hand-made features
-# --------------------------------------------------------------------------------------------
 
 HAND_FEATURES = ("days_since_last", "tenure_days", "n_7d", "n_30d", "n_90d", "n_365d",
                  "n_all", "mean_gap_days", "value_mean", "value_last")

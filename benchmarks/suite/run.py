@@ -56,12 +56,9 @@ def _shrink(task: data.Task) -> data.Task:
 
     X, y = {}, {}
     for split, n in QUICK_ROWS.items():
-        rows = task.X[split]
-        if len(rows) > n:
-            keep = np.sort(np.random.default_rng(0).choice(len(rows), n, replace=False))
-        else:
-            keep = np.arange(len(rows))
-        X[split] = rows.iloc[keep].reset_index(drop=True)
+        size = len(task.X[split])
+        keep = np.sort(np.random.default_rng(0).choice(size, min(n, size), replace=False))
+        X[split] = task.X[split].iloc[keep].reset_index(drop=True)
         y[split] = task.y[split].iloc[keep].reset_index(drop=True)
     return dataclasses.replace(task, X=X, y=y)
 
