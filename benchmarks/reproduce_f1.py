@@ -430,7 +430,6 @@ def plot(summary: list[dict], stem: Path) -> None:
     plt.close(fig)
 
 
-
 def write(stem: Path, payload: dict) -> None:
     """The JSON, the tables and the plots of a run."""
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
