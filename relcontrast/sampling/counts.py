@@ -258,7 +258,7 @@ def node_counts(graph: RelationalGraph, windows: Mapping[EdgeType, Sequence[int]
                 columns.append(end - lower_end)
         if means:
             values = window_values(graph, et)
-            for lo in [start] if lower_end is start else [start, lower_end]:
+            for lo in [start, lower_end] if ws else [start]:
                 means_parts.append(values.mean(lo, end)[0].to(torch.float32))  # [num_nodes, C]
     if not columns:
         return torch.zeros(n_id.numel(), 0)  # [num_nodes, 0]
