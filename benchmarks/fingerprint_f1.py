@@ -17,14 +17,14 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch: bitwise reproducible on one thread
 
-import hashlib  # noqa: E402
-import subprocess  # noqa: E402
-from pathlib import Path  # noqa: E402
+import hashlib
+import subprocess
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import relcontrast as rc  # noqa: E402
-from relcontrast.datasets import VAL_TIMESTAMP, load_f1, load_f1_task  # noqa: E402
+import relcontrast as rc
+from relcontrast.datasets import VAL_TIMESTAMP, load_f1, load_f1_task
 
 
 def main() -> str:

@@ -30,18 +30,18 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: several 1-thread workers
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for benchmarks.suite
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import re  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noqa: E402
+import argparse
+import json
+import multiprocessing
+import re
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from benchmarks.suite.arms import gradient_boosting, pretrain, score  # noqa: E402
-from benchmarks.suite.data import f1_task  # noqa: E402
+from benchmarks.suite.arms import BACKBONE, gradient_boosting, predict, pretrain, score
+from benchmarks.suite.data import f1_task
 
 RESULTS = Path(__file__).parent / "results"
 TASKS = ("driver-dnf", "driver-top3", "driver-position")
@@ -64,10 +64,6 @@ REFERENCES = {
     "KumoRFM-2 in-context (probably deployment)": (84.6, 92.2, 2.85),
 }
 METRICS = {"driver-dnf": "AUROC x 100", "driver-top3": "AUROC x 100", "driver-position": "MAE"}
-# The backbone's architecture: a supervised model started from an encoder takes the
-# encoder's, so these encoder options go to the scratch arm only.
-BACKBONE = ("hidden_channels", "num_layers", "tabular_model", "aggregation",
-            "temporal_encoding", "column_types")
 
 
 def _gbm(lr: float, leaves: int, per_leaf: int, share: float) -> dict:
@@ -95,19 +91,10 @@ def mean_sd(values) -> dict:
             "std": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 3)}
 
 
-def predict(model, x, classify: bool):
-    return model.predict_proba(x)[:, 1] if classify else model.predict(x)
-
-
 def _scores(task, predictions: dict) -> dict:
     """AUROC x 100 of the predicted probabilities, or MAE, of each ``SCORES`` entry."""
     return {s: score(task, task.y[SCORES[s][0]], pred) * (100 if task.classify else 1)
             for s, pred in predictions.items()}
-
-
-def make_gbm(classify: bool, seed: int, params: dict | None = None):
-    """The suite's gradient boosting (seeded, absolute error for regression) with ``params``."""
-    return gradient_boosting(classify, seed).set_params(**(params or {}))
 
 
 def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dict | None]):
@@ -119,16 +106,10 @@ def voting(classify: bool, seed: int, first: int, params: tuple[dict | None, dic
 
     members = [(name, make_pipeline(make_column_transformer(("passthrough", cols),
                                                             remainder="drop"),
-                                    make_gbm(classify, seed, settings)))
+                                    gradient_boosting(classify, seed, settings)))
                for name, cols, settings in (("emb", slice(0, first), params[0]),
                                             ("agg", slice(first, None), params[1]))]
     return VotingClassifier(members, voting="soft") if classify else VotingRegressor(members)
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _databases(relbench_compatible: bool) -> dict:
@@ -221,7 +202,7 @@ def gbm_job(task_name: str, seed: int, tabular: str, encoder_path: str,
             gbm = voting(task.classify, seed, emb["train"].shape[1],
                          (settings.get("emb"), settings.get("agg")))
         else:
-            gbm = make_gbm(task.classify, seed, settings.get(arm.removesuffix("+gbm")))
+            gbm = gradient_boosting(task.classify, seed, settings.get(arm.removesuffix("+gbm")))
         gbm.fit(x["train"], task.y["train"])
         predictions = {s: predict(gbm, x[s], task.classify) for s in SCORES}
         scores = _scores(task, predictions)
@@ -474,12 +455,14 @@ def main() -> None:
     options = {**options, "time_boundary": args.time_boundary}  # to every estimator
     import torch
 
+    from relcontrast import RelationalContrastiveEncoder
+
     start = time.perf_counter()
     runs: list[dict] = []
     predictions: dict[tuple, dict] = {}  # (task, arm, tabular, seed) -> split -> predictions
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(
             args.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker) as pool:
+            initializer=torch.set_num_threads, initargs=(1,)) as pool:
         pending = {}
 
         def submit(fn, *job_args, kind=("run",)):
@@ -519,7 +502,8 @@ def main() -> None:
     meta = {"seeds": len(args.seeds), "jobs": args.jobs, "relbench_compatible": rc,
             "time_boundary": args.time_boundary,
             "encoder_options": json.loads(args.encoder_options),
-            "encoder": _encoder_params(options),
+            "encoder": {k: v for k, v in RelationalContrastiveEncoder(**options).get_params(
+            ).items() if isinstance(v, (str, int, float, bool, tuple, list))},  # effective
             "supervised_arms": args.supervised_arms, "gbm": args.gbm,
             "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "wall_seconds": round(time.perf_counter() - start, 1)}
@@ -536,15 +520,6 @@ def main() -> None:
                                  "scores": submission(Path(args.submission), predictions)}
     write(stem, payload)
     print(stem.with_suffix(".md").read_text())
-
-
-def _encoder_params(options: dict) -> dict:
-    """The pretraining encoder's effective parameters (defaults and ``options``)."""
-    from relcontrast import RelationalContrastiveEncoder
-
-    params = RelationalContrastiveEncoder(**options).get_params()
-    return {k: v for k, v in params.items()
-            if isinstance(v, (str, int, float, bool, tuple, list)) and k != "database"}
 
 
 if __name__ == "__main__":

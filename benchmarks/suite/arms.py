@@ -23,11 +23,11 @@ EVAL_SPLITS = ("val", "test")
 
 # Parameters of the backbone itself: a fine-tuned model brings its encoder's, so only the
 # model from scratch takes them from --encoder-options.
-_BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
-             "temporal_encoding", "column_types", "count_inputs", "mean_inputs"}
+BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
+            "temporal_encoding", "column_types", "count_inputs", "mean_inputs"}
 # The encoder options the supervised arms share: the backbone, the sampling and the device
 # (not the training loop's: the encoder's lr or batch_size are not the head's).
-_SHARED = _BACKBONE | {"num_neighbors", "temporal_strategy", "device"}
+_SHARED = BACKBONE | {"num_neighbors", "temporal_strategy", "device"}
 
 # --quick: enough steps to run every code path, nothing more.
 QUICK_ENCODER = {"max_steps": 10, "steps_per_epoch": 5}
@@ -43,7 +43,8 @@ def score(task: Task, y, pred) -> float:
     return float(mean_absolute_error(np.asarray(y), np.asarray(pred)))
 
 
-def _predict(model, x, classify: bool) -> np.ndarray:
+def predict(model, x, classify: bool) -> np.ndarray:
+    """Probabilities of the positive class, or values."""
     return model.predict_proba(x)[:, 1] if classify else model.predict(x)
 
 
@@ -55,14 +56,15 @@ def _scores(task: Task, predictions: dict) -> dict:
     return out
 
 
-def gradient_boosting(classify: bool, seed: int):
-    """scikit-learn's histogram gradient boosting at its defaults, seeded; absolute error
-    for regression (the tasks' MAE)."""
+def gradient_boosting(classify: bool, seed: int, params: dict | None = None):
+    """scikit-learn's histogram gradient boosting, seeded, at its defaults updated with
+    ``params``; absolute error for regression (the tasks' MAE)."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     if classify:
-        return HistGradientBoostingClassifier(random_state=seed)
-    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed)
+        return HistGradientBoostingClassifier(random_state=seed, **(params or {}))
+    return HistGradientBoostingRegressor(loss="absolute_error", random_state=seed,
+                                         **(params or {}))
 
 
 class Features:
@@ -105,7 +107,7 @@ def run_gbm(arm: str, task: Task, features: Features, seed: int) -> dict:
     x = {s: np.hstack([p[0][s] for p in parts]) for s in SPLITS}
     t0 = time.perf_counter()
     model = gradient_boosting(task.classify, seed).fit(x["train"], task.y["train"])
-    out = _scores(task, {s: _predict(model, x[s], task.classify) for s in EVAL_SPLITS})
+    out = _scores(task, {s: predict(model, x[s], task.classify) for s in EVAL_SPLITS})
     out["time_s"] = time.perf_counter() - t0 + sum(p[1] for p in parts)
     return out
 
@@ -142,7 +144,7 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
     else:
         # the blend clones its model: FrozenEstimator keeps the encoder's fit through it
         model = cls(encoder=FrozenEstimator(encoder) if arm == "blend" else encoder, **common,
-                    **{k: v for k, v in shared.items() if k not in _BACKBONE})
+                    **{k: v for k, v in shared.items() if k not in BACKBONE})
     if arm == "blend":
         from relcontrast import RelationalBlendClassifier, RelationalBlendRegressor
 
@@ -151,14 +153,14 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
                       time_column=task.time_column, random_state=seed)
     t0 = time.perf_counter()
     model.fit(task.X["train"], task.y["train"])
-    out = _scores(task, {s: _predict(model, task.X[s], task.classify) for s in EVAL_SPLITS})
+    out = _scores(task, {s: predict(model, task.X[s], task.classify) for s in EVAL_SPLITS})
     out["time_s"] = time.perf_counter() - t0
     history = model.model_.history_ if arm == "blend" else model.history_
     out["epochs"] = len(history)
     out["epoch_s"] = float(np.mean([row["dur"] for row in history]))
     if arm == "blend":
-        parts = (_predict(model.model_, task.X["val"], task.classify),
-                 _predict(model.booster_, model.aggregator_.transform(task.X["val"]),
+        parts = (predict(model.model_, task.X["val"], task.classify),
+                 predict(model.booster_, model.aggregator_.transform(task.X["val"]),
                           task.classify))
         out["val_by_weight"] = [round(score(task, task.y["val"], w * parts[0] + (1 - w)
                                             * parts[1]), 5) for w in BLEND_WEIGHTS]

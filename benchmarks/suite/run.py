@@ -295,7 +295,7 @@ def main(argv=None) -> None:
     for db_name in args.databases:
         spec = data.DATABASES[db_name]
         t0 = time.perf_counter()
-        tables, schema = data.load_database(db_name)
+        tables, schema = data.DATABASES[db_name].load()
         db = RelationalDatabase(tables, schema)
         tasks = data.load_tasks(db_name, tables, args.tasks)
         if not tasks:
