@@ -140,23 +140,24 @@ def pretrain_job(seed: int, tabular: str, path: str, relbench_compatible: bool,
 
 def supervised_job(task_name: str, arm: str, seed: int, tabular: str,
                    encoder_path: str | None, relbench_compatible: bool, options: dict):
-    """Fit one supervised arm on train and score it on every ``SCORES`` entry. The model
-    takes the encoder's ``options`` that are its parameters too, so that every arm has the
-    encoder's architecture and sampling: the backbone's shape for ``scratch`` (the others
-    bring the encoder's backbone), ``num_neighbors`` and ``temporal_strategy`` for all."""
+    """Fit one supervised arm on train and score it on every ``SCORES`` entry, with the
+    encoder's architecture (``scratch``: its ``options``; the others bring its backbone) and
+    the ``options`` that are the model's parameters too (the sampling, the time rule)."""
     import joblib
 
-    from relcontrast import RelationalClassifier, RelationalRegressor
+    from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalRegressor
 
     task, databases = f1_task(task_name), _databases(relbench_compatible)
     cls = RelationalClassifier if task.classify else RelationalRegressor
-    shared = {k: v for k, v in options.items() if k in cls().get_params()}
-    if arm == "scratch":
-        model = cls(database=databases["full"], tabular_model=tabular, random_state=seed,
-                    **shared)
+    shared = {k: v for k, v in options.items() if k in cls().get_params() and k not in BACKBONE}
+    if arm == "scratch":  # the encoder's architecture, trained from scratch
+        architecture = {**{k: v for k, v in options.items() if k in BACKBONE},
+                        "tabular_model": tabular}
+        model = cls(database=databases["full"], pretrain=False, random_state=seed, **shared,
+                    encoder=RelationalContrastiveEncoder(**architecture))
     else:
         model = cls(encoder=joblib.load(encoder_path), fine_tune=arm == "fine-tuned",
-                    random_state=seed, **{k: v for k, v in shared.items() if k not in BACKBONE})
+                    random_state=seed, **shared)
     t0 = time.perf_counter()
     model.fit(task.X["train"], task.y["train"])
     fit_s = time.perf_counter() - t0

@@ -316,14 +316,21 @@ def _fit(args) -> int:
                                hidden_channels=args.hidden_channels,
                                time_boundary=args.time_boundary, random_state=args.seed,
                                verbose=args.verbose)
+    # the backbone's architecture is the encoder's (the model's copies are deprecated)
+    architecture = {k: params.pop(k) for k, v in cls().get_params().items()
+                    if v == "deprecated" and k in params}
     if args.encoder is not None:
         enc = _load(args.encoder, (RelationalContrastiveEncoder,), "fit")
         _encoder_rule(params, enc, args.encoder)
+        if architecture:
+            warnings.warn(f"{', '.join(architecture)} ignored: the encoder {args.encoder!r} "
+                          f"brings its own backbone.", UserWarning, stacklevel=2)
         est = cls(encoder=enc.with_database(db), fine_tune=not args.frozen, **params)
     else:
         if args.frozen:
             raise ValueError("--frozen freezes a pretrained backbone: give --encoder FILE.")
-        est = cls(database=db, **params)
+        est = cls(database=db, encoder=RelationalContrastiveEncoder(**architecture),
+                  pretrain=False, **params)
     est.fit(X, y.to_numpy())
     _dump(est, args.output)
     last = est.history_[-1]

@@ -34,8 +34,8 @@ from relcontrast import (
 from relcontrast.testing import make_synthetic_database
 
 # tiny parts: no validation split, so every part trains a fixed number of epochs
-SUP = dict(hidden_channels=16, num_neighbors=(8, 4), max_epochs=2, batch_size=64,
-           valid_fraction=0.0)
+HEAD = dict(num_neighbors=(8, 4), max_epochs=2, batch_size=64, valid_fraction=0.0)
+SUP = dict(encoder=RelationalContrastiveEncoder(hidden_channels=16), pretrain=False, **HEAD)
 ENC = dict(hidden_channels=16, num_neighbors=(8, 4), max_steps=4, steps_per_epoch=2,
            batch_size=32, num_samples=8, random_state=0)
 W = 0.3
@@ -154,12 +154,11 @@ def test_blend_is_the_soft_vote_of_a_fine_tuned_model_and_an_aggregator_model(db
                                                                               y_class):
     """docs/aggregator.md: the hand-built VotingClassifier, behind one fit."""
     enc = RelationalContrastiveEncoder(database=db, **ENC).fit(X)
-    head = {k: v for k, v in SUP.items() if k != "hidden_channels"}
     vote = VotingClassifier([
-        ("gnn", RelationalClassifier(encoder=FrozenEstimator(enc), random_state=0, **head)),
+        ("gnn", RelationalClassifier(encoder=FrozenEstimator(enc), random_state=0, **HEAD)),
         ("agg", make_pipeline(RelationalAggregator(database=db), booster()))],
         voting="soft").fit(X, y_class)
-    blend = RelationalBlendClassifier(encoder=enc, model=RelationalClassifier(**head),
+    blend = RelationalBlendClassifier(encoder=enc, model=RelationalClassifier(**HEAD),
                                       booster=booster(), random_state=0).fit(X, y_class)
     assert blend.model_.encoder_ is enc
     np.testing.assert_allclose(blend.predict_proba(X), vote.predict_proba(X), rtol=1e-12)
@@ -185,7 +184,7 @@ def test_clone_get_params_set_params(db, blend):
     assert other.database is db and other.model is not blend.model
     assert not hasattr(other, "model_") and hasattr(blend, "model_")
     deep = blend.get_params(deep=True)
-    assert deep["model__hidden_channels"] == 16 and deep["booster__max_iter"] == 10
+    assert deep["model__encoder__hidden_channels"] == 16 and deep["booster__max_iter"] == 10
     assert deep["model_weight"] == W and deep["aggregator"] == "auto"
     other.set_params(model__lr=0.01, booster__max_iter=3, model_weight=0.8,
                      aggregator=RelationalAggregator(windows=("all", 3)))

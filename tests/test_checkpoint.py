@@ -44,7 +44,8 @@ SCRIPT = textwrap.dedent("""
         weights = est.backbone_.state_dict()
     else:
         est = RelationalClassifier(
-            database=db, hidden_channels=16, max_epochs=12, batch_size=16, patience=3,
+            database=db, encoder=RelationalContrastiveEncoder(hidden_channels=16),
+            pretrain=False, max_epochs=12, batch_size=16, patience=3,
             lr_schedule="cosine", random_state=0, checkpoint_dir=checkpoint_dir).fit(X, y)
         outputs = est.predict_proba(X)
         weights = est.module_.state_dict()
@@ -107,8 +108,8 @@ def small():
 
 def test_a_finished_checkpoint_skips_training_and_gives_the_same_model(small, tmp_path):
     db, X, y = small
-    params = dict(database=db, hidden_channels=16, max_epochs=3, random_state=0,
-                  checkpoint_dir=tmp_path)
+    params = dict(database=db, encoder=RelationalContrastiveEncoder(hidden_channels=16),
+                  pretrain=False, max_epochs=3, random_state=0, checkpoint_dir=tmp_path)
     first = RelationalClassifier(**params).fit(X, y)
     again = RelationalClassifier(**params).fit(X, y)
     assert len(again.history_) == len(first.history_) == 3

@@ -146,7 +146,9 @@ def test_fit_predict_regression_on_sqlite_from_scratch(shop, tmp_path, capsys):
                  "--hidden-channels", "16", "--out", str(model_path), *TINY_MODEL]) == 0
     model = joblib.load(model_path)
     assert isinstance(model, RelationalRegressor) and model.encoder_ is None
-    assert model.hidden_channels == 16 and model.max_epochs == 2
+    # the architecture goes to an encoder that is not pretrained
+    assert (model.encoder.hidden_channels, model.pretrain, model.max_epochs) == (16, False, 2)
+    assert model.module_.backbone.hidden_channels == 16
     assert capsys.readouterr().out.startswith(
         f"fitted RelationalRegressor on {len(read_table(rows_path))} rows of table 'users' "
         f"from scratch: ")

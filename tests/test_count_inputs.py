@@ -271,8 +271,9 @@ def test_pickle_round_trip_gives_identical_embeddings(encoder):
 def test_supervised_from_scratch_and_fine_tuned(encoder, db):
     X = _rows([T0 + d * DAY for d in range(1, 7)])
     y = np.arange(len(X)) % 2
-    scratch = RelationalClassifier(database=db, hidden_channels=8,
-                                   max_epochs=1, valid_fraction=0.0, random_state=0).fit(X, y)
+    scratch = RelationalClassifier(database=db, encoder=RelationalContrastiveEncoder(
+        hidden_channels=8), pretrain=False, max_epochs=1, valid_fraction=0.0,
+        random_state=0).fit(X, y)
     assert scratch.module_.backbone.count_windows == {FK: (DAY, 4 * DAY, 16 * DAY)}
     assert scratch.predict_proba(X).shape == (len(X), 2)
     tuned = RelationalRegressor(encoder=encoder, max_epochs=1, valid_fraction=0.0,
@@ -295,7 +296,8 @@ def test_parameter_validation(db, encoder):
         RelationalRegressor(database=db, mean_inputs="yes").fit(X, [0.0, 1.0, 0.0])
     with pytest.warns(UserWarning, match="mean_inputs is ignored without count_inputs"):
         RelationalContrastiveEncoder(count_inputs=False, mean_inputs=True, **ENCODER).fit(db)
-    with pytest.warns(UserWarning, match="count_inputs is ignored with an encoder"):
+    with (pytest.warns(FutureWarning, match="count_inputs is deprecated"),
+          pytest.warns(UserWarning, match="count_inputs is ignored with an encoder")):
         RelationalClassifier(encoder=encoder, count_inputs=False, max_epochs=1,
                              valid_fraction=0.0, random_state=0).fit(X, [0, 1, 0])
 

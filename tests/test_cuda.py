@@ -70,8 +70,9 @@ def test_a_cuda_fit_embeds_on_the_cpu(encoders, data):
 def test_supervised_models_on_the_gpu(cls, encoders, data):
     db, X, y = data
     for model in (cls(encoder=encoders["cuda"], max_epochs=2, device="cuda", random_state=0),
-                  cls(database=db, hidden_channels=16, num_neighbors=(8, 4), max_epochs=2,
-                      device="cuda", random_state=0)):
+                  cls(database=db, encoder=RelationalContrastiveEncoder(hidden_channels=16),
+                      pretrain=False, num_neighbors=(8, 4), max_epochs=2, device="cuda",
+                      random_state=0)):
         model.fit(X, y.astype(float) if cls is RelationalRegressor else y)
         assert all(p.device.type == "cuda" for p in model.module_.parameters())
         pred = model.predict(X)

@@ -56,8 +56,9 @@ def test_two_seeded_pretraining_runs_are_bitwise_identical(f1_db, two_threads):
 
 def test_two_seeded_supervised_runs_are_bitwise_identical(f1_db, two_threads):
     train, val = load_f1_task("driver-top3", "train"), load_f1_task("driver-top3", "val")
-    preds = [RelationalClassifier(database=f1_db, hidden_channels=32, max_epochs=2,
-                                  random_state=0).fit(train.X, train.y).predict_proba(val.X)
+    preds = [RelationalClassifier(database=f1_db, max_epochs=2, random_state=0, pretrain=False,
+                                  encoder=RelationalContrastiveEncoder(hidden_channels=32),
+                                  ).fit(train.X, train.y).predict_proba(val.X)
              for _ in range(2)]
     np.testing.assert_array_equal(preds[0], preds[1])
 

@@ -46,7 +46,8 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available()
                                 reason="torch.distributed with gloo is not available")
 
 ENCODER = dict(hidden_channels=16, max_steps=16, steps_per_epoch=4, patience=2, random_state=0)
-CLASSIFIER = dict(hidden_channels=16, max_epochs=3, patience=2, random_state=0, verbose=1)
+CLASSIFIER = dict(encoder=RelationalContrastiveEncoder(hidden_channels=16), pretrain=False,
+                  max_epochs=3, patience=2, random_state=0, verbose=1)
 GLOBAL_BATCH = 32
 
 SCRIPT = textwrap.dedent("""
@@ -210,7 +211,8 @@ def test_a_checkpoint_of_two_ranks_is_refused_by_one_process(runs):
 
 RESUME_SCRIPT = textwrap.dedent("""
     import os, pickle, sys
-    from relcontrast import RelationalClassifier, RelationalDatabase
+    from relcontrast import RelationalClassifier, RelationalContrastiveEncoder
+    from relcontrast import RelationalDatabase
     from relcontrast.testing import make_synthetic_database
 
     checkpoint_dir, out, drop = sys.argv[1] or None, sys.argv[2], int(sys.argv[3])
@@ -221,7 +223,8 @@ RESUME_SCRIPT = textwrap.dedent("""
         X, y = X.iloc[:-drop], y.iloc[:-drop]
     try:
         clf = RelationalClassifier(
-            database=RelationalDatabase(tables, schema), hidden_channels=16, max_epochs=12,
+            database=RelationalDatabase(tables, schema), pretrain=False,
+            encoder=RelationalContrastiveEncoder(hidden_channels=16), max_epochs=12,
             batch_size=8, patience=3, lr_schedule="cosine", random_state=0,
             checkpoint_dir=checkpoint_dir).fit(X, y)
         result = {"weights": {k: v.numpy() for k, v in clf.module_.state_dict().items()},

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
 from relcontrast import (
@@ -124,17 +126,64 @@ def test_parameters_an_encoder_replaces_warn(db, data):
     y = tables["orders"]["status"]
     enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
                                        steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
-    with pytest.warns(UserWarning, match="hidden_channels, tabular_model are ignored with an "
-                                         "encoder, which brings its own backbone"):
+    with (pytest.warns(FutureWarning, match="hidden_channels, tabular_model are deprecated"),
+          pytest.warns(UserWarning, match="hidden_channels, tabular_model are ignored with an "
+                                          "encoder, which brings its own backbone")):
         RelationalClassifier(encoder=enc, hidden_channels=32, tabular_model="resnet",
                              max_epochs=1, random_state=0).fit(X, y)
-    with pytest.warns(UserWarning, match="warmup_epochs is ignored without an encoder"):
-        RelationalClassifier(database=db, warmup_epochs=2, hidden_channels=16, max_epochs=1,
-                             random_state=0).fit(X, y)
+    for kwargs in ({"encoder": None}, {"encoder": enc, "pretrain": False}):
+        with pytest.warns(UserWarning, match="warmup_epochs is ignored without a pretrained "
+                                             "encoder"):
+            RelationalClassifier(database=db, warmup_epochs=2, max_epochs=1, random_state=0,
+                                 **kwargs).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the defaults and relevant parameters never warn
         RelationalClassifier(encoder=enc, warmup_epochs=1, max_epochs=1,
                              random_state=0).fit(X, y)
+        RelationalClassifier(database=db, max_epochs=1, random_state=0).fit(X, y)
+
+
+def test_the_encoder_holds_the_architecture_of_a_model_from_scratch(db, data):
+    tables, _ = data
+    X = tables["orders"][["order_id", "ts"]]
+    y = tables["orders"]["status"]
+    small = RelationalContrastiveEncoder(hidden_channels=16, tabular_model="resnet",
+                                         count_inputs=False)
+    clf = RelationalClassifier(database=db, encoder=small, pretrain=False, max_epochs=1,
+                               random_state=0).fit(X, y)
+    backbone = clf.module_.backbone
+    assert (backbone.hidden_channels, backbone.count_windows, clf.encoder_) == (16, None, None)
+    assert not hasattr(small, "backbone_")  # nothing pretrained, the parameter untouched
+    # the deprecated copies on the model build the same backbone, bitwise, and warn
+    with pytest.warns(FutureWarning, match=r"hidden_channels, tabular_model, count_inputs are "
+                                           r"deprecated .* encoder=RelationalContrastive"
+                                           r"Encoder\(hidden_channels=16, tabular_model="
+                                           r"'resnet', count_inputs=False\), pretrain=False"):
+        old = RelationalClassifier(database=db, hidden_channels=16, tabular_model="resnet",
+                                   count_inputs=False, max_epochs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    # a search reaches the architecture through the encoder
+    clf.set_params(encoder__hidden_channels=8).fit(X, y)
+    assert clf.module_.backbone.hidden_channels == 8
+
+
+def test_pretrain_false_reads_only_a_fitted_encoders_architecture(db, data):
+    tables, _ = data
+    X = tables["orders"][["order_id", "ts"]]
+    y = tables["orders"]["status"]
+    enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
+                                       steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
+    scratch = RelationalClassifier(encoder=enc, pretrain=False, max_epochs=1,
+                                   random_state=0).fit(X, y)  # the encoder's database
+    unfitted = RelationalClassifier(database=db, encoder=clone(enc), pretrain=False,
+                                    max_epochs=1, random_state=0).fit(X, y)
+    tuned = RelationalClassifier(encoder=enc, max_epochs=1, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(scratch.predict_proba(X), unfitted.predict_proba(X))
+    assert not np.allclose(scratch.predict_proba(X), tuned.predict_proba(X))
+    assert scratch.encoder_ is None and tuned.encoder_ is enc
+    with pytest.raises(ValueError, match="fine_tune=False freezes the backbone, which needs a "
+                                         "pretrained encoder; .* with pretrain=True"):
+        RelationalClassifier(encoder=enc, pretrain=False, fine_tune=False).fit(X, y)
 
 
 @pytest.mark.parametrize("cls", [RelationalContrastiveEncoder, RelationalClassifier,
@@ -142,12 +191,16 @@ def test_parameters_an_encoder_replaces_warn(db, data):
 @pytest.mark.parametrize("num_layers, fix", [(1, r"\(4,\)"), (3, r"\(4, 4, 4\)")])
 def test_fan_out_needs_one_hop_per_layer(cls, num_layers, fix):
     # checked before X is read (X=None would fail as input)
+    if cls is RelationalContrastiveEncoder:
+        est, whose, args = cls(num_layers=num_layers), "the", [None]
+    else:  # the encoder holds the architecture, from scratch too
+        est = cls(encoder=RelationalContrastiveEncoder(num_layers=num_layers), pretrain=False)
+        whose, args = "the encoder's", [None, None]
     with pytest.raises(ValueError, match=rf"{cls.__name__}: num_neighbors=\(4, 4\) samples 2 "
-                                         rf"hop\(s\), but the backbone has num_layers="
+                                         rf"hop\(s\), but {whose} backbone has num_layers="
                                          rf"{num_layers} message-passing layer\(s\). Give one "
                                          rf"fan-out per layer, e.g. num_neighbors={fix}."):
-        cls(num_layers=num_layers).fit(*([None] * (1 if cls is RelationalContrastiveEncoder
-                                                    else 2)))
+        est.fit(*args)
 
 
 def test_with_an_encoder_the_fan_out_follows_the_encoders_depth(db, data):

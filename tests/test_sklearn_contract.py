@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
@@ -37,10 +37,10 @@ from relcontrast.testing import make_synthetic_database
 
 ENC = dict(hidden_channels=16, num_neighbors=(8, 4), max_steps=4, steps_per_epoch=2,
            batch_size=32, num_samples=8, random_state=0)
-SUP = dict(hidden_channels=16, num_neighbors=(8, 4), max_epochs=2, batch_size=64,
-           random_state=0)
-# with an encoder: no architecture parameters (the encoder brings its own backbone)
-HEAD = {k: v for k, v in SUP.items() if k != "hidden_channels"}
+# with a pretrained encoder, the head's and the fine-tuning's parameters
+HEAD = dict(num_neighbors=(8, 4), max_epochs=2, batch_size=64, random_state=0)
+# from scratch: an encoder's architecture, not pretrained
+SUP = dict(encoder=RelationalContrastiveEncoder(hidden_channels=16), pretrain=False, **HEAD)
 
 # one database for the common checks, built at collection time (a fraction of a second)
 CHECKS_DB = RelationalDatabase(*make_synthetic_database())
@@ -186,6 +186,12 @@ def outputs(classifier, regressor, encoder, X) -> dict[str, np.ndarray]:
 ESTIMATORS = [RelationalContrastiveEncoder, RelationalClassifier, RelationalRegressor]
 
 
+def params(est) -> dict:
+    """Deep parameters, a nested estimator (a clone is another object) by its repr."""
+    return {k: repr(v) if isinstance(v, BaseEstimator) else v
+            for k, v in est.get_params(deep=True).items()}
+
+
 @pytest.mark.parametrize("cls, fitted", [(RelationalContrastiveEncoder, "encoder"),
                                           (RelationalClassifier, "classifier"),
                                           (RelationalRegressor, "regressor")])
@@ -194,10 +200,10 @@ def test_clone_keeps_params_and_shares_the_database(cls, fitted, db, request):
     copy = clone(est)
     assert copy is not est and type(copy) is cls
     assert copy.database is db  # the immutable database is shared, never copied
-    assert copy.get_params() == est.get_params()
+    assert params(copy) == params(est)
     fitted = request.getfixturevalue(fitted)
     refit = clone(fitted)
-    assert refit.database is db and refit.get_params() == fitted.get_params()
+    assert refit.database is db and params(refit) == params(fitted)
     assert not hasattr(refit, "net_") and not hasattr(refit, "database_")
     assert hasattr(fitted, "net_")  # cloning left the fitted estimator as it was
 
@@ -382,6 +388,17 @@ def test_loading_a_fitted_state_of_the_seconds_format_raises(fitted, request):
     old = {k: v for k, v in unfitted.__getstate__().items() if k != "_relcontrast_state_format"}
     unfitted.__setstate__(old)  # parameters only: nothing to read wrongly
     assert unfitted.get_params()["random_state"] == est.random_state
+
+
+def test_a_model_saved_before_pretrain_existed_loads_with_its_default(classifier, encoder):
+    state = classifier.__getstate__()
+    del state["pretrain"]
+    loaded = pickle.loads(pickle.dumps(classifier))
+    loaded.__setstate__(state)
+    assert loaded.get_params()["pretrain"] is True
+    loaded_encoder = pickle.loads(pickle.dumps(encoder))
+    loaded_encoder.__setstate__(encoder.__getstate__())
+    assert not hasattr(loaded_encoder, "pretrain")  # not one of the encoder's parameters
 
 
 def test_unpickling_a_state_format_2_file_raises_the_refit_error(encoder, monkeypatch):

@@ -16,10 +16,10 @@ from relcontrast.testing import make_synthetic_database
 
 ENC = dict(hidden_channels=16, batch_size=32, num_samples=8, max_steps=4, steps_per_epoch=2,
            num_neighbors=(8, 4), random_state=0)
-SUP = dict(hidden_channels=16, num_neighbors=(8, 4), batch_size=64, max_epochs=3,
-           random_state=0)
-# with an encoder: no architecture parameters (the encoder brings its own backbone)
-HEAD = {k: v for k, v in SUP.items() if k != "hidden_channels"}
+# with a pretrained encoder, the head's and the fine-tuning's parameters
+HEAD = dict(num_neighbors=(8, 4), batch_size=64, max_epochs=3, random_state=0)
+# from scratch: an encoder's architecture, not pretrained
+SUP = dict(encoder=RelationalContrastiveEncoder(hidden_channels=16), pretrain=False, **HEAD)
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +183,10 @@ def test_missing_database_and_frozen_without_encoder(Xy):
     with pytest.raises(ValueError, match="No database"):
         RelationalClassifier(**SUP).fit(X, y)
     tables, schema = make_synthetic_database()
-    with pytest.raises(ValueError, match="fine_tune=False freezes the backbone"):
-        RelationalClassifier(database=RelationalDatabase(tables, schema), fine_tune=False,
-                             **SUP).fit(X, y)
+    for scratch in (SUP, HEAD):  # an encoder's architecture from scratch, or no encoder
+        with pytest.raises(ValueError, match="fine_tune=False freezes the backbone"):
+            RelationalClassifier(database=RelationalDatabase(tables, schema), fine_tune=False,
+                                 **scratch).fit(X, y)
 
 
 def test_backbone_lr_and_weight_decay_reach_the_optimizer(db, Xy, encoder):

@@ -38,7 +38,8 @@ RULES = ("inclusive", "strict")
 AT_T, JUST_BEFORE = 100, 101  # event ids: exactly at T, one nanosecond before it
 ENC = dict(hidden_channels=8, num_layers=1, num_neighbors=(-1,), batch_size=16, max_steps=3,
            steps_per_epoch=3, valid_fraction=0.0, random_state=0)
-SUP = dict(hidden_channels=8, num_layers=1, num_neighbors=(-1,), batch_size=16, max_epochs=2,
+SUP = dict(encoder=RelationalContrastiveEncoder(hidden_channels=8, num_layers=1),
+           pretrain=False, num_neighbors=(-1,), batch_size=16, max_epochs=2,
            valid_fraction=0.0, random_state=0)
 HEAD = dict(num_neighbors=(-1,), batch_size=16, max_epochs=1, valid_fraction=0.0,
             random_state=0)  # a classifier on an encoder's backbone

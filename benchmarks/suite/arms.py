@@ -22,12 +22,12 @@ PRETRAINED_ARMS = ("emb+gbm", "emb+agg+gbm", "fine-tuned", "blend")
 EVAL_SPLITS = ("val", "test")
 
 # Parameters of the backbone itself: a fine-tuned model brings its encoder's, so only the
-# model from scratch takes them from --encoder-options.
+# model from scratch takes them from --encoder-options (an encoder holding them, unfitted).
 BACKBONE = {"hidden_channels", "num_layers", "tabular_model", "aggregation",
             "temporal_encoding", "column_types", "count_inputs", "mean_inputs"}
-# The encoder options the supervised arms share: the backbone, the sampling and the device
-# (not the training loop's: the encoder's lr or batch_size are not the head's).
-_SHARED = BACKBONE | {"num_neighbors", "temporal_strategy", "device"}
+# The encoder options every supervised arm shares: the sampling and the device (not the
+# training loop's: the encoder's lr or batch_size are not the head's).
+_SHARED = {"num_neighbors", "temporal_strategy", "device"}
 
 # --quick: enough steps to run every code path, nothing more.
 QUICK_ENCODER = {"max_steps": 10, "steps_per_epoch": 5}
@@ -132,19 +132,21 @@ def run_supervised(arm: str, task: Task, db, encoder, seed: int, options: dict,
     ``model_options`` for the classifier or regressor."""
     from sklearn.frozen import FrozenEstimator
 
-    from relcontrast import RelationalClassifier, RelationalRegressor
+    from relcontrast import RelationalClassifier, RelationalContrastiveEncoder, RelationalRegressor
 
     cls = RelationalClassifier if task.classify else RelationalRegressor
     shared = {k: v for k, v in options.items() if k in _SHARED}
     quick_params = QUICK_SUPERVISED if quick else {}
     common = {"target_table": task.entity_table, "time_column": task.time_column,
               "random_state": seed, **quick_params, **(model_options or {})}
-    if arm == "scratch":
-        model = cls(database=db, **common, **shared)
+    if arm == "scratch":  # the encoder options' architecture, not pretrained
+        architecture = {k: v for k, v in options.items() if k in BACKBONE}
+        model = cls(database=db, encoder=RelationalContrastiveEncoder(**architecture),
+                    pretrain=False, **common, **shared)
     else:
         # the blend clones its model: FrozenEstimator keeps the encoder's fit through it
         model = cls(encoder=FrozenEstimator(encoder) if arm == "blend" else encoder, **common,
-                    **{k: v for k, v in shared.items() if k not in BACKBONE})
+                    **shared)
     if arm == "blend":
         from relcontrast import RelationalBlendClassifier, RelationalBlendRegressor
 

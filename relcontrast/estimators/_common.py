@@ -120,7 +120,7 @@ STATE_FORMAT = 4
 _STATE_FORMAT_KEY = "_relcontrast_state_format"
 # Parameters added within a state format, with the value that reads as an estimator saved
 # before them did: filled in when such an estimator is loaded.
-_ADDED_PARAMETERS = {"time_boundary": "inclusive"}
+_ADDED_PARAMETERS = {"time_boundary": "inclusive", "pretrain": True}
 
 
 class SavedStateFormat:
@@ -144,5 +144,6 @@ class SavedStateFormat:
                 f"version, or load it with the "
                 f"relcontrast version that saved it.")
         for name, value in _ADDED_PARAMETERS.items():
-            state.setdefault(name, value)
+            if name in self._get_param_names():
+                state.setdefault(name, value)
         super().__setstate__(state)

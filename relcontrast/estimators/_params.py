@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, InvalidParameterError, StrOptions
 
 from relcontrast.estimators._common import digest
 from relcontrast.nn.gnn import AGGREGATIONS
@@ -90,6 +90,13 @@ BACKBONE_CONSTRAINTS: dict = {
     "column_types": [Mapping, None],
 }
 
+# The supervised estimators' deprecated copies of the architecture: "deprecated" (the
+# default) leaves the architecture to the encoder.
+DEPRECATED = "deprecated"
+DEPRECATED_BACKBONE_CONSTRAINTS: dict = {
+    name: [*options, Hidden(StrOptions({DEPRECATED}))]
+    for name, options in BACKBONE_CONSTRAINTS.items()}
+
 # Data, sampling for transform / fine-tuning, training loop and runtime, shared too.
 COMMON_CONSTRAINTS: dict = {
     "database": "no_validation",  # as_database checks it in fit, with its own message
@@ -134,7 +141,9 @@ REGRESSOR_VALUES = {"clip_quantiles": (
     _quantile_pair, "a pair (low, high) of quantiles with 0 <= low < high <= 1")}
 
 SUPERVISED_CONSTRAINTS: dict = {
+    **DEPRECATED_BACKBONE_CONSTRAINTS,
     "fine_tune": ["boolean"],
+    "pretrain": ["boolean"],
     "head_hidden_channels": [_positive()],
     "head_layers": [_positive()],
     "max_epochs": [_positive()],
@@ -144,15 +153,14 @@ SUPERVISED_CONSTRAINTS: dict = {
 }
 
 
-def check_depth(estimator, encoder=None) -> None:
+def check_depth(estimator, depth: int | None = None, whose: str = "the backbone") -> None:
     """One fan-out per message-passing layer: ``estimator.num_neighbors`` must sample as many
-    hops as the backbone has layers (``encoder.num_layers`` when an encoder brings the
-    backbone). Fewer hops leave the last layers nothing new to read; more sample rows whose
-    messages never reach the seed."""
-    depth = (estimator if encoder is None else encoder).num_layers
+    hops as the backbone has layers (``depth``, default ``estimator.num_layers``; ``whose``
+    names that backbone). Fewer hops leave the last layers nothing new to read; more sample
+    rows whose messages never reach the seed."""
+    depth = estimator.num_layers if depth is None else depth
     fan_out = tuple(estimator.num_neighbors)
     if len(fan_out) != depth:
-        whose = "the backbone" if encoder is None else "the encoder's backbone"
         raise ValueError(
             f"{type(estimator).__name__}: num_neighbors={fan_out} samples {len(fan_out)} "
             f"hop(s), but {whose} has num_layers={depth} message-passing layer(s). Give one "

@@ -146,9 +146,15 @@ class _RelationalBlend(BaseEstimator):
                 f"unfitted, to pretrain again). Wrap it, encoder=FrozenEstimator(encoder) "
                 f"(sklearn.frozen), or pass it to the blend: {type(self).__name__}("
                 f"encoder=encoder, model=...) with the model's encoder left at None.")
-        # a relational model with neither an encoder nor a database reads the blend's
-        extra = ({"encoder": self.encoder, "database": self.database}
-                 if own.get("encoder", 0) is None and own.get("database", 0) is None else {})
+        # a relational model with neither an encoder nor a database reads the blend's; one
+        # whose unfitted encoder has no database (its architecture, say) the blend's database
+        own_encoder, extra = own.get("encoder", 0), {}
+        if own.get("database", 0) is None and own_encoder is None:
+            extra = {"encoder": self.encoder, "database": self.database}
+        elif (own.get("database", 0) is None
+              and isinstance(own_encoder, RelationalContrastiveEncoder)
+              and own_encoder.database is None):
+            extra = {"database": self.database}
         return self._filled("model", self.model, extra)
 
     def _make_aggregator(self):
@@ -288,8 +294,10 @@ class RelationalBlendClassifier(ClassifierMixin, _RelationalBlend):
         database=database, target_table=..., time_column=..., time_boundary=...,
         random_state=...)`` at its defaults. An estimator is cloned; where it leaves
         ``target_table``, ``time_column`` or ``random_state`` at None it gets the blend's,
-        and a relational model with neither an encoder nor a database gets the blend's
-        ``encoder`` and ``database`` (its own fitted encoder must be wrapped in
+        a relational model with neither an encoder nor a database gets the blend's
+        ``encoder`` and ``database``, one whose unfitted encoder has no database (only its
+        architecture, with ``pretrain=False``) the blend's ``database`` (its own fitted
+        encoder must be wrapped in
         ``FrozenEstimator``, which the clone keeps fitted; ``fit`` raises otherwise). Its
         parameters are ``model__*`` (``GridSearchCV`` can tune them). None: no model; the
         blend is the aggregates part alone.
@@ -336,7 +344,7 @@ class RelationalBlendClassifier(ClassifierMixin, _RelationalBlend):
     >>> import numpy as np
     >>> import pandas as pd
     >>> from relcontrast import (RelationalBlendClassifier, RelationalClassifier,
-    ...                          RelationalDatabase)
+    ...                          RelationalContrastiveEncoder, RelationalDatabase)
     >>> from relcontrast.testing import make_synthetic_database
     >>> tables, schema = make_synthetic_database()
     >>> users = tables["users"]
@@ -345,14 +353,15 @@ class RelationalBlendClassifier(ClassifierMixin, _RelationalBlend):
     >>> y = users["country"].fillna("none") == "de"
     >>> blend = RelationalBlendClassifier(
     ...     database=RelationalDatabase(tables, schema), random_state=0,
-    ...     model=RelationalClassifier(hidden_channels=16, max_epochs=2))
+    ...     model=RelationalClassifier(encoder=RelationalContrastiveEncoder(hidden_channels=16),
+    ...                                pretrain=False, max_epochs=2))
     >>> blend.fit(X, y).predict_proba(X).shape
     (60, 2)
     >>> parts = (0.5 * blend.model_.predict_proba(X)
     ...          + 0.5 * blend.booster_.predict_proba(blend.aggregator_.transform(X)))
     >>> bool(np.allclose(blend.predict_proba(X), parts))
     True
-    >>> blend.get_params()["model__hidden_channels"]
+    >>> blend.get_params()["model__encoder__hidden_channels"]
     16
     """
 
@@ -453,8 +462,8 @@ class RelationalBlendRegressor(RegressorMixin, _RelationalBlend):
     Examples
     --------
     >>> import pandas as pd
-    >>> from relcontrast import (RelationalBlendRegressor, RelationalDatabase,
-    ...                          RelationalRegressor)
+    >>> from relcontrast import (RelationalBlendRegressor, RelationalContrastiveEncoder,
+    ...                          RelationalDatabase, RelationalRegressor)
     >>> from relcontrast.testing import make_synthetic_database
     >>> tables, schema = make_synthetic_database()
     >>> users = tables["users"]
@@ -462,7 +471,8 @@ class RelationalBlendRegressor(RegressorMixin, _RelationalBlend):
     ...                   "cutoff": users["signup"] + pd.Timedelta("180D")})
     >>> blend = RelationalBlendRegressor(
     ...     database=RelationalDatabase(tables, schema), model_weight=0.7, random_state=0,
-    ...     model=RelationalRegressor(hidden_channels=16, max_epochs=2))
+    ...     model=RelationalRegressor(encoder=RelationalContrastiveEncoder(hidden_channels=16),
+    ...                               pretrain=False, max_epochs=2))
     >>> blend.fit(X, users["age"].fillna(50.0)).predict(X).shape
     (60,)
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from relcontrast.estimators._callbacks import fit_callbacks
 from relcontrast.estimators._net import SubgraphClassifier, SubgraphRegressor, fused_optimizer
 from relcontrast.estimators._params import (
     BACKBONE_CONSTRAINTS,
+    DEPRECATED,
     REGRESSOR_VALUES,
     SUPERVISED_CONSTRAINTS,
     check_depth,
@@ -118,17 +120,18 @@ class _RelationalSupervised(RelationalEstimator):
         *,
         encoder=None,
         fine_tune=True,
+        pretrain=True,
         database=None,
         target_table=None,
         time_column=None,
         time_boundary="inclusive",
-        hidden_channels=128,
-        num_layers=2,
-        tabular_model="linear",
-        aggregation="mean",
-        temporal_encoding=True,
-        count_inputs=True,
-        mean_inputs=False,
+        hidden_channels="deprecated",
+        num_layers="deprecated",
+        tabular_model="deprecated",
+        aggregation="deprecated",
+        temporal_encoding="deprecated",
+        count_inputs="deprecated",
+        mean_inputs="deprecated",
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -142,7 +145,7 @@ class _RelationalSupervised(RelationalEstimator):
         lr_schedule=None,
         patience=5,
         valid_fraction=0.1,
-        column_types=None,
+        column_types="deprecated",
         device="auto",
         random_state=None,
         checkpoint_dir=None,
@@ -150,6 +153,7 @@ class _RelationalSupervised(RelationalEstimator):
     ):
         self.encoder = encoder
         self.fine_tune = fine_tune
+        self.pretrain = pretrain
         self.database = database
         self.target_table = target_table
         self.time_column = time_column
@@ -211,33 +215,55 @@ class _RelationalSupervised(RelationalEstimator):
                     f"pass it unwrapped to pretrain it inside fit.")
         return enc
 
+    def _pretrained(self, enc) -> bool:
+        """Whether the backbone starts from a pretrained encoder's (else from scratch)."""
+        return enc is not None and self.pretrain
+
+    def _architecture(self, enc):
+        """What a backbone trained from scratch is built from: the encoder's architecture
+        parameters, or with no encoder, an encoder's defaults updated with the deprecated
+        copies set on this estimator."""
+        if enc is not None:
+            return enc
+        return RelationalContrastiveEncoder(**self._deprecated_architecture())
+
+    def _deprecated_architecture(self) -> dict:
+        values = {name: getattr(self, name) for name in BACKBONE_CONSTRAINTS}
+        return {name: value for name, value in values.items()
+                if not (isinstance(value, str) and value == DEPRECATED)}
+
     def _database(self, enc):
-        """The database the rows live in: the fitted encoder's, or the ``database``
-        parameter (the estimator's, else its unfitted encoder's)."""
-        if enc is not None and hasattr(enc, "backbone_"):
+        """The database the rows live in: the fitted encoder's when it brings the backbone,
+        or the ``database`` parameter (the estimator's, else the encoder's)."""
+        fitted = enc is not None and hasattr(enc, "backbone_")
+        if fitted and self.pretrain:
             if self.database is not None and as_database(self.database) is not enc.database_:
                 raise ValueError(
                     "database differs from the fitted encoder's database; leave database="
                     "None to use the encoder's, or pass an unfitted encoder."
                 )
             return enc.database_
-        database = self.database if self.database is not None or enc is None else enc.database
+        database = self.database
+        if database is None and enc is not None:
+            database = enc.database_ if fitted else enc.database
         if database is None:
             raise ValueError(
                 "No database: pass database=RelationalDatabase(tables, schema) (or an "
                 "encoder that has one)."
             )
-        if enc is None and not self.fine_tune:
+        if not self._pretrained(enc) and not self.fine_tune:
             raise ValueError(
                 "fine_tune=False freezes the backbone, which needs a pretrained encoder; "
-                "pass encoder=RelationalContrastiveEncoder(...) or set fine_tune=True."
+                "pass encoder=RelationalContrastiveEncoder(...) with pretrain=True, or set "
+                "fine_tune=True."
             )
         return as_database(database)
 
     def _check_encoder_time_boundary(self, enc) -> None:
         """An unfitted encoder pretrains on the rows X, so under this estimator's time rule:
         refuse another one rather than read X by two rules."""
-        if enc is None or hasattr(enc, "backbone_") or enc.time_boundary == self.time_boundary:
+        if (not self._pretrained(enc) or hasattr(enc, "backbone_")
+                or enc.time_boundary == self.time_boundary):
             return
         raise ValueError(
             f"{type(self).__name__}(time_boundary={self.time_boundary!r}) got an unfitted "
@@ -248,10 +274,10 @@ class _RelationalSupervised(RelationalEstimator):
 
     def _backbone_and_graph(self, enc, X, db, latest_time, seed):
         """The starting backbone and the graph it reads, per encoder ``enc``: a copy of a
-        fitted encoder's, a freshly pretrained one's, or a new backbone whose column
-        statistics come from the database up to ``latest_time`` (the rows' latest cutoff, ns,
-        or None)."""
-        if enc is not None:
+        fitted encoder's, a freshly pretrained one's, or (``pretrain=False`` or no encoder)
+        a new backbone of :meth:`_architecture` whose column statistics come from the
+        database up to ``latest_time`` (the rows' latest cutoff, ns, or None)."""
+        if self._pretrained(enc):
             if not hasattr(enc, "backbone_"):  # unfitted: pretrain it first on the rows
                 enc = clone(enc).set_params(database=db)
                 if enc.random_state is None:
@@ -263,12 +289,14 @@ class _RelationalSupervised(RelationalEstimator):
             self.encoder_ = enc
             return copy.deepcopy(enc.backbone_), enc.graph_
         self.encoder_ = None
+        architecture = self._architecture(enc)
         # column statistics from the rows up to the latest training row, the whole database
         # encoded with them, in one pass
         until = None if latest_time is None else pd.Timestamp(latest_time)
-        graph = build_graph(db, column_types=self.column_types, stats_until=until)
+        graph = build_graph(db, column_types=architecture.column_types, stats_until=until)
         # count windows, like the statistics, from the same rows
-        backbone = self._make_backbone(graph, None if until is None else db.rows_upto(until))
+        backbone = architecture._make_backbone(
+            graph, None if until is None else db.rows_upto(until))
         return backbone, graph
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -280,13 +308,26 @@ class _RelationalSupervised(RelationalEstimator):
         self
         """
         enc = self._encoder()
+        deprecated = self._deprecated_architecture()
+        if deprecated:
+            warnings.warn(
+                f"{type(self).__name__}: {', '.join(deprecated)} "
+                f"{'is' if len(deprecated) == 1 else 'are'} deprecated and will be removed in "
+                f"relcontrast 0.2: the encoder holds the architecture. From scratch, pass "
+                f"encoder=RelationalContrastiveEncoder("
+                f"{', '.join(f'{k}={v!r}' for k, v in deprecated.items())}), pretrain=False "
+                f"(in a search, encoder__{next(iter(deprecated))}).",
+                FutureWarning, stacklevel=3)  # the caller of fit
         if enc is not None:
             enc._validate_params()  # nested: every typo fails before any work
             warn_ignored(self, BACKBONE_CONSTRAINTS,
                          "with an encoder, which brings its own backbone")
-        else:
-            warn_ignored(self, ["warmup_epochs"], "without an encoder (training from scratch)")
-        check_depth(self, enc)
+        if not self._pretrained(enc):
+            warn_ignored(self, ["warmup_epochs"], "without a pretrained encoder (training "
+                         "from scratch)")
+        architecture = self._architecture(enc)
+        check_depth(self, architecture.num_layers,
+                    "the backbone" if enc is None else "the encoder's backbone")
         self._check_encoder_time_boundary(enc)
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
@@ -376,21 +417,31 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
 
     A heterogeneous GraphSAGE reads the temporal neighbourhood of each row (only rows with
     time <= the cutoff, or < it with ``time_boundary="strict"``) and an MLP head classifies
-    its embedding. The backbone is trained from scratch (``encoder=None``), pretrained first
-    (an unfitted encoder), or taken from a fitted encoder (fine-tuned, or frozen with
-    ``fine_tune=False``). skorch drives training with early stopping on the latest
-    ``valid_fraction`` of rows and keeps the best epoch.
+    its embedding. The backbone is trained from scratch (``encoder=None``, or
+    ``pretrain=False``), pretrained first (an unfitted encoder), or taken from a fitted
+    encoder (fine-tuned, or frozen with ``fine_tune=False``). The encoder holds the
+    backbone's architecture in every case. skorch drives training with early stopping on
+    the latest ``valid_fraction`` of rows and keeps the best epoch.
 
     Parameters
     ----------
     encoder : RelationalContrastiveEncoder, FrozenEstimator or None, default=None
-        None trains from scratch. An unfitted encoder is pretrained first on the rows'
-        database (each ``clone``, so each ``GridSearchCV`` fold, pretrains again); a fitted
-        one is copied and fine-tuned. ``sklearn.frozen.FrozenEstimator(fitted_encoder)``
-        does the same but survives ``clone``: ``GridSearchCV`` over the head's parameters
-        pretrains once, not in every fold.
+        The backbone's architecture (its ``hidden_channels``, ``num_layers``,
+        ``tabular_model``, ``aggregation``, ``temporal_encoding``, ``count_inputs``,
+        ``mean_inputs`` and ``column_types``; in a search, ``encoder__hidden_channels``) and,
+        with ``pretrain=True``, its weights. None trains the default architecture from
+        scratch. An unfitted encoder is pretrained first on the rows' database (each
+        ``clone``, so each ``GridSearchCV`` fold, pretrains again); a fitted one is copied
+        and fine-tuned. ``sklearn.frozen.FrozenEstimator(fitted_encoder)`` does the same but
+        survives ``clone``: ``GridSearchCV`` over the head's parameters pretrains once, not
+        in every fold.
     fine_tune : bool, default=True
-        False trains the head only on the frozen pretrained backbone (needs an encoder).
+        False trains the head only on the frozen pretrained backbone (needs an encoder and
+        ``pretrain=True``).
+    pretrain : bool, default=True
+        With an encoder: True starts from its pretrained backbone (pretraining an unfitted
+        one first); False trains a new backbone of its architecture from scratch, reading
+        no pretrained weights and running no pretraining. Ignored without an encoder.
     database : RelationalDatabase or None, default=None
         The database the rows of X live in; needed unless the encoder carries it. Never
         copied by ``clone``.
@@ -406,34 +457,21 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         t then raises, as one dated after t always does. An unfitted encoder pretrains
         under the same rule: its ``time_boundary`` must be the same (``fit`` raises
         otherwise); a fitted one keeps the rule it was pretrained with.
-    hidden_channels : int, default=128
-        Width of the backbone trained from scratch. With an encoder, ignored (the encoder
-        brings its own backbone) and a value other than the default warns; the same holds
-        for the four architecture parameters below and ``column_types``.
-    num_layers : int, default=2
-        GraphSAGE layers (hops of message passing).
-    tabular_model : {"linear", "resnet"}, default="linear"
-        Model over each row's encoded columns before message passing.
-    aggregation : {"mean", "sum"}, default="mean"
-        Neighbour aggregation of GraphSAGE.
-    temporal_encoding : bool, default=True
-        Add an encoding of each row's age relative to its seed's time.
-    count_inputs : bool, default=True
-        Add to each row's input a projection of how many rows reference it per foreign
-        key, at its time bound, over all time and over windows fitted on the training data
-        (see :class:`RelationalContrastiveEncoder`). With an encoder, its backbone decides.
-    mean_inputs : bool, default=False
-        With ``count_inputs``, add the means of the referencing rows' values over all time
-        and the longest window (see :class:`RelationalContrastiveEncoder`). With an
-        encoder, its backbone decides.
+    hidden_channels : deprecated
+        Deprecated, as are ``num_layers``, ``tabular_model``, ``aggregation``,
+        ``temporal_encoding``, ``count_inputs``, ``mean_inputs`` and ``column_types``: copies
+        of the encoder's architecture parameters, removed in relcontrast 0.2. A value set
+        here warns (``FutureWarning``) and, without an encoder, builds the backbone trained
+        from scratch as ``encoder=RelationalContrastiveEncoder(...), pretrain=False`` does;
+        with an encoder it is ignored (and warns).
     head_hidden_channels : int, default=128
         Width of the hidden layers of an MLP head.
     head_layers : int, default=1
         1: a linear head; more: an MLP with ``head_layers - 1`` hidden layers.
     num_neighbors : tuple of int, default=(4, 4)
         Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour);
-        one hop per layer, so its length is ``num_layers``, or the encoder's
-        ``num_layers`` with an encoder (``fit`` raises otherwise).
+        one hop per layer, so its length is the encoder's ``num_layers`` (``fit`` raises
+        otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
         The most recent eligible neighbours, or a uniform sample of them.
     batch_size : int, default=512
@@ -461,8 +499,6 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     valid_fraction : float, default=0.1
         The latest rows (by cutoff time) held out for early stopping; 0 trains on every row
         for ``max_epochs`` epochs.
-    column_types : dict or None, default=None
-        ``{table: {column: stype}}`` overriding the inferred column types (from scratch).
     device : str or torch.device, default="auto"
         "auto" uses CUDA when available, else CPU. ``predict`` moves the model to this
         device, so a model fitted on one machine runs on another.
@@ -491,13 +527,15 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     Examples
     --------
     >>> import numpy as np
-    >>> from relcontrast import RelationalClassifier, RelationalDatabase
+    >>> from relcontrast import (RelationalClassifier, RelationalContrastiveEncoder,
+    ...                          RelationalDatabase)
     >>> from relcontrast.testing import make_synthetic_database
     >>> tables, schema = make_synthetic_database()
     >>> X = tables["orders"][["order_id", "ts"]]
     >>> y = tables["orders"]["status"]
     >>> clf = RelationalClassifier(database=RelationalDatabase(tables, schema),
-    ...                            hidden_channels=16, max_epochs=2, random_state=0)
+    ...                            encoder=RelationalContrastiveEncoder(hidden_channels=16),
+    ...                            pretrain=False, max_epochs=2, random_state=0)
     >>> clf.fit(X, y).predict_proba(X).shape
     (300, 3)
     """
@@ -564,12 +602,14 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
 
     Examples
     --------
-    >>> from relcontrast import RelationalDatabase, RelationalRegressor
+    >>> from relcontrast import (RelationalContrastiveEncoder, RelationalDatabase,
+    ...                          RelationalRegressor)
     >>> from relcontrast.testing import make_synthetic_database
     >>> tables, schema = make_synthetic_database()
     >>> X = tables["orders"][["order_id", "ts"]]
     >>> reg = RelationalRegressor(database=RelationalDatabase(tables, schema),
-    ...                           hidden_channels=16, max_epochs=2, random_state=0)
+    ...                           encoder=RelationalContrastiveEncoder(hidden_channels=16),
+    ...                           pretrain=False, max_epochs=2, random_state=0)
     >>> reg.fit(X, tables["orders"]["quantity"]).predict(X).shape
     (300,)
     """
@@ -590,17 +630,18 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         clip_quantiles=(0.02, 0.98),
         encoder=None,
         fine_tune=True,
+        pretrain=True,
         database=None,
         target_table=None,
         time_column=None,
         time_boundary="inclusive",
-        hidden_channels=128,
-        num_layers=2,
-        tabular_model="linear",
-        aggregation="mean",
-        temporal_encoding=True,
-        count_inputs=True,
-        mean_inputs=False,
+        hidden_channels="deprecated",
+        num_layers="deprecated",
+        tabular_model="deprecated",
+        aggregation="deprecated",
+        temporal_encoding="deprecated",
+        count_inputs="deprecated",
+        mean_inputs="deprecated",
         head_hidden_channels=128,
         head_layers=1,
         num_neighbors=(4, 4),
@@ -614,7 +655,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         lr_schedule=None,
         patience=5,
         valid_fraction=0.1,
-        column_types=None,
+        column_types="deprecated",
         device="auto",
         random_state=None,
         checkpoint_dir=None,
@@ -623,6 +664,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         super().__init__(
             encoder=encoder,
             fine_tune=fine_tune,
+            pretrain=pretrain,
             database=database,
             target_table=target_table,
             time_column=time_column,
