@@ -120,12 +120,22 @@ def test_valid_edge_values_pass_validation():
     RelationalRegressor(clip_quantiles=None, loss="l2")._validate_params()
 
 
-def test_parameters_an_encoder_replaces_warn(db, data):
+@pytest.fixture(scope="module")
+def orders(data):
     tables, _ = data
-    X = tables["orders"][["order_id", "ts"]]
-    y = tables["orders"]["status"]
-    enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
-                                       steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
+    return tables["orders"][["order_id", "ts"]], tables["orders"]["status"]
+
+
+@pytest.fixture(scope="module")
+def small_encoder(db, orders):
+    return RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
+                                        steps_per_epoch=1, batch_size=16,
+                                        random_state=0).fit(orders[0])
+
+
+def test_parameters_an_encoder_replaces_warn(db, orders, small_encoder):
+    X, y = orders
+    enc = small_encoder
     with (pytest.warns(FutureWarning, match="hidden_channels, tabular_model are deprecated"),
           pytest.warns(UserWarning, match="hidden_channels, tabular_model are ignored with an "
                                           "encoder, which brings its own backbone")):
@@ -143,10 +153,8 @@ def test_parameters_an_encoder_replaces_warn(db, data):
         RelationalClassifier(database=db, max_epochs=1, random_state=0).fit(X, y)
 
 
-def test_the_encoder_holds_the_architecture_of_a_model_from_scratch(db, data):
-    tables, _ = data
-    X = tables["orders"][["order_id", "ts"]]
-    y = tables["orders"]["status"]
+def test_the_encoder_holds_the_architecture_of_a_model_from_scratch(db, orders):
+    X, y = orders
     small = RelationalContrastiveEncoder(hidden_channels=16, tabular_model="resnet",
                                          count_inputs=False)
     clf = RelationalClassifier(database=db, encoder=small, pretrain=False, max_epochs=1,
@@ -167,12 +175,10 @@ def test_the_encoder_holds_the_architecture_of_a_model_from_scratch(db, data):
     assert clf.module_.backbone.hidden_channels == 8
 
 
-def test_pretrain_false_reads_only_a_fitted_encoders_architecture(db, data):
-    tables, _ = data
-    X = tables["orders"][["order_id", "ts"]]
-    y = tables["orders"]["status"]
-    enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, max_steps=2,
-                                       steps_per_epoch=1, batch_size=16, random_state=0).fit(X)
+def test_pretrain_false_reads_only_a_fitted_encoders_architecture(db, orders,
+                                                                  small_encoder):
+    X, y = orders
+    enc = small_encoder
     scratch = RelationalClassifier(encoder=enc, pretrain=False, max_epochs=1,
                                    random_state=0).fit(X, y)  # the encoder's database
     unfitted = RelationalClassifier(database=db, encoder=clone(enc), pretrain=False,
@@ -203,10 +209,8 @@ def test_fan_out_needs_one_hop_per_layer(cls, num_layers, fix):
         est.fit(*args)
 
 
-def test_with_an_encoder_the_fan_out_follows_the_encoders_depth(db, data):
-    tables, _ = data
-    X = tables["orders"][["order_id", "ts"]]
-    y = tables["orders"]["status"]
+def test_with_an_encoder_the_fan_out_follows_the_encoders_depth(db, orders):
+    X, y = orders
     enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, num_layers=1,
                                        num_neighbors=(4,), max_steps=2, steps_per_epoch=1,
                                        batch_size=16, random_state=0).fit(X)
