@@ -436,7 +436,10 @@ def test_fit_fine_tunes_under_the_encoders_time_boundary(at_t, tmp_path, capsys)
                  "--time-boundary", "strict", "--out", str(enc_path), *TINY_AT_T]) == 0
     fit = ["fit", *data, "--rows", str(at_t / "train.parquet"), "--target", "y",
            "--encoder", str(enc_path), "--epochs", "1", "--out", str(model_path), *TINY_AT_T]
+    capsys.readouterr()
     assert main(fit) == 0  # no --time-boundary: the encoder's
+    assert (f"relcontrast fit: warning: hidden_channels, num_layers ignored: the encoder "
+            f"'{enc_path}' brings its own backbone.") in capsys.readouterr().err
     model = joblib.load(model_path)
     assert model.time_boundary == model.encoder_.time_boundary == "strict"
     assert main([*fit, "--time-boundary", "strict"]) == 0

@@ -83,7 +83,10 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     statistics of the rows referencing a row, in past and future windows) on type-balanced,
     time-aware subgraphs. ``transform`` embeds rows ``(entity, cutoff time)`` using only
     database rows with time <= the cutoff (or strictly before it,
-    ``time_boundary="strict"``).
+    ``time_boundary="strict"``). Its architecture parameters (``hidden_channels`` to
+    ``mean_inputs``, and ``column_types``) are also those of a ``RelationalClassifier`` or
+    ``RelationalRegressor`` given it, whether they start from its pretraining or, with
+    ``pretrain=False``, from scratch.
 
     Parameters
     ----------
