@@ -18,7 +18,6 @@ from relcontrast.estimators._common import (
 )
 from relcontrast.estimators._distributed import training_run
 from relcontrast.estimators._params import (
-    BACKBONE_CONSTRAINTS,
     COMMON_CONSTRAINTS,
     FAN_OUT,
     ValidatedParams,
@@ -32,8 +31,9 @@ from relcontrast.sampling.counts import fit_count_windows
 class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
     """Base of the estimators that train a skorch net over the graph of a database.
 
-    It holds the constraints of the parameters they share (the backbone's, the data's, the
-    sampling's, the training loop's and the runtime's), the fit skeleton (:meth:`_train`:
+    It holds the constraints of the parameters they share (the data's, the sampling's, the
+    training loop's and the runtime's), a new backbone of an encoder's architecture
+    (:meth:`_make_backbone`), the fit skeleton (:meth:`_train`:
     the device, data-parallel group and seeded random state of a training run around
     the subclass's :meth:`_build_training`), the context of ``transform`` / ``predict``
     (:meth:`_inference`), :meth:`with_database` and ``module_``.
@@ -42,7 +42,7 @@ class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
     ``database_`` and ``graph_``, plus those a subclass's :meth:`_build_training` returns.
     """
 
-    _parameter_constraints: dict = {**BACKBONE_CONSTRAINTS, **COMMON_CONSTRAINTS}
+    _parameter_constraints: dict = {**COMMON_CONSTRAINTS}
     _parameter_values: dict = {"num_neighbors": FAN_OUT}
 
     @property

@@ -78,7 +78,7 @@ class ValidatedParams:
                     f"Got {value!r} instead.")
 
 
-# The backbone architecture, shared by the encoder and the supervised estimators.
+# The backbone architecture, held by the encoder (RelationalEstimator._make_backbone).
 BACKBONE_CONSTRAINTS: dict = {
     "hidden_channels": [_positive()],
     "num_layers": [_positive()],
@@ -116,7 +116,7 @@ COMMON_CONSTRAINTS: dict = {
     "verbose": ["verbose"],
 }
 
-# The parameters of one estimator only; RelationalEstimator (_base.py) holds the two above.
+# The parameters of one estimator only; RelationalEstimator (_base.py) holds the common ones.
 ENCODER_CONSTRAINTS: dict = {
     "objectives": [tuple, list, str],
     "objective_weights": [Mapping, None],

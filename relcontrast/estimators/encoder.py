@@ -25,6 +25,7 @@ from relcontrast.estimators._base import RelationalEstimator
 from relcontrast.estimators._callbacks import fit_callbacks
 from relcontrast.estimators._net import PretrainingNet, fused_optimizer
 from relcontrast.estimators._params import (
+    BACKBONE_CONSTRAINTS,
     ENCODER_CONSTRAINTS,
     ENCODER_VALUES,
     as_objectives,
@@ -320,7 +321,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         self.verbose = verbose
 
     _parameter_constraints: dict = {**RelationalEstimator._parameter_constraints,
-                                    **ENCODER_CONSTRAINTS}
+                                    **BACKBONE_CONSTRAINTS, **ENCODER_CONSTRAINTS}
     _parameter_values: dict = {**RelationalEstimator._parameter_values, **ENCODER_VALUES}
 
     @property
