@@ -21,19 +21,15 @@ from relcontrast.estimators._params import (
     COMMON_CONSTRAINTS,
     FAN_OUT,
     ValidatedParams,
-    warn_ignored,
 )
 from relcontrast.graph import build_graph
-from relcontrast.nn import RelationalBackbone
-from relcontrast.sampling.counts import fit_count_windows
 
 
 class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
     """Base of the estimators that train a skorch net over the graph of a database.
 
     It holds the constraints of the parameters they share (the data's, the sampling's, the
-    training loop's and the runtime's), a new backbone of an encoder's architecture
-    (:meth:`_make_backbone`), the fit skeleton (:meth:`_train`:
+    training loop's and the runtime's), the fit skeleton (:meth:`_train`:
     the device, data-parallel group and seeded random state of a training run around
     the subclass's :meth:`_build_training`), the context of ``transform`` / ``predict``
     (:meth:`_inference`), :meth:`with_database` and ``module_``.
@@ -48,21 +44,6 @@ class RelationalEstimator(SavedStateFormat, ValidatedParams, BaseEstimator):
     @property
     def module_(self):
         return self.net_.module_
-
-    def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
-        """A new backbone over ``graph`` from the architecture parameters
-        (:data:`~relcontrast.estimators._params.BACKBONE_CONSTRAINTS`); the count inputs'
-        windows are fitted on the rows ``rows`` (per table; absent or None: all)."""
-        if not self.count_inputs:
-            warn_ignored(self, ["mean_inputs"], "without count_inputs; set count_inputs=True "
-                         "to read the means")
-        return RelationalBackbone(
-            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
-            tabular_model=self.tabular_model, aggregation=self.aggregation,
-            temporal_encoding=self.temporal_encoding,
-            count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
-            mean_inputs=self.count_inputs and self.mean_inputs,
-        )
 
     # -- fit ----------------------------------------------------------------------------
     def _build_training(self, *, device, ddp, seed, **data):  # pragma: no cover - abstract

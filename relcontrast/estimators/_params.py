@@ -78,7 +78,7 @@ class ValidatedParams:
                     f"Got {value!r} instead.")
 
 
-# The backbone architecture, held by the encoder (RelationalEstimator._make_backbone).
+# The backbone architecture, held by the encoder (RelationalContrastiveEncoder._make_backbone).
 BACKBONE_CONSTRAINTS: dict = {
     "hidden_channels": [_positive()],
     "num_layers": [_positive()],

@@ -30,6 +30,7 @@ from relcontrast.estimators._params import (
     ENCODER_VALUES,
     as_objectives,
     check_depth,
+    warn_ignored,
 )
 from relcontrast.estimators._splits import HoldOut
 from relcontrast.graph import build_graph
@@ -323,6 +324,22 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
     _parameter_constraints: dict = {**RelationalEstimator._parameter_constraints,
                                     **BACKBONE_CONSTRAINTS, **ENCODER_CONSTRAINTS}
     _parameter_values: dict = {**RelationalEstimator._parameter_values, **ENCODER_VALUES}
+
+    def _make_backbone(self, graph, rows=None) -> RelationalBackbone:
+        """A new backbone over ``graph`` of this architecture (the parameters of
+        :data:`~relcontrast.estimators._params.BACKBONE_CONSTRAINTS`), for pretraining or a
+        supervised model's training from scratch; the count inputs' windows are fitted on
+        the rows ``rows`` (per table; absent or None: all)."""
+        if not self.count_inputs:
+            warn_ignored(self, ["mean_inputs"], "without count_inputs; set count_inputs=True "
+                         "to read the means")
+        return RelationalBackbone(
+            graph, hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+            tabular_model=self.tabular_model, aggregation=self.aggregation,
+            temporal_encoding=self.temporal_encoding,
+            count_windows=fit_count_windows(graph, rows) if self.count_inputs else None,
+            mean_inputs=self.count_inputs and self.mean_inputs,
+        )
 
     @property
     def backbone_(self) -> RelationalBackbone:
