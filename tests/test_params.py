@@ -198,11 +198,11 @@ def test_pretrain_false_reads_only_a_fitted_encoders_architecture(db, orders,
 def test_fan_out_needs_one_hop_per_layer(cls, num_layers, fix):
     # checked before X is read (X=None would fail as input)
     if cls is RelationalContrastiveEncoder:
-        est, whose, args = cls(num_layers=num_layers), "the", [None]
-    else:  # the encoder holds the architecture, from scratch too
+        est, whose, name, args = cls(num_layers=num_layers), "the", "num_neighbors", [None]
+    else:  # the encoder holds the architecture, from scratch too, and the default fan-out
         est = cls(encoder=RelationalContrastiveEncoder(num_layers=num_layers), pretrain=False)
-        whose, args = "the encoder's", [None, None]
-    with pytest.raises(ValueError, match=rf"{cls.__name__}: num_neighbors=\(4, 4\) samples 2 "
+        whose, name, args = "the encoder's", "the encoder's num_neighbors", [None, None]
+    with pytest.raises(ValueError, match=rf"{cls.__name__}: {name}=\(4, 4\) samples 2 "
                                          rf"hop\(s\), but {whose} backbone has num_layers="
                                          rf"{num_layers} message-passing layer\(s\). Give one "
                                          rf"fan-out per layer, e.g. num_neighbors={fix}."):
@@ -212,13 +212,20 @@ def test_fan_out_needs_one_hop_per_layer(cls, num_layers, fix):
 def test_with_an_encoder_the_fan_out_follows_the_encoders_depth(db, orders):
     X, y = orders
     enc = RelationalContrastiveEncoder(database=db, hidden_channels=16, num_layers=1,
-                                       num_neighbors=(4,), max_steps=2, steps_per_epoch=1,
+                                       num_neighbors=(8,), max_steps=2, steps_per_epoch=1,
                                        batch_size=16, random_state=0).fit(X)
-    # the classifier's own num_layers (2) is not the backbone's: the encoder brings it
+    # by default the model samples with the encoder's fan-out, which matches its depth
+    clf = RelationalClassifier(encoder=enc, max_epochs=1, random_state=0).fit(X, y)
+    assert clf.num_neighbors_ == (8,) and clf.net_.batcher.sampler.sampler.num_neighbors == (8,)
+    moved = clf.with_database(db)
+    assert moved.net_.batcher.sampler.sampler.num_neighbors == (8,)
+    assert clf.predict_proba(X).shape == (len(X), len(clf.classes_))
+    # a fan-out of its own must match the encoder's depth
     with pytest.raises(ValueError, match=r"RelationalClassifier: num_neighbors=\(4, 4\) "
                                          r"samples 2 hop\(s\), but the encoder's backbone has "
                                          r"num_layers=1 .* e.g. num_neighbors=\(4,\)"):
-        RelationalClassifier(encoder=enc, max_epochs=1, random_state=0).fit(X, y)
-    clf = RelationalClassifier(encoder=enc, num_neighbors=(4,), max_epochs=1,
+        RelationalClassifier(encoder=enc, num_neighbors=(4, 4), max_epochs=1,
+                             random_state=0).fit(X, y)
+    clf = RelationalClassifier(encoder=enc, num_neighbors=(2,), max_epochs=1,
                                random_state=0).fit(X, y)
-    assert clf.predict_proba(X).shape == (len(X), len(clf.classes_))
+    assert clf.num_neighbors_ == (2,)

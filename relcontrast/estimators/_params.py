@@ -142,6 +142,7 @@ REGRESSOR_VALUES = {"clip_quantiles": (
 
 SUPERVISED_CONSTRAINTS: dict = {
     **DEPRECATED_BACKBONE_CONSTRAINTS,
+    "num_neighbors": [tuple, list, None],
     "fine_tune": ["boolean"],
     "pretrain": ["boolean"],
     "head_hidden_channels": [_positive()],
@@ -153,18 +154,18 @@ SUPERVISED_CONSTRAINTS: dict = {
 }
 
 
-def check_depth(estimator, depth: int | None = None, whose: str = "the backbone") -> None:
-    """One fan-out per message-passing layer: ``estimator.num_neighbors`` must sample as many
-    hops as the backbone has layers (``depth``, default ``estimator.num_layers``; ``whose``
-    names that backbone). Fewer hops leave the last layers nothing new to read; more sample
-    rows whose messages never reach the seed."""
-    depth = estimator.num_layers if depth is None else depth
-    fan_out = tuple(estimator.num_neighbors)
+def check_depth(owner: str, fan_out, depth: int, whose: str = "the backbone",
+                name: str = "num_neighbors") -> None:
+    """One fan-out per message-passing layer: ``fan_out`` (the parameter ``name`` of
+    ``owner``) must sample as many hops as the backbone (``whose``) has layers, ``depth``.
+    Fewer hops leave the last layers nothing new to read; more sample rows whose messages
+    never reach the seed."""
+    fan_out = tuple(fan_out)
     if len(fan_out) != depth:
         raise ValueError(
-            f"{type(estimator).__name__}: num_neighbors={fan_out} samples {len(fan_out)} "
-            f"hop(s), but {whose} has num_layers={depth} message-passing layer(s). Give one "
-            f"fan-out per layer, e.g. num_neighbors={(fan_out + fan_out[-1:] * depth)[:depth]}.")
+            f"{owner}: {name}={fan_out} samples {len(fan_out)} hop(s), but {whose} has "
+            f"num_layers={depth} message-passing layer(s). Give one fan-out per layer, e.g. "
+            f"num_neighbors={(fan_out + fan_out[-1:] * depth)[:depth]}.")
 
 
 def warn_ignored(estimator, names, reason: str) -> None:

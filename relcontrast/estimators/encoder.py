@@ -365,7 +365,7 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         -------
         self : RelationalContrastiveEncoder
         """
-        check_depth(self)
+        check_depth(type(self).__name__, self.num_neighbors, self.num_layers)
         objectives = as_objectives(self.objectives)
         db, rows = _resolve_training_database(X, y, self.database)
         cutoff = latest_visible_time(self.cutoff_time, self.time_boundary)

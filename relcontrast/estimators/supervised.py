@@ -134,7 +134,7 @@ class _RelationalSupervised(RelationalEstimator):
         mean_inputs="deprecated",
         head_hidden_channels=128,
         head_layers=1,
-        num_neighbors=(4, 4),
+        num_neighbors=None,
         temporal_strategy="last",
         batch_size=512,
         max_epochs=20,
@@ -226,6 +226,11 @@ class _RelationalSupervised(RelationalEstimator):
         if enc is not None:
             return enc
         return RelationalContrastiveEncoder(**self._deprecated_architecture())
+
+    def _fan_out(self, enc) -> tuple:
+        """``num_neighbors``, or (None) the architecture's encoder's."""
+        fan_out = self.num_neighbors
+        return tuple(self._architecture(enc).num_neighbors if fan_out is None else fan_out)
 
     def _deprecated_architecture(self) -> dict:
         values = {name: getattr(self, name) for name in BACKBONE_CONSTRAINTS}
@@ -326,8 +331,10 @@ class _RelationalSupervised(RelationalEstimator):
             warn_ignored(self, ["warmup_epochs"], "without a pretrained encoder (training "
                          "from scratch)")
         architecture = self._architecture(enc)
-        check_depth(self, architecture.num_layers,
-                    "the backbone" if enc is None else "the encoder's backbone")
+        check_depth(type(self).__name__, self._fan_out(enc), architecture.num_layers,
+                    "the backbone" if enc is None else "the encoder's backbone",
+                    "num_neighbors" if self.num_neighbors is not None else
+                    "the encoder's num_neighbors")
         self._check_encoder_time_boundary(enc)
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
@@ -345,12 +352,14 @@ class _RelationalSupervised(RelationalEstimator):
                        hidden_channels=self.head_hidden_channels,
                        num_layers=self.head_layers)
         module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
-        batcher = self._batcher(graph, table, seed, tcol is not None,
+        fan_out = self._fan_out(enc)
+        batcher = self._batcher(graph, table, seed, tcol is not None, fan_out,
                                 train_seed=None if ddp is None else ddp.rank_seed(seed),
                                 backbone=backbone)
         net = self._make_net(module, batcher, times, device, ddp)
         return (net, np.stack([index, times], 1), y,
-                {"database_": db, "graph_": graph, "target_table_": table})
+                {"database_": db, "graph_": graph, "target_table_": table,
+                 "num_neighbors_": fan_out})
 
     def _make_net(self, module, batcher, times, device, ddp=None):
         split = TimeOrderedSplit(times, self.valid_fraction) if self.valid_fraction else None
@@ -388,9 +397,9 @@ class _RelationalSupervised(RelationalEstimator):
     def _net_kwargs(self):
         return {}
 
-    def _batcher(self, graph, table, seed, temporal, train_seed=None,
+    def _batcher(self, graph, table, seed, temporal, num_neighbors, train_seed=None,
                  backbone=None) -> NeighborBatcher:
-        sampler = make_sampler(graph, num_neighbors=self.num_neighbors,
+        sampler = make_sampler(graph, num_neighbors=num_neighbors,
                                strategy=self.temporal_strategy, temporal=temporal,
                                **count_inputs_of(backbone))
         return NeighborBatcher(sampler, table, seed, temporal=temporal, train_seed=train_seed)
@@ -398,8 +407,9 @@ class _RelationalSupervised(RelationalEstimator):
     def _read_graph(self) -> None:
         self.net_ = copy.copy(self.net_)  # skorch's own state copy: modules, optimizer
         old = self.net_.batcher
+        fan_out = getattr(self, "num_neighbors_", self.num_neighbors)  # saved before it
         self.net_.batcher = self._batcher(self.graph_, old.seed_type, old.generators.seed,
-                                          old.temporal, backbone=self.module_.backbone)
+                                          old.temporal, fan_out, backbone=self.module_.backbone)
 
     def _seeds(self, X) -> np.ndarray:
         check_is_fitted(self, "net_")
@@ -468,10 +478,11 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
         Width of the hidden layers of an MLP head.
     head_layers : int, default=1
         1: a linear head; more: an MLP with ``head_layers - 1`` hidden layers.
-    num_neighbors : tuple of int, default=(4, 4)
-        Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour);
-        one hop per layer, so its length is the encoder's ``num_layers`` (``fit`` raises
-        otherwise).
+    num_neighbors : tuple of int or None, default=None
+        Temporal neighbour fan-out per hop and edge type (-1: every eligible neighbour) of
+        training and ``predict``. None: the encoder's ``num_neighbors`` (``(4, 4)`` without
+        an encoder), which matches its depth. Given, one hop per layer: its length must be
+        the encoder's ``num_layers`` (``fit`` raises otherwise).
     temporal_strategy : {"last", "uniform"}, default="last"
         The most recent eligible neighbours, or a uniform sample of them.
     batch_size : int, default=512
@@ -522,6 +533,8 @@ class RelationalClassifier(ClassifierMixin, _RelationalSupervised):
     net_ : skorch net
     module_ : SupervisedModule
     history_ : skorch History with ``train_loss``, ``valid_loss`` and ``valid_<metric>``.
+    num_neighbors_ : tuple of int
+        The fan-out it samples with.
     database_, graph_, target_table_
 
     Examples
@@ -644,7 +657,7 @@ class RelationalRegressor(RegressorMixin, _RelationalSupervised):
         mean_inputs="deprecated",
         head_hidden_channels=128,
         head_layers=1,
-        num_neighbors=(4, 4),
+        num_neighbors=None,
         temporal_strategy="last",
         batch_size=512,
         max_epochs=20,
