@@ -297,8 +297,8 @@ class RelationalBlendClassifier(ClassifierMixin, _RelationalBlend):
         a relational model with neither an encoder nor a database gets the blend's
         ``encoder`` and ``database``, one whose unfitted encoder has no database (only its
         architecture, with ``pretrain=False``) the blend's ``database`` (its own fitted
-        encoder must be wrapped in
-        ``FrozenEstimator``, which the clone keeps fitted; ``fit`` raises otherwise). Its
+        encoder must be wrapped in ``FrozenEstimator``, which the clone keeps fitted;
+        ``fit`` raises otherwise). Its
         parameters are ``model__*`` (``GridSearchCV`` can tune them). None: no model; the
         blend is the aggregates part alone.
     aggregator : transformer, "auto" or None, default="auto"
