@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 from relcontrast import (
@@ -173,6 +174,19 @@ def test_the_encoder_holds_the_architecture_of_a_model_from_scratch(db, orders):
     # a search reaches the architecture through the encoder
     clf.set_params(encoder__hidden_channels=8).fit(X, y)
     assert clf.module_.backbone.hidden_channels == 8
+
+
+def test_a_search_over_the_architecture_of_models_from_scratch(db, orders):
+    X, y = orders
+    search = GridSearchCV(
+        RelationalClassifier(database=db, encoder=RelationalContrastiveEncoder(),
+                             pretrain=False, max_epochs=1, valid_fraction=0.0,
+                             random_state=0),
+        {"encoder__hidden_channels": [8, 16]}, cv=2, scoring="accuracy").fit(X, y)
+    assert list(search.cv_results_["param_encoder__hidden_channels"]) == [8, 16]
+    best = search.best_estimator_
+    assert best.module_.backbone.hidden_channels == best.encoder.hidden_channels
+    assert search.estimator.encoder.hidden_channels == 128  # the clones were searched
 
 
 def test_pretrain_false_reads_only_a_fitted_encoders_architecture(db, orders,
