@@ -149,12 +149,12 @@ class _RelationalBlend(BaseEstimator):
         # a relational model with neither an encoder nor a database reads the blend's; one
         # whose unfitted encoder has no database (its architecture, say) the blend's database
         own_encoder, extra = own.get("encoder", 0), {}
-        if own.get("database", 0) is None and own_encoder is None:
-            extra = {"encoder": self.encoder, "database": self.database}
-        elif (own.get("database", 0) is None
-              and isinstance(own_encoder, RelationalContrastiveEncoder)
-              and own_encoder.database is None):
-            extra = {"database": self.database}
+        if own.get("database", 0) is None:
+            if own_encoder is None:
+                extra = {"encoder": self.encoder, "database": self.database}
+            elif (isinstance(own_encoder, RelationalContrastiveEncoder)
+                  and own_encoder.database is None):
+                extra = {"database": self.database}
         return self._filled("model", self.model, extra)
 
     def _make_aggregator(self):
@@ -298,9 +298,8 @@ class RelationalBlendClassifier(ClassifierMixin, _RelationalBlend):
         ``encoder`` and ``database``, one whose unfitted encoder has no database (only its
         architecture, with ``pretrain=False``) the blend's ``database`` (its own fitted
         encoder must be wrapped in ``FrozenEstimator``, which the clone keeps fitted;
-        ``fit`` raises otherwise). Its
-        parameters are ``model__*`` (``GridSearchCV`` can tune them). None: no model; the
-        blend is the aggregates part alone.
+        ``fit`` raises otherwise). Its parameters are ``model__*`` (``GridSearchCV`` can
+        tune them). None: no model; the blend is the aggregates part alone.
     aggregator : transformer, "auto" or None, default="auto"
         The features of the aggregates part. ``"auto"``:
         ``RelationalAggregator(database=...)`` at its defaults, on ``database`` or the

@@ -227,10 +227,10 @@ class _RelationalSupervised(RelationalEstimator):
             return enc
         return RelationalContrastiveEncoder(**self._deprecated_architecture())
 
-    def _fan_out(self, enc) -> tuple:
-        """``num_neighbors``, or (None) the architecture's encoder's."""
+    def _fan_out(self, architecture) -> tuple:
+        """``num_neighbors``, or (None) that of the encoder holding the architecture."""
         fan_out = self.num_neighbors
-        return tuple(self._architecture(enc).num_neighbors if fan_out is None else fan_out)
+        return tuple(architecture.num_neighbors if fan_out is None else fan_out)
 
     def _deprecated_architecture(self) -> dict:
         values = {name: getattr(self, name) for name in BACKBONE_CONSTRAINTS}
@@ -277,11 +277,12 @@ class _RelationalSupervised(RelationalEstimator):
             f"RelationalContrastiveEncoder(time_boundary={self.time_boundary!r}), or pass an "
             f"encoder fitted beforehand.")
 
-    def _backbone_and_graph(self, enc, X, db, latest_time, seed):
+    def _backbone_and_graph(self, enc, architecture, X, db, latest_time, seed):
         """The starting backbone and the graph it reads, per encoder ``enc``: a copy of a
         fitted encoder's, a freshly pretrained one's, or (``pretrain=False`` or no encoder)
-        a new backbone of :meth:`_architecture` whose column statistics come from the
-        database up to ``latest_time`` (the rows' latest cutoff, ns, or None)."""
+        a new backbone of ``architecture`` (:meth:`_architecture`) whose column statistics
+        come from the database up to ``latest_time`` (the rows' latest cutoff, ns, or
+        None)."""
         if self._pretrained(enc):
             if not hasattr(enc, "backbone_"):  # unfitted: pretrain it first on the rows
                 enc = clone(enc).set_params(database=db)
@@ -294,7 +295,6 @@ class _RelationalSupervised(RelationalEstimator):
             self.encoder_ = enc
             return copy.deepcopy(enc.backbone_), enc.graph_
         self.encoder_ = None
-        architecture = self._architecture(enc)
         # column statistics from the rows up to the latest training row, the whole database
         # encoded with them, in one pass
         until = None if latest_time is None else pd.Timestamp(latest_time)
@@ -331,28 +331,28 @@ class _RelationalSupervised(RelationalEstimator):
             warn_ignored(self, ["warmup_epochs"], "without a pretrained encoder (training "
                          "from scratch)")
         architecture = self._architecture(enc)
-        check_depth(type(self).__name__, self._fan_out(enc), architecture.num_layers,
+        check_depth(type(self).__name__, self._fan_out(architecture), architecture.num_layers,
                     "the backbone" if enc is None else "the encoder's backbone",
                     "num_neighbors" if self.num_neighbors is not None else
                     "the encoder's num_neighbors")
         self._check_encoder_time_boundary(enc)
         y_prepared = self._prepare_targets(_validate_y(X, y, numeric=self._numeric_target,
                                                          owner=type(self).__name__))
-        self._train(X=X, y=y_prepared, enc=enc)
+        self._train(X=X, y=y_prepared, enc=enc, architecture=architecture)
         return self
 
-    def _build_training(self, *, device, ddp, seed, X, y, enc):
+    def _build_training(self, *, device, ddp, seed, X, y, enc, architecture):
         db = self._database(enc)
         table, tcol, index, times = rows_to_seeds(db, X, self.target_table,
                                                   self.time_column, self.time_boundary)
         latest = None if tcol is None or not len(times) else int(times.max())
-        backbone, graph = self._backbone_and_graph(enc, X, db, latest, seed)
+        backbone, graph = self._backbone_and_graph(enc, architecture, X, db, latest, seed)
         validate_data(self, X, skip_check_array=True)  # feature_names_in_ / n_features_in_
         head = MLPHead(backbone.out_channels, self._n_outputs,
                        hidden_channels=self.head_hidden_channels,
                        num_layers=self.head_layers)
         module = SupervisedModule(backbone, head, table, fine_tune=self.fine_tune)
-        fan_out = self._fan_out(enc)
+        fan_out = self._fan_out(architecture)
         batcher = self._batcher(graph, table, seed, tcol is not None, fan_out,
                                 train_seed=None if ddp is None else ddp.rank_seed(seed),
                                 backbone=backbone)
