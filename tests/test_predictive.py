@@ -49,7 +49,8 @@ def test_targets_are_exact_counts_means_and_shares(graph):
     windows = fit_count_windows(graph)
     assert windows[("baskets", "f2p_cid", "customers")] == (DAY, 4 * DAY, 16 * DAY)
     targets = WindowTargets(graph, windows, cutoff=T0 + 6 * DAY)
-    assert targets.dims == {"customers": 2 * 3 + 2 * 3}  # amount + two channels, twice
+    # counts in 3 windows, twice; amount + two channels, twice; 3 recency targets
+    assert targets.dims == {"customers": 2 * 3 + 2 * 3 + 3}
     t = T0 + 2 * DAY
     y, ok = targets.raw("customers", torch.tensor([0, 2]), torch.tensor([t, t]))
     # customer a at day 2: past rows days 0, 1, 2; future days 3, 3 + 1 ns, 5 (by day 6)
@@ -63,11 +64,40 @@ def test_targets_are_exact_counts_means_and_shares(graph):
     valid = np.array([1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
     # counts exact; means summed in steps of 2**-20 (WindowValues), so within half a step
     np.testing.assert_array_equal(y[0, :6].numpy()[valid[:6]], expected[:6][valid[:6]])
-    np.testing.assert_allclose(y[0, 6:].numpy(), expected[6:], rtol=0, atol=2**-21)
-    np.testing.assert_array_equal(ok[0].numpy(), valid)
+    np.testing.assert_allclose(y[0, 6:12].numpy(), expected[6:], rtol=0, atol=2**-21)
+    np.testing.assert_array_equal(ok[0, :12].numpy(), valid)
     # customer c has no baskets: zero counts are targets, means of no row are not
     np.testing.assert_array_equal(y[1, :6].numpy(), np.zeros(6))
-    np.testing.assert_array_equal(ok[1].numpy(), [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(ok[1, :12].numpy(), [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0])
+    # recency of a at day 2: the latest basket that day, 1 day apart on average; the time
+    # until the next is not a target (its 16-day window ends after the cutoff)
+    np.testing.assert_array_equal(y[0, 12:].numpy(), np.log1p([0.0, 1.0, 0.0]))
+    np.testing.assert_array_equal(ok[0, 12:].numpy(), [True, True, False])
+    np.testing.assert_array_equal(ok[1, 12:].numpy(), [False, False, False])
+
+
+def test_recency_targets_are_exact(graph):
+    """Time since the latest basket, mean gap, time until the next (capped at 16 days), in
+    days (the shortest window), ``log1p``; the time until the next basket only where 16
+    days after the seed end by the cutoff."""
+    targets = WindowTargets(graph, fit_count_windows(graph), cutoff=T0 + 30 * DAY)
+    half = DAY // 2
+    seeds = [(0, T0 + 3 * DAY),  # a: baskets days 0-3 so far, the next 1 ns later
+             (0, T0 + 6 * DAY),  # a: the latest basket a day ago, none to come
+             (1, T0 + 2 * DAY + half),  # b: baskets days 0-2, the next half a day later
+             (2, T0 + 2 * DAY),  # c: no basket yet, none to come
+             (1, T0 + 14 * DAY + 1)]  # b: 16 days later is after the cutoff
+    y, ok = targets.raw("customers", torch.tensor([s[0] for s in seeds]),
+                        torch.tensor([s[1] for s in seeds]))
+    expected = np.log1p([[0.0, 1.0, 1 / DAY],
+                         [1.0, 1.0, 16.0],
+                         [0.5, 1.0, 0.5],
+                         [0.0, 0.0, 16.0],
+                         [8.0 + 1 / DAY, 1.0, 0.0]])
+    valid = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [0, 0, 1], [1, 1, 0]], dtype=bool)
+    np.testing.assert_array_equal(ok[:, -3:].numpy(), valid)
+    np.testing.assert_allclose(y[:, -3:].numpy(), np.where(valid, expected, 0.0),
+                               rtol=1e-15, atol=0)
 
 
 def test_a_window_ending_exactly_at_the_cutoff_is_a_target(graph):
@@ -146,7 +176,7 @@ def test_loss_is_the_mean_squared_error_of_the_valid_targets():
 def test_contrastive_loss_weighs_the_predictive_level(graph):
     loss = ContrastiveLoss(graph.node_types, graph.edge_types, 4, objectives=["predictive"],
                            objective_weights={"predictive": 2.0},
-                           target_dims={"customers": 12})
+                           target_dims={"customers": 15})
     targets = WindowTargets(graph, fit_count_windows(graph), cutoff=T0 + 6 * DAY)
     batch = TargetingSampler(NeighborSampler(graph, num_neighbors=(2,), temporal=True),
                              targets).sample({"customers": torch.tensor([0, 1])},

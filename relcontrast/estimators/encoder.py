@@ -119,8 +119,9 @@ class RelationalContrastiveEncoder(ClassNamePrefixFeaturesOutMixin, TransformerM
         label-free statistics of the rows that reference it: their counts in past and
         future windows (1, 4 and 16 median gaps between such rows), the means of their
         numerical columns and the shares of their frequent categories in the longest past
-        and the middle future window; future windows only where they end by the
-        pretraining cutoff (:class:`~relcontrast.pretraining.WindowTargets`).
+        and the middle future window, the time since the latest, the mean gap and the time
+        until the next; future windows only where they end by the pretraining cutoff
+        (:class:`~relcontrast.pretraining.WindowTargets`).
     objective_weights : dict or None, default=None
         ``{level: weight}``; a level not named (every level with None) weighs 3.0 if it
         is the predictive one, else 1.0.

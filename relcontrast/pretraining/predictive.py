@@ -10,14 +10,18 @@ foreign key, computed from the database itself:
 - future counts: ``log1p`` of the rows with ``t < time <= t + w``, per window ``w``;
 - the mean of every numerical column of ``A`` (standardised with the pretraining
   statistics) and the share of each of its most frequent categories, over the rows of the
-  longest past window and over the rows of the middle future window.
+  longest past window and over the rows of the middle future window;
+- recency: the time since the latest referencing row and the mean gap between the
+  referencing rows (both up to ``t``), and the time until the next one, capped at the
+  longest window; each ``log1p`` in units of the shortest window.
 
 The windows are the count inputs' (:func:`~relcontrast.sampling.counts.fit_count_windows`:
 1, 4 and 16 median gaps between rows referencing one row). A future window is a target only
-where it ends at or before the pretraining cutoff, so no target reads a row after it; a mean
-is a target only where its window holds a row. The neighbour index holds every row's
-referencing rows sorted by time, so each window is one binary search per seed, and each mean
-a difference of two prefix sums.
+where it ends at or before the pretraining cutoff, so no target reads a row after it (the
+time until the next row only where the longest window does); a mean, the time since the
+latest row and the mean gap only where there are rows to take them over. The neighbour index
+holds every row's referencing rows sorted by time, so each window is one binary search per
+seed, and each mean a difference of two prefix sums.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class _KeyTargets:
 
     @property
     def num_targets(self) -> int:
-        return 2 * len(self.windows) + 2 * self.num_values
+        return 2 * len(self.windows) + 2 * self.num_values + 3
 
     def _end(self, n_id: Tensor, bound: Tensor) -> Tensor:
         return self.store.eligible_end(n_id, bound)
@@ -73,10 +77,28 @@ class _KeyTargets:
         past_mean, past_any = self.values.mean(past_lo[-1], end)
         mid = len(ws) // 2
         future_mean, future_any = self.values.mean(end, future_hi[mid])
-        out = torch.cat([torch.stack(values, 1), past_mean, future_mean], 1)
+        recency, recency_ok = self._recency(n_id, t, end, timed, future_ok[-1])
+        out = torch.cat([torch.stack(values, 1), past_mean, future_mean, recency], 1)
         ok = torch.cat([torch.stack(valid, 1), past_any & timed[:, None],
-                        future_any & future_ok[mid][:, None]], 1)
+                        future_any & future_ok[mid][:, None], recency_ok], 1)
         return out, ok
+
+    def _recency(self, n_id: Tensor, t: Tensor, end: Tensor, timed: Tensor,
+                 until_ok: Tensor) -> tuple[Tensor, Tensor]:
+        """Time since the latest row, mean gap between the rows up to ``t`` (rows
+        ``start:end``) and time until the next one (capped at the longest window), each
+        ``log1p`` in shortest windows: ``([n, 3] float64, [n, 3] bool)``."""
+        store, unit, longest = self.store, float(self.windows[0]), self.windows[-1]
+        start, stop = store.rowptr[n_id], store.rowptr[n_id + 1]
+        count = end - start
+        last, first = store.time_at(end - 1), store.time_at(start)
+        since = (t - last).double() / unit
+        gap = (last - first).double() / unit / (count - 1).clamp(min=1)
+        after = torch.where(end < stop, store.time_at(end) - t, torch.full_like(t, longest))
+        until = after.clamp(max=longest).double() / unit
+        values = torch.stack([since, gap, until], 1).clamp(min=0).log1p()
+        valid = torch.stack([timed & (count > 0), timed & (count > 1), until_ok], 1)
+        return values.where(valid, torch.zeros_like(values)), valid
 
 
 class WindowTargets:

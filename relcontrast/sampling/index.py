@@ -81,6 +81,14 @@ class NeighborStore:
         rank = torch.searchsorted(self.src_times, bound, right=True) - 1
         return torch.searchsorted(self.key, dst * self.num_ranks + rank, right=True)
 
+    def time_at(self, pos: Tensor) -> Tensor:
+        """Time in nanoseconds of the source of the edges at positions ``pos`` of ``col``
+        (clamped into the edges; 0 where there are none or the source is untimed)."""
+        if not self.num_edges:
+            return torch.zeros_like(pos)
+        key = self.key[pos.clamp(0, self.num_edges - 1)]
+        return self.src_times[key % self.num_ranks]
+
     def edge_index(self) -> Tensor:
         """All edges as global ``[2, num_edges]`` (row 0 source, row 1 destination)."""
         dst = torch.repeat_interleave(torch.arange(len(self.rowptr) - 1),
