@@ -98,6 +98,14 @@ def test_recency_targets_are_exact(graph):
     np.testing.assert_array_equal(ok[:, -3:].numpy(), valid)
     np.testing.assert_allclose(y[:, -3:].numpy(), np.where(valid, expected, 0.0),
                                rtol=1e-15, atol=0)
+    # c's first basket 23 days after the seed: the time until it is capped at 16 days
+    later = build_graph(RelationalDatabase(*_tables([("c", T0 + 25 * DAY)])),
+                        column_types={"baskets": {"channel": "categorical"}})
+    targets = WindowTargets(later, fit_count_windows(later), cutoff=T0 + 30 * DAY)
+    y, ok = targets.raw("customers", torch.tensor([2, 2]),
+                        torch.tensor([T0 + 2 * DAY, T0 + 14 * DAY]))
+    np.testing.assert_array_equal(ok[:, -1].numpy(), [True, True])
+    np.testing.assert_allclose(y[:, -1].numpy(), np.log1p([16.0, 11.0]), rtol=1e-15, atol=0)
 
 
 def test_a_window_ending_exactly_at_the_cutoff_is_a_target(graph):
